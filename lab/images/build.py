@@ -1,0 +1,203 @@
+"""Build the lab's images once and find them again by the hash of their inputs."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import fcntl
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, ImageNotFound
+
+from lab.docker_env import LAB_LABEL, docker_client
+from lab.errors import LabError
+from lab.progress import SILENT, Progress
+
+IMAGES_DIR = Path(__file__).resolve().parent
+STUB_SOURCE = IMAGES_DIR.parent / "stub"
+UPSTREAM_BASE = "debian:bookworm-slim"
+LOCAL_BASE = "bitbucket-lab/base:bookworm"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+LOCK_PATH = Path(tempfile.gettempdir()) / "bitbucket-lab-images.lock"
+BUILD_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image: its build context as {path in context: source file or directory}."""
+
+    name: str
+    context: Mapping[str, Path]
+
+
+def _spec(name: str, extra: Mapping[str, Path] | None = None) -> ImageSpec:
+    """The Dockerfile and scripts of ``images/<name>/``, plus ``extra`` context entries."""
+    context = {"Dockerfile": IMAGES_DIR / name / "Dockerfile"}
+    context.update({script.name: script for script in (IMAGES_DIR / name).glob("*.sh")})
+    context.update(extra or {})
+    return ImageSpec(name, context)
+
+
+_WAIT_HOSTS = {"wait-hosts.sh": IMAGES_DIR / "common" / "wait-hosts.sh"}
+SPECS: dict[str, ImageSpec] = {
+    "stub": _spec("stub", {"stub": STUB_SOURCE}),
+    "nginx": _spec("nginx", _WAIT_HOSTS),
+    "apache": _spec("apache", _WAIT_HOSTS),
+    "gateway": _spec("gateway"),
+}
+IMAGE_NAMES: tuple[str, ...] = tuple(SPECS)
+
+
+def image_tag(name: str, base_id: str) -> str:
+    """``bitbucket-lab/<name>:<hash>`` for the image built from this tree on ``base_id``."""
+    if name not in SPECS:
+        raise LabError(f"unknown image {name!r}; the lab has: {', '.join(IMAGE_NAMES)}")
+    digest = hashlib.sha256(base_id.encode())
+    for arcname, data in _context_files(SPECS[name]):
+        digest.update(arcname.encode() + b"\0" + hashlib.sha256(data).digest())
+    return f"bitbucket-lab/{name}:{digest.hexdigest()[:16]}"
+
+
+def ensure_images(
+    names: tuple[str, ...] | None = None, progress: Progress = SILENT
+) -> dict[str, str]:
+    """Return {name: tag} for ``names`` (default all), building only what is missing.
+
+    Safe to call from several processes at once (pytest -n): builds are serialised by a
+    file lock, and the second process finds the images the first one built.
+    """
+    wanted = names or IMAGE_NAMES
+    for name in wanted:
+        if name not in SPECS:
+            raise LabError(f"unknown image {name!r}; the lab has: {', '.join(IMAGE_NAMES)}")
+    client = docker_client()
+    with _build_lock():
+        base_ref = _ensure_base(client, progress)
+        base_id = client.images.get(base_ref).id
+        tags = {name: image_tag(name, base_id) for name in wanted}
+        missing = [name for name, tag in tags.items() if not _image_exists(client, tag)]
+        if missing:
+            _build_parallel(client, missing, tags, base_ref, progress)
+    return tags
+
+
+def _build_parallel(client: docker.DockerClient, names: list[str], tags: dict[str, str],
+                    base_ref: str, progress: Progress) -> None:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
+        futures = [pool.submit(_build_one, client, SPECS[n], tags[n], base_ref, progress)
+                   for n in names]
+        for future in futures:
+            future.result()
+
+
+def _build_one(client: docker.DockerClient, spec: ImageSpec, tag: str, base_ref: str,
+               progress: Progress) -> None:
+    started = time.monotonic()
+    progress.step(f"building image {spec.name} ({tag})")
+    log: list[str] = []
+    stream = client.api.build(
+        fileobj=_context_tar(spec), custom_context=True, tag=tag, rm=True, forcerm=True,
+        buildargs={"BASE": base_ref}, labels={LAB_LABEL: "1"}, decode=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    for chunk in stream:
+        if "error" in chunk:
+            tail = " | ".join(line.strip() for line in log[-3:] if line.strip())
+            raise LabError(f"building image {spec.name} failed: {chunk['error'].strip()} "
+                           f"(last output: {tail})")
+        line = chunk.get("stream", "")
+        if line.strip():
+            log.append(line)
+            progress.detail(f"  {spec.name}: {line.strip()}")
+    progress.step(f"built image {spec.name} in {time.monotonic() - started:.1f} s")
+
+
+def _image_exists(client: docker.DockerClient, ref: str) -> bool:
+    try:
+        client.images.get(ref)
+    except ImageNotFound:
+        return False
+    return True
+
+
+def _ensure_base(client: docker.DockerClient, progress: Progress) -> str:
+    """The base image reference: an override, the upstream slim image, or a local one."""
+    override = os.environ.get("LAB_BASE_IMAGE")
+    if override:
+        if not _image_exists(client, override):
+            raise LabError(f"LAB_BASE_IMAGE={override} is not a local image")
+        return override
+    for ref in (UPSTREAM_BASE, LOCAL_BASE):
+        if _image_exists(client, ref):
+            return ref
+    try:
+        progress.step(f"pulling {UPSTREAM_BASE}")
+        client.images.pull(UPSTREAM_BASE)
+        return UPSTREAM_BASE
+    except APIError:
+        progress.step(f"no registry reachable; making {LOCAL_BASE} with debootstrap")
+    _debootstrap_base(client, progress)
+    return LOCAL_BASE
+
+
+def _debootstrap_base(client: docker.DockerClient, progress: Progress) -> None:
+    if shutil.which("debootstrap") is None:
+        raise LabError(f"cannot pull {UPSTREAM_BASE} and debootstrap is not installed "
+                       "(apt-get install debootstrap), or set LAB_BASE_IMAGE to a local image")
+    if os.geteuid() != 0:
+        raise LabError(f"cannot pull {UPSTREAM_BASE}; making a base with debootstrap needs root")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="lab-base-") as workdir:
+        root, tarball = Path(workdir, "root"), Path(workdir, "root.tar")
+        command = ["debootstrap", "--variant=minbase", "bookworm", str(root), DEBIAN_MIRROR]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        if result.returncode != 0:
+            last = (result.stdout + result.stderr).strip().splitlines()[-1:]
+            raise LabError(f"debootstrap failed: {' '.join(last) or result.returncode}")
+        subprocess.run(["tar", "-C", str(root), "-cf", str(tarball), "."], check=True)
+        repository, tag = LOCAL_BASE.split(":")
+        client.api.import_image_from_file(str(tarball), repository=repository, tag=tag)
+    progress.step(f"made {LOCAL_BASE} in {time.monotonic() - started:.1f} s")
+
+
+def _context_files(spec: ImageSpec) -> Iterator[tuple[str, bytes]]:
+    """(path in context, bytes) for every file of the build context, in a stable order."""
+    for arcname, source in sorted(spec.context.items()):
+        if source.is_dir():
+            for path in sorted(source.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    yield f"{arcname}/{path.relative_to(source).as_posix()}", path.read_bytes()
+        else:
+            yield arcname, source.read_bytes()
+
+
+def _context_tar(spec: ImageSpec) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for arcname, data in _context_files(spec):
+            info = tarfile.TarInfo(arcname)
+            info.size, info.mode = len(data), 0o755 if arcname.endswith(".sh") else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    with open(LOCK_PATH, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

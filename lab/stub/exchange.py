@@ -1,0 +1,106 @@
+"""The exchange between the stub's connector and its application: request in, response out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from lab.stub.connector import RequestView
+
+Body = bytes | Iterator[bytes]
+
+
+@dataclass
+class Response:
+    """Status, headers and a body: bytes (sent with Content-Length) or an iterator of
+    chunks (sent with chunked transfer encoding, streamed, never held in memory)."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: Body = b""
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+@dataclass
+class Exchange:
+    """A request as the application sees it: the connector's view, the path relative to
+    the context path (raw, ``%2F`` still encoded), headers with lower-case names."""
+
+    method: str
+    view: RequestView
+    context_path: str
+    path: str
+    headers: Mapping[str, str]
+    body_stream: Iterator[bytes]
+    raw_uri: str
+    user: str | None = None
+    body_consumed: bool = False
+
+    def read_body(self, limit: int = 1 << 20) -> bytes:
+        """The whole request body, for small bodies such as a login form."""
+        data = bytearray()
+        for chunk in self.iter_body():
+            data += chunk
+            if len(data) > limit:
+                raise ValueError("request body too large")
+        return bytes(data)
+
+    def iter_body(self) -> Iterator[bytes]:
+        self.body_consumed = True
+        yield from self.body_stream
+
+    def basic_credentials(self) -> tuple[str, str] | None:
+        scheme, _, token = self.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            user, _, password = base64.b64decode(token.strip()).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return user, password
+
+    def cookie(self, name: str) -> str | None:
+        for part in self.headers.get("cookie", "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                return value
+        return None
+
+
+def iter_request_body(rfile: BinaryIO, headers: Mapping[str, str], chunk: int = 65536) -> Iterator[bytes]:
+    """The request body as it arrives: Content-Length or chunked transfer encoding."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        yield from _iter_chunked(rfile)
+        return
+    remaining = int(headers.get("content-length", "0") or 0)
+    while remaining > 0:
+        data = rfile.read(min(chunk, remaining))
+        if not data:
+            return
+        remaining -= len(data)
+        yield data
+
+
+def _iter_chunked(rfile: BinaryIO) -> Iterator[bytes]:
+    while True:
+        size_line = rfile.readline(1024)
+        if not size_line:
+            return
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while rfile.readline(1024).strip():
+                pass  # trailers
+            return
+        remaining = size
+        while remaining > 0:
+            data = rfile.read(min(65536, remaining))
+            if not data:
+                return
+            remaining -= len(data)
+            yield data
+        rfile.readline(1024)

@@ -1,0 +1,168 @@
+"""The stub's connectors: one threaded HTTP(S) server per Tomcat connector."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from lab.stub.app import BitbucketApp
+from lab.stub.config import ConnectorSettings, StubSettings
+from lab.stub.connector import IncomingRequest, precheck, view_request
+from lab.stub.exchange import Exchange, Response, iter_request_body
+from lab.stub.tls import server_context
+
+IDLE_TIMEOUT_S = 60
+NO_CACHE = [("Cache-Control", "no-cache, no-store, no-transform, must-revalidate"),
+            ("Pragma", "no-cache"), ("Expires", "Thu, 01 Jan 1970 00:00:00 GMT")]
+_request_ids = itertools.count(1)
+
+
+class ConnectorServer(ThreadingHTTPServer):
+    """A listening connector; TLS handshakes happen in the request thread, not in accept."""
+
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+    access_log = False
+
+    def __init__(self, connector: ConnectorSettings, app: BitbucketApp,
+                 tls_context: ssl.SSLContext | None) -> None:
+        self.connector, self.app, self.tls_context = connector, app, tls_context
+        family = socket.AF_INET6 if ":" in connector.address else socket.AF_INET
+        self.address_family = family
+        super().__init__((connector.address, connector.port), StubHandler)
+
+    def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:
+        request.settimeout(IDLE_TIMEOUT_S)
+        if self.tls_context is not None:
+            try:
+                request = self.tls_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+
+class StubHandler(BaseHTTPRequestHandler):
+    """Turns a socket request into an Exchange, applying Tomcat's rules first."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = ""
+    sys_version = ""
+    server: ConnectorServer
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = do_GET
+
+    def _serve(self) -> None:
+        headers = {name.lower(): value for name, value in reversed(self.headers.items())}
+        local_addr, local_port = self.connection.getsockname()[:2]
+        incoming = IncomingRequest(self.command, self.path, self.request_version, headers,
+                                   self.client_address[0], local_addr, local_port)
+        settings = self.server.app.settings
+        view = view_request(self.server.connector, incoming, settings.forward_headers_native)
+        exchange = Exchange(self.command, view, settings.context_path, "", headers,
+                            iter_request_body(self.rfile, headers), self.path)
+        answer = precheck(self.server.connector, incoming, view, settings.context_path)
+        if answer is not None:
+            response = Response(answer.status, [("Location", answer.location)] if answer.location else [],
+                                answer.reason.encode())
+        elif not _under_context(view.raw_path, settings.context_path):
+            response = Response(404, [("Content-Type", "text/plain")], b"Not found: no context at this path\n")
+        else:
+            exchange.path = view.raw_path[len(settings.context_path):] or "/"
+            response = self.server.app.handle(exchange)
+        if not exchange.body_consumed and ("content-length" in headers or "transfer-encoding" in headers):
+            self.close_connection = True
+        self._send(response, exchange.user)
+
+    def _send(self, response: Response, user: str | None) -> None:
+        # Tomcat 8.5+ sends no reason phrase and Bitbucket no Server header.
+        self.log_request(response.status)
+        self.send_response_only(response.status, "")
+        self.send_header("Date", self.date_time_string())
+        present = {name.lower() for name, _ in response.headers}
+        extra = [("X-AREQUESTID", f"@{secrets.token_hex(3).upper()}x{next(_request_ids)}x0"),
+                 ("X-Frame-Options", "SAMEORIGIN"), ("X-Content-Type-Options", "nosniff"),
+                 *[(k, v) for k, v in NO_CACHE if k.lower() not in present]]
+        if user:
+            extra += [("X-AUSERID", str(sorted(self.server.app.settings.users).index(user) + 1)),
+                      ("X-AUSERNAME", user)]
+        for name, value in [*response.headers, *extra]:
+            self.send_header(name, value)
+        if isinstance(response.body, bytes):
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self._send_chunked(response.body)
+
+    def _send_chunked(self, chunks: Iterator[bytes]) -> None:
+        for chunk in chunks:
+            if chunk:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, format: str, *args: object) -> None:
+        if self.server.access_log:
+            super().log_message(format, *args)
+
+
+def _under_context(raw_path: str, context_path: str) -> bool:
+    return not context_path or raw_path.startswith(context_path + "/")
+
+
+@dataclass
+class RunningStub:
+    """A started stub: its connector servers, bound ports, and how to stop it."""
+
+    servers: list[ConnectorServer]
+    threads: list[threading.Thread]
+
+    @property
+    def ports(self) -> list[int]:
+        """Bound port of each connector, main connector first (useful with port 0)."""
+        return [server.server_address[1] for server in self.servers]
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+def start_stub(settings: StubSettings, home: Path, access_log: bool = False) -> RunningStub:
+    """Seed repositories, bind every connector, serve each in a background thread.
+
+    Raises ConfigError (naming the key) for a keystore that cannot be opened, and
+    OSError when a port cannot be bound.
+    """
+    app = BitbucketApp(settings, home)
+    contexts = [server_context(c.tls, c.prefix) if c.tls else None for c in settings.connectors]
+    app.repos.seed()
+    servers: list[ConnectorServer] = []
+    try:
+        for connector, context in zip(settings.connectors, contexts):
+            server = ConnectorServer(connector, app, context)
+            server.access_log = access_log
+            servers.append(server)
+    except OSError:
+        for server in servers:
+            server.server_close()
+        raise
+    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+               for s in servers]
+    for thread in threads:
+        thread.start()
+    return RunningStub(servers, threads)
+
