@@ -1,0 +1,78 @@
+"""How the host reaches a topology as a user does: through the lab's SOCKS gateway, by
+public name and real port, trusting the lab CA and nothing else.
+
+This machine (and users' machines) export ``REQUESTS_CA_BUNDLE``, ``GIT_SSL_CAINFO``,
+``CURL_CA_BUNDLE``, ``SSL_CERT_FILE`` and proxy variables that silently win over an
+explicit CA or proxy; every client made here starts from a clean environment instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+GIT_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class Vantage:
+    """Where a client stands: a SOCKS5 gateway on 127.0.0.1 (None: direct), and the CA
+    it trusts (None: no TLS trust at all — every certificate fails)."""
+
+    socks_port: int | None
+    ca_file: Path | None
+
+    @property
+    def proxy_url(self) -> str | None:
+        return f"socks5h://127.0.0.1:{self.socks_port}" if self.socks_port else None
+
+    def session(self) -> requests.Session:
+        """A requests session that ignores every ambient setting."""
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(self.ca_file) if self.ca_file else empty_ca_file()
+        if self.proxy_url:
+            session.proxies = {"http": self.proxy_url, "https": self.proxy_url}
+        return session
+
+    def git_env(self, home: Path) -> dict[str, str]:
+        """Environment for the git CLI: no system or user config, the lab CA only."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LC_ALL": "C",
+            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "SSH_ASKPASS": "/bin/false",
+            "GIT_SSL_CAINFO": str(self.ca_file) if self.ca_file else empty_ca_file(),
+            "GIT_AUTHOR_NAME": "Lab User", "GIT_AUTHOR_EMAIL": "user@lab.test",
+            "GIT_COMMITTER_NAME": "Lab User", "GIT_COMMITTER_EMAIL": "user@lab.test",
+        }
+        if self.proxy_url:
+            env["ALL_PROXY"] = env["all_proxy"] = self.proxy_url
+        return env
+
+    def git(self, args: Sequence[str], cwd: Path | None = None,
+            timeout: float = GIT_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        """Run the real git CLI from this vantage point; never raises on git's failure."""
+        with tempfile.TemporaryDirectory(prefix="lab-git-home-") as home:
+            command = ["git", "-c", "credential.helper=", *args]
+            if self.proxy_url:
+                command[1:1] = ["-c", f"http.proxy={self.proxy_url}"]
+            try:
+                return subprocess.run(command, cwd=cwd, env=self.git_env(Path(home)),
+                                      capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired as expired:
+                return subprocess.CompletedProcess(command, 124, str(expired.stdout or ""),
+                                                   f"git timed out after {timeout:.0f} s")
+
+
+def empty_ca_file() -> str:
+    """A CA bundle that trusts nothing, for clients that must not trust any certificate."""
+    path = Path(tempfile.gettempdir()) / "bitbucket-lab-empty-ca.pem"
+    if not path.exists():
+        path.write_text("")
+    return str(path)

@@ -1,0 +1,156 @@
+"""The lab's PKI: root CA → intermediate → leaf, made with trustme, plus broken variants.
+
+Files written to a directory (``certs/<topology>/`` by default), under the names the
+proxies see in ``/etc/lab/tls/``:
+
+=================  ==========================================================
+``ca.pem``         the lab root: the only thing a client should trust
+``ca-key.pem``     the root's key (mode 0600) — reused by later runs so trust lasts
+``chain.pem``      the intermediate alone
+``cert.pem``       the leaf alone
+``fullchain.pem``  leaf + intermediate: what a proxy should serve
+``privkey.pem``    the leaf's key (mode 0600)
+``keystore.p12``   PKCS12 for Tomcat: alias ``tomcat``, password ``changeit``
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from lab.errors import LabError
+
+KEYSTORE_ALIAS = "tomcat"
+KEYSTORE_PASSWORD = "changeit"
+TLS_VARIANTS: dict[str, str] = {
+    "good": "leaf + intermediate, valid, for the public name",
+    "no-intermediate": "the proxy serves the leaf without its intermediate",
+    "expired": "the leaf expired yesterday",
+    "wrong-host": "the leaf names wrong.lab.test instead of the public name",
+    "self-signed": "a self-signed leaf, not issued by the lab CA",
+}
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Paths of the PKI files of one topology run."""
+
+    directory: Path
+    variant: str
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "ca.pem"
+
+    @property
+    def fullchain(self) -> Path:
+        return self.directory / "fullchain.pem"
+
+    @property
+    def keystore(self) -> Path:
+        return self.directory / "keystore.p12"
+
+    def proxy_files(self) -> dict[str, bytes]:
+        """{file name: bytes} of what a proxy gets under ``/etc/lab/tls/``."""
+        return {name: (self.directory / name).read_bytes()
+                for name in ("ca.pem", "chain.pem", "cert.pem", "fullchain.pem", "privkey.pem")}
+
+
+def make_pki(directory: Path, hostnames: Sequence[str], variant: str = "good") -> TlsFiles:
+    """Write the lab PKI for ``hostnames`` (first = public name) in ``variant``."""
+    if variant not in TLS_VARIANTS:
+        raise LabError(f"unknown TLS variant {variant!r}; choose one of: {', '.join(TLS_VARIANTS)}")
+    directory.mkdir(parents=True, exist_ok=True)
+    root = _load_or_create_root(directory)
+    intermediate = root.create_child_ca()
+    key_pem, leaf_pem = _leaf(intermediate, hostnames, variant)
+    chain_pem = intermediate.cert_pem.bytes()
+    served_chain = b"" if variant in ("no-intermediate", "self-signed") else chain_pem
+    _write(directory / "chain.pem", chain_pem)
+    _write(directory / "cert.pem", leaf_pem)
+    _write(directory / "fullchain.pem", leaf_pem + served_chain)
+    _write(directory / "privkey.pem", key_pem, private=True)
+    _write(directory / "keystore.p12", _keystore(key_pem, leaf_pem, served_chain), private=True)
+    (directory / "README.md").write_text(_readme(hostnames[0], variant))
+    return TlsFiles(directory, variant)
+
+
+def _load_or_create_root(directory: Path) -> trustme.CA:
+    ca_path, key_path = directory / "ca.pem", directory / "ca-key.pem"
+    if ca_path.is_file() and key_path.is_file():
+        return trustme.CA.from_pem(ca_path.read_bytes(), key_path.read_bytes())
+    root = trustme.CA(organization_name="Bitbucket Lab", organization_unit_name="Lab root CA")
+    _write(key_path, root.private_key_pem.bytes(), private=True)
+    _write(ca_path, root.cert_pem.bytes())
+    return root
+
+
+def _leaf(issuer: trustme.CA, hostnames: Sequence[str], variant: str) -> tuple[bytes, bytes]:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if variant == "self-signed":
+        return _self_signed(hostnames, now)
+    names = ["wrong.lab.test"] if variant == "wrong-host" else list(hostnames)
+    window = {"not_before": now - datetime.timedelta(days=30),
+              "not_after": now - datetime.timedelta(days=1)} if variant == "expired" else {}
+    leaf = issuer.issue_cert(*names, **window)
+    return leaf.private_key_pem.bytes(), leaf.cert_chain_pems[0].bytes()
+
+
+def _self_signed(hostnames: Sequence[str], now: datetime.datetime) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hostnames]), False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _keystore(key_pem: bytes, leaf_pem: bytes, chain_pem: bytes) -> bytes:
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    cas = x509.load_pem_x509_certificates(chain_pem) if chain_pem else None
+    return pkcs12.serialize_key_and_certificates(
+        KEYSTORE_ALIAS.encode(), key, x509.load_pem_x509_certificate(leaf_pem), cas,
+        serialization.BestAvailableEncryption(KEYSTORE_PASSWORD.encode()))
+
+
+def _write(path: Path, data: bytes, private: bool = False) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.chmod(tmp, 0o600 if private else 0o644)
+    tmp.replace(path)
+
+
+def _readme(public_name: str, variant: str) -> str:
+    return f"""# Lab PKI for {public_name} (variant: {variant})
+
+{TLS_VARIANTS[variant]}.
+
+Trust `ca.pem` and nothing else; never install it system-wide on a machine you care about.
+
+- git:  `git -c http.sslCAInfo=$PWD/ca.pem clone https://{public_name}/...`
+  (unset `GIT_SSL_CAINFO` first: it wins over `http.sslCAInfo`)
+- curl: `curl --cacert $PWD/ca.pem https://{public_name}/...`
+  (unset `CURL_CA_BUNDLE` and `SSL_CERT_FILE`)
+- Chromium: start with a fresh profile and import `ca.pem` under
+  Settings → Privacy and security → Security → Manage certificates → Authorities,
+  or use the command `nox -s lab` prints.
+
+`fullchain.pem` is what a proxy should serve (leaf + intermediate); `cert.pem` alone is
+the leaf, which browsers may accept by fetching the intermediate while git will not.
+"""

@@ -1,0 +1,101 @@
+"""bitbucket.properties as Java and Spring read it, and the one-line refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab.pki import make_pki
+from lab.stub.config import ConfigError, load_settings
+from lab.stub.properties import apply_environment, parse_properties
+from lab.stub.server import start_stub
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_java_properties_syntax_is_parsed_like_java():
+    text = (
+        "# comment\n! also a comment\n"
+        "server.port=7990\n"
+        "server.proxy-name : bitbucket.lab.test\n"
+        "server.scheme https\n"
+        "setup.baseUrl=https://bitbucket.lab.test/\\\n    bitbucket\n"
+        "lab.users=admin\\:x:secret\n"
+        "unicode=caf\\u00e9\n"
+        "   indented = value with spaces  \n"
+        "empty=\n"
+    )
+    assert parse_properties(text) == {
+        "server.port": "7990", "server.proxy-name": "bitbucket.lab.test", "server.scheme": "https",
+        "setup.baseUrl": "https://bitbucket.lab.test/bitbucket", "lab.users": "admin:x:secret",
+        "unicode": "café", "indented": "value with spaces  ", "empty": "",
+    }
+
+
+def test_environment_variables_override_properties_by_relaxed_binding():
+    properties = {"server.proxy-name": "from-file", "server.port": "7990"}
+    environ = {"SERVER_PROXY_NAME": "from-env", "SERVER_ADDITIONALCONNECTOR_1_PORT": "8443",
+               "SETUP_BASEURL": "https://x/", "PATH": "/bin"}
+    merged = apply_environment(properties, environ, ["server.additional-connector.1.port", "setup.baseUrl"])
+    assert merged == {"server.proxy-name": "from-env", "server.port": "7990",
+                      "server.additional-connector.1.port": "8443", "setup.baseUrl": "https://x/"}
+
+
+def test_unknown_keys_are_ignored(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "bitbucket.properties").write_text("jdbc.url=whatever\nplugin.x=1\n")
+    assert load_settings(tmp_path, {}).connectors[0].port == 7990
+
+
+BAD_VALUES = [
+    ("server.port=abc", "server.port=abc is not a port number"),
+    ("server.port=70000", "server.port=70000 is not a port number"),
+    ("server.proxy-port=x443", "server.proxy-port=x443 is not a port number"),
+    ("server.secure=yes", "server.secure=yes is not true or false"),
+    ("server.scheme=ftp", "server.scheme=ftp is not http or https"),
+    ("server.context-path=bitbucket", "server.context-path=bitbucket must start with '/'"),
+    ("server.forward-headers-strategy=SOMETIMES", "server.forward-headers-strategy=SOMETIMES"),
+    ("server.additional-connector.1.scheme=https", "server.additional-connector.1.port is missing"),
+    ("server.ssl.enabled=true\nserver.ssl.key-store=/nope.p12", "server.ssl.key-store=/nope.p12: no such keystore"),
+    ("server.ssl.enabled=true\nserver.ssl.key-store=KS\nserver.ssl.key-store-type=JKS",
+     "server.ssl.key-store-type=JKS"),
+    ("server.ssl.enabled=true\nserver.ssl.key-store=KS\nserver.ssl.key-store-password=wrong",
+     "server.ssl.key-store-password: wrong password"),
+    ("server.ssl.enabled=true\nserver.ssl.key-store=KS\nserver.ssl.key-alias=other",
+     "server.ssl.key-alias=other: no key entry"),
+]
+
+
+@pytest.mark.parametrize("properties,message", BAD_VALUES, ids=[row[0].split("\n")[-1] for row in BAD_VALUES])
+def test_a_bad_value_stops_the_stub_with_one_line_naming_the_key(tmp_path, properties, message):
+    keystore = make_pki(tmp_path / "pki", ["bitbucket.lab.test"]).keystore
+    home = tmp_path / "home"
+    (home / "shared").mkdir(parents=True)
+    (home / "shared" / "bitbucket.properties").write_text(properties.replace("=KS", f"={keystore}") + "\n")
+    result = subprocess.run([sys.executable, "-m", "lab.stub", "--home", str(home)],
+                            capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"},
+                            cwd=str(REPO_ROOT))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+
+
+def test_the_same_keystore_with_the_right_password_starts(tmp_path):
+    keystore = make_pki(tmp_path / "pki", ["bitbucket.lab.test"]).keystore
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "bitbucket.properties").write_text(
+        f"server.port=0\nserver.ssl.enabled=true\nserver.ssl.key-store={keystore}\n")
+    stub = start_stub(load_settings(tmp_path, {}), tmp_path)
+    stub.stop()
+
+
+def test_config_error_is_raised_in_process_too(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "bitbucket.properties").write_text("server.port=abc\n")
+    with pytest.raises(ConfigError, match="server.port"):
+        load_settings(tmp_path, {})
+

@@ -1,0 +1,106 @@
+"""Real git against the in-process stub, over HTTP and over HTTPS, each with its
+negative control (wrong password, anonymous, untrusted CA)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+import requests
+import trustme
+
+from lab.client import Vantage
+from lab.pki import make_pki
+from tests.unit.stubutil import running_stub
+
+DIRECT = Vantage(socks_port=None, ca_file=None)
+
+
+@pytest.fixture
+def http_stub(tmp_path):
+    with running_stub(tmp_path / "home", "server.port=0\nserver.context-path=/bitbucket\n") as stub:
+        yield f"http://127.0.0.1:{stub.ports[0]}/bitbucket/scm"
+
+
+def test_git_clones_with_credentials_and_sees_the_seed_branches(http_stub, tmp_path):
+    result = DIRECT.git(["clone", f"{_with_user(http_stub)}/LAB/repo.git", str(tmp_path / "c")])
+    assert result.returncode == 0, result.stderr
+    branches = DIRECT.git(["branch", "-r"], cwd=tmp_path / "c").stdout
+    assert "origin/main" in branches and "origin/feature/x" in branches
+
+
+def test_project_key_is_case_insensitive(http_stub, tmp_path):
+    result = DIRECT.git(["ls-remote", f"{_with_user(http_stub)}/lab/repo.git"])
+    assert result.returncode == 0 and "refs/heads/feature/x" in result.stdout
+
+
+def test_git_without_credentials_is_challenged_with_bitbucket_realm(http_stub):
+    response = requests.get(f"{http_stub}/LAB/repo.git/info/refs?service=git-upload-pack", timeout=10)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="Atlassian Bitbucket"'
+    assert DIRECT.git(["ls-remote", f"{http_stub}/LAB/repo.git"]).returncode != 0
+
+
+def test_git_with_a_wrong_password_is_refused(http_stub):
+    result = DIRECT.git(["ls-remote", f"{_with_user(http_stub, 'nope')}/LAB/repo.git"])
+    assert result.returncode != 0
+    assert "Authentication failed" in result.stderr or "401" in result.stderr
+
+
+def test_git_pushes_50_megabytes_streamed(http_stub, tmp_path):
+    url = f"{_with_user(http_stub)}/LAB/repo.git"
+    work = tmp_path / "c"
+    assert DIRECT.git(["clone", url, str(work)]).returncode == 0
+    (work / "big.bin").write_bytes(os.urandom(50 * 1024 * 1024))
+    DIRECT.git(["add", "big.bin"], cwd=work)
+    DIRECT.git(["commit", "-m", "big"], cwd=work)
+    pushed = DIRECT.git(["push", "origin", "HEAD:refs/heads/big"], cwd=work)
+    assert pushed.returncode == 0, pushed.stderr
+    remote = DIRECT.git(["ls-remote", url, "refs/heads/big"]).stdout
+    local = DIRECT.git(["rev-parse", "HEAD"], cwd=work).stdout.strip()
+    assert remote.split()[0] == local
+
+
+def test_gzip_request_bodies_are_accepted(http_stub):
+    refs = requests.get(f"{http_stub}/LAB/repo.git/info/refs?service=git-upload-pack",
+                        auth=("admin", "admin"), timeout=10).content.decode()
+    head = next(line for line in refs.splitlines() if "refs/heads/main" in line).split()[0][-40:]
+    want = f"want {head}\n"
+    body = f"{len(want) + 4:04x}{want}00000009done\n".encode()
+    response = requests.post(f"{http_stub}/LAB/repo.git/git-upload-pack", data=gzip.compress(body),
+                             auth=("admin", "admin"), timeout=10,
+                             headers={"Content-Type": "application/x-git-upload-pack-request",
+                                      "Content-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert b"PACK" in response.content
+
+
+def test_git_over_https_verifies_against_the_lab_ca_and_not_another(tmp_path):
+    tls = make_pki(tmp_path / "pki", ["localhost", "127.0.0.1"])
+    properties = f"server.port=0\nserver.ssl.enabled=true\nserver.ssl.key-store={tls.keystore}\n"
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    with running_stub(tmp_path / "home", properties) as stub:
+        url = f"https://admin:admin@localhost:{stub.ports[0]}/scm/LAB/repo.git"
+        trusted = Vantage(None, tls.ca).git(["ls-remote", url])
+        untrusted = Vantage(None, other_ca).git(["ls-remote", url])
+    assert trusted.returncode == 0, trusted.stderr
+    assert untrusted.returncode != 0
+    assert "certificate" in untrusted.stderr.lower()
+
+
+def test_https_connector_reports_https_and_secure(tmp_path):
+    tls = make_pki(tmp_path / "pki", ["localhost"])
+    properties = f"server.port=0\nserver.ssl.enabled=true\nserver.ssl.key-store={tls.keystore}\n"
+    with running_stub(tmp_path / "home", properties) as stub:
+        session = Vantage(None, tls.ca).session()
+        seen = session.get(f"https://localhost:{stub.ports[0]}/rest/lab/1.0/request", timeout=10).json()
+        first = session.get(f"https://localhost:{stub.ports[0]}/", allow_redirects=False, timeout=10)
+    assert (seen["scheme"], seen["secure"]) == ("https", True)
+    assert first.headers["Location"] == f"https://localhost:{stub.ports[0]}/dashboard"
+
+
+def _with_user(url: str, password: str = "admin") -> str:
+    return url.replace("http://", f"http://admin:{password}@")
