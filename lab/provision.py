@@ -1,0 +1,80 @@
+"""What goes into each container of a topology: config files, properties, TLS material.
+
+The drop-in contract lives here: ``--proxy-config`` replaces the site file verbatim,
+``--properties`` replaces ``bitbucket.properties`` verbatim; the lab's minimal
+``nginx.conf``/``httpd.conf`` include the site file, TLS files sit in ``/etc/lab/tls/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.pki import TlsFiles
+from lab.topology import PROXIES_DIR, Node, Topology, properties_text
+
+BITBUCKET_SHARED = "/var/atlassian/application-data/bitbucket/shared"
+KEYSTORE_PATH = f"{BITBUCKET_SHARED}/config/ssl-keystore"
+PROXY_BASE_CONFIG = {"nginx": ("nginx.conf", "/etc/lab/nginx.conf"),
+                     "apache": ("httpd.conf", "/etc/lab/httpd.conf")}
+SITE_PATH = "/etc/lab/site.conf"
+TLS_DIR = "/etc/lab/tls"
+
+
+@dataclass(frozen=True)
+class ContainerFile:
+    """A file copied into a container before it starts."""
+
+    path: str
+    data: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class DropIns:
+    """A customer's own files, used verbatim instead of the generated ones."""
+
+    proxy_config: Path | None = None
+    properties: Path | None = None
+
+    def validate(self, topology: Topology) -> None:
+        """LabError for unreadable files, or a proxy config for a topology with no proxy."""
+        for option, path in (("--proxy-config", self.proxy_config), ("--properties", self.properties)):
+            if path is not None and not path.is_file():
+                raise LabError(f"{option} {path}: no such file")
+            if path is not None:
+                try:
+                    path.read_bytes()
+                except OSError as error:
+                    raise LabError(f"{option} {path}: cannot read it ({error.strerror})") from None
+        if self.proxy_config is not None and topology.proxy is None:
+            raise LabError(f"topology {topology.name} has no proxy, so --proxy-config has nothing to replace")
+
+
+def node_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns) -> list[ContainerFile]:
+    """Every file ``node`` needs, by its kind."""
+    if node.kind == "stub":
+        return _stub_files(topology, tls, drop_ins)
+    if node.kind in PROXY_BASE_CONFIG:
+        return _proxy_files(topology, node, tls, drop_ins)
+    return []
+
+
+def _stub_files(topology: Topology, tls: TlsFiles, drop_ins: DropIns) -> list[ContainerFile]:
+    properties = (drop_ins.properties.read_bytes() if drop_ins.properties
+                  else properties_text(topology.properties).encode())
+    return [ContainerFile(f"{BITBUCKET_SHARED}/bitbucket.properties", properties),
+            ContainerFile(KEYSTORE_PATH, tls.keystore.read_bytes(), 0o600)]
+
+
+def _proxy_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns) -> list[ContainerFile]:
+    base_name, base_path = PROXY_BASE_CONFIG[node.kind]
+    site_source = drop_ins.proxy_config or topology.proxy_site_file()
+    if site_source is None:
+        raise LabError(f"topology {topology.name}: proxy node {node.name} has no proxy_site")
+    files = [ContainerFile(base_path, (PROXIES_DIR / node.kind / base_name).read_bytes()),
+             ContainerFile(SITE_PATH, site_source.read_bytes())]
+    for name, data in tls.proxy_files().items():
+        files.append(ContainerFile(f"{TLS_DIR}/{name}", data, 0o600 if name == "privkey.pem" else 0o644))
+    return files
