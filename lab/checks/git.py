@@ -1,0 +1,113 @@
+"""Real git over the public URL: the auth challenge, clone, push, a large push, and a
+clone of a deliberately slow repository (the stub's ``lab.slow-repos`` knob)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import tempfile
+from pathlib import Path
+
+from lab.checks.base import CheckResult, CheckTarget, check, failed, not_applicable, passed
+from lab.checks.explain import connector_hint
+
+LARGE_PUSH_BYTES = 20 * 1024 * 1024
+SLOW_REPO = "LAB/slow"
+GIT_HINTS = (
+    ("unable to get local issuer certificate", "the server sends the leaf without its intermediate: serve "
+     "fullchain.pem (leaf + intermediate); git does not fetch missing intermediates like browsers do"),
+    ("certificate has expired", "the server certificate has expired"),
+    ("no alternative certificate subject name", "the certificate does not name the public host"),
+    ("413", "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), "
+     "Apache `LimitRequestBody 0`"),
+    ("HTTP/2 stream", "HTTP/2 between git and the proxy breaks big transfers: disable http2 at the proxy, or "
+     "`git config http.version HTTP/1.1` on clients"),
+    ("early EOF", "the proxy cut the transfer: raise nginx `proxy_read_timeout`/`proxy_send_timeout` or Apache "
+     "ProxyPass `timeout=` well above 60 s"),
+    ("RPC failed", "the proxy broke the transfer: check its timeouts and body limits"),
+    ("Authentication failed", "credentials were refused: is an authentication layer (mod_auth_basic) in front of "
+     "Bitbucket? Bitbucket 4.0+ must see the credentials itself"),
+    ("Could not resolve", "the public host name does not resolve from the users' network"),
+    ("redirect", "git was redirected: the clone URL and Bitbucket's view of its URL differ"),
+)
+
+
+@check("git.auth-challenge", 'anonymous info/refs → 401 with Basic realm="Atlassian Bitbucket", through the proxy')
+def git_auth_challenge(target: CheckTarget) -> CheckResult:
+    url = target.url("/scm/LAB/repo.git/info/refs?service=git-upload-pack")
+    expected = f'{url} → 401 WWW-Authenticate: Basic realm="Atlassian Bitbucket"'
+    response = target.users.session().get(url, allow_redirects=False, timeout=15)
+    challenge = response.headers.get("WWW-Authenticate", "")
+    if response.status_code == 401 and challenge == 'Basic realm="Atlassian Bitbucket"':
+        return passed("git.auth-challenge", f"401 {challenge}", expected)
+    if response.status_code == 401:
+        return failed("git.auth-challenge", f"401 {challenge}", expected,
+                      "the challenge comes from the proxy, not Bitbucket (mod_auth_basic in front?): Bitbucket "
+                      "4.0+ does not support authentication by the proxy; remove it")
+    return failed("git.auth-challenge", f"{response.status_code} {response.headers.get('Location', '')}".strip(),
+                  expected, connector_hint(target))
+
+
+@check("git.clone", "real git clones over the public URL with credentials")
+def git_clone(target: CheckTarget) -> CheckResult:
+    with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
+        result = _clone(target, Path(work) / "repo")
+    return _git_verdict("git.clone", result, f"git clone {target.git_url(password='***')} succeeds", target)
+
+
+@check("git.clone-slow", "a clone of a repository Bitbucket is slow to pack survives the proxy's timeouts")
+def git_clone_slow(target: CheckTarget) -> CheckResult:
+    probe = target.users.git(["ls-remote", target.git_url(SLOW_REPO)], timeout=60)
+    if probe.returncode != 0:
+        return not_applicable("git.clone-slow", f"no {SLOW_REPO} repository (stub property lab.slow-repos)")
+    with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
+        result = _clone(target, Path(work) / "slow", SLOW_REPO)
+    return _git_verdict("git.clone-slow", result, f"git clone of {SLOW_REPO} succeeds", target)
+
+
+@check("git.push", "real git pushes a commit over the public URL")
+def git_push(target: CheckTarget) -> CheckResult:
+    return _push(target, "git.push", b"hello from the lab\n")
+
+
+@check("git.push-large", "a push of 20 MB of incompressible data goes through")
+def git_push_large(target: CheckTarget) -> CheckResult:
+    return _push(target, "git.push-large", os.urandom(LARGE_PUSH_BYTES))
+
+
+def _push(target: CheckTarget, check_id: str, payload: bytes) -> CheckResult:
+    branch = f"lab-check/{secrets.token_hex(4)}"
+    size = f"{len(payload) / 1024 / 1024:.0f} MB" if len(payload) > 1 << 20 else f"{len(payload)} bytes"
+    expected = f"git push of {size} to {branch} succeeds and ls-remote shows it"
+    with tempfile.TemporaryDirectory(prefix="lab-push-") as work:
+        clone = Path(work) / "repo"
+        cloned = _clone(target, clone)
+        if cloned.returncode != 0:
+            return _git_verdict(check_id, cloned, expected, target)
+        (clone / "payload.bin").write_bytes(payload)
+        for args in (["add", "payload.bin"], ["commit", "-q", "-m", "lab check"]):
+            target.users.git(args, cwd=clone)
+        pushed = target.users.git(["push", "origin", f"HEAD:refs/heads/{branch}"], cwd=clone)
+        if pushed.returncode != 0:
+            return _git_verdict(check_id, pushed, expected, target)
+        listed = target.users.git(["ls-remote", target.git_url(), f"refs/heads/{branch}"]).stdout
+        local = target.users.git(["rev-parse", "HEAD"], cwd=clone).stdout.strip()
+    if listed.split()[:1] != [local]:
+        return failed(check_id, f"pushed, but the remote has {listed.strip() or 'no such branch'}", expected,
+                      "the push did not land: check the proxy routes POST …/git-receive-pack")
+    return passed(check_id, f"pushed {size} to {branch}", expected)
+
+
+def _clone(target: CheckTarget, destination: Path, repo: str = "LAB/repo") -> subprocess.CompletedProcess[str]:
+    return target.users.git(["clone", "--quiet", target.git_url(repo), str(destination)])
+
+
+def _git_verdict(check_id: str, result: subprocess.CompletedProcess[str], expected: str,
+                 target: CheckTarget) -> CheckResult:
+    if result.returncode == 0:
+        return passed(check_id, "git exited 0", expected)
+    stderr = " ".join(line.strip() for line in result.stderr.splitlines() if line.strip())
+    stderr = stderr.replace(target.password, "***") if target.password else stderr
+    hint = next((text for key, text in GIT_HINTS if key in stderr), connector_hint(target))
+    return failed(check_id, f"git exited {result.returncode}: {stderr[:300]}", expected, hint)

@@ -1,0 +1,113 @@
+"""TLS checks on the public endpoint, exactly as served: chain, host name, protocols.
+
+Python's ssl module never fetches missing intermediates (no AIA chasing), so it judges
+the chain the way git and curl do — not the way a forgiving browser does.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import socks
+from cryptography import x509
+
+from lab.checks.base import CheckResult, CheckTarget, check, failed, not_applicable, passed
+
+CHAIN_HINTS = {
+    "unable to get local issuer certificate": "the server sends the leaf without its intermediate: serve "
+    "fullchain.pem (nginx `ssl_certificate`, Apache `SSLCertificateFile`, HAProxy `crt` PEM with the chain); "
+    "browsers may hide this by fetching the intermediate, git will fail with 'unable to get local issuer certificate'",
+    "certificate has expired": "the leaf certificate has expired: renew it",
+    "self-signed certificate": "the server presents a self-signed certificate: serve one issued by your CA, with its chain",
+    "self signed certificate": "the server presents a self-signed certificate: serve one issued by your CA, with its chain",
+}
+
+
+@check("tls.chain", "the chain exactly as served verifies against the lab root alone (no AIA fetching)")
+def tls_chain(target: CheckTarget) -> CheckResult:
+    if target.parts.scheme != "https":
+        return not_applicable("tls.chain", "the public URL is not https")
+    expected = f"the chain from {target.host}:{target.port} verifies against {target.users.ca_file}"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.load_verify_locations(cafile=str(target.users.ca_file))
+    try:
+        _handshake(target, context).close()
+    except ssl.SSLCertVerificationError as error:
+        message = error.verify_message or str(error)
+        hint = next((text for key, text in CHAIN_HINTS.items() if key in message),
+                    "the served chain does not lead to the lab root: serve leaf + intermediate")
+        return failed("tls.chain", f"verification failed: {message}", expected, hint)
+    return passed("tls.chain", "verified against the lab root alone", expected)
+
+
+@check("tls.hostname", "the certificate matches the public host name")
+def tls_hostname(target: CheckTarget) -> CheckResult:
+    if target.parts.scheme != "https":
+        return not_applicable("tls.hostname", "the public URL is not https")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with _handshake(target, context) as sock:
+        der = sock.getpeercert(binary_form=True)
+    names = _dns_names(x509.load_der_x509_certificate(der))
+    expected = f"a certificate naming {target.host}"
+    if any(_matches(pattern, target.host) for pattern in names):
+        return passed("tls.hostname", f"certificate names {', '.join(names)}", expected)
+    return failed("tls.hostname", f"certificate names {', '.join(names) or 'nothing'}", expected,
+                  f"issue the certificate for {target.host} (as a subjectAltName DNS name), or point users at a name it has")
+
+
+@check("tls.protocols", "TLS 1.0 and 1.1 are refused; TLS 1.2 or 1.3 accepted")
+def tls_protocols(target: CheckTarget) -> CheckResult:
+    if target.parts.scheme != "https":
+        return not_applicable("tls.protocols", "the public URL is not https")
+    accepted = [version.name for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1,
+                                             ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+                if _accepts(target, version)]
+    expected = "accepts TLSv1_2 and/or TLSv1_3 only"
+    observed = f"accepts {', '.join(accepted) or 'nothing'}"
+    legacy = [name for name in accepted if name in ("TLSv1", "TLSv1_1")]
+    if legacy:
+        return failed("tls.protocols", observed, expected,
+                      f"{' and '.join(legacy)} must be off: nginx `ssl_protocols TLSv1.2 TLSv1.3;`, "
+                      "Apache `SSLProtocol -all +TLSv1.2 +TLSv1.3`")
+    if not any(name in ("TLSv1_2", "TLSv1_3") for name in accepted):
+        return failed("tls.protocols", observed, expected, "enable TLS 1.2 and 1.3")
+    return passed("tls.protocols", observed, expected)
+
+
+def _accepts(target: CheckTarget, version: ssl.TLSVersion) -> bool:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.minimum_version = context.maximum_version = version
+    if version < ssl.TLSVersion.TLSv1_2:
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS 1.0/1.1 otherwise
+    try:
+        _handshake(target, context).close()
+        return True
+    except (ssl.SSLError, OSError):
+        return False
+
+
+def _handshake(target: CheckTarget, context: ssl.SSLContext) -> ssl.SSLSocket:
+    raw = socks.create_connection((target.host, target.port), timeout=10, proxy_type=socks.SOCKS5,
+                                  proxy_addr="127.0.0.1", proxy_port=target.users.socks_port)
+    try:
+        return context.wrap_socket(raw, server_hostname=target.host)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _dns_names(cert: x509.Certificate) -> list[str]:
+    try:
+        extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return extension.value.get_values_for_type(x509.DNSName)
+
+
+def _matches(pattern: str, host: str) -> bool:
+    if pattern.startswith("*."):
+        return host.count(".") == pattern.count(".") and host.endswith(pattern[1:])
+    return pattern.lower() == host.lower()
