@@ -1,0 +1,160 @@
+"""``python -m lab`` / ``bitbucket-lab``: reproduce a Bitbucket topology from one command.
+
+Exit codes: 0 every applicable check passed; 1 a check failed; 2 bad input or
+environment (unknown topology, unreadable file, config the proxy rejects, no Docker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.pki import TLS_VARIANTS
+from lab.progress import Progress
+from lab.topology import catalog, load_topology
+
+DEFAULT_TOPOLOGY = "nginx-https"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return int(args.run(args))
+    except LabError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; everything the lab started is removed", file=sys.stderr)
+        return 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    listing = commands.add_parser("list", help="the topology catalog, one line each")
+    listing.set_defaults(run=_list)
+    up = commands.add_parser("up", help="bring a topology up, check it, print commands; stay up until Ctrl-C")
+    _topology_options(up, keep_default=True)
+    up.set_defaults(run=_up)
+    check = commands.add_parser("check", help="bring a topology up, check it, take it down")
+    _topology_options(check, keep_default=False)
+    check.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    check.set_defaults(run=_check)
+    down = commands.add_parser("down", help="remove what dead lab runs left behind (--all: everything the lab owns)")
+    down.add_argument("--all", action="store_true", help="also remove live runs' containers and networks")
+    down.set_defaults(run=_down)
+    images = commands.add_parser("images", help="manage the lab's images")
+    images.add_argument("action", choices=["build"], help="build: build what is missing (cached by content)")
+    images.set_defaults(run=_images)
+    export = commands.add_parser("export", help="write a Docker Compose file per topology under compose/")
+    export.add_argument("--topology", default=None, help="one topology (default: every one)")
+    export.add_argument("--out", type=Path, default=Path("compose"), help="output folder (default: compose/)")
+    export.set_defaults(run=_export)
+    return parser
+
+
+def _topology_options(parser: argparse.ArgumentParser, keep_default: bool) -> None:
+    parser.add_argument("--topology", default=DEFAULT_TOPOLOGY, metavar="NAME",
+                        help=f"catalog name (default {DEFAULT_TOPOLOGY}); see `list`")
+    parser.add_argument("--proxy-config", type=Path, metavar="FILE",
+                        help="your proxy site file, used verbatim instead of the generated one")
+    parser.add_argument("--properties", type=Path, metavar="FILE",
+                        help="your bitbucket.properties, used verbatim for the stub")
+    parser.add_argument("--public-url", metavar="URL", help="the URL users use (default: the topology's)")
+    parser.add_argument("--tls-variant", default="good", choices=list(TLS_VARIANTS),
+                        help="PKI variant: " + "; ".join(f"{k}: {v}" for k, v in TLS_VARIANTS.items()))
+    parser.add_argument("--certs", type=Path, metavar="DIR", help="where the PKI goes (default certs/<topology>)")
+    parser.add_argument("--keep", action=argparse.BooleanOptionalAction, default=keep_default,
+                        help="stay up until Ctrl-C after the checks" + (" (default)" if keep_default else ""))
+
+
+def _list(args: argparse.Namespace) -> int:
+    for name in catalog():
+        topology = load_topology(name)
+        print(f"{name:<24} {topology.public_url:<40} {topology.summary}")
+    return 0
+
+
+def _options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from lab.provision import DropIns
+    from lab.runtime import LabOptions
+
+    return LabOptions(DropIns(args.proxy_config, args.properties), args.public_url, args.tls_variant, args.certs)
+
+
+def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
+    from lab.checks import run_checks
+    from lab.commands import user_commands
+    from lab.report import results_json, results_table, topology_picture
+    from lab.runtime import up
+    from lab.targets import check_target
+
+    topology = load_topology(args.topology)
+    progress = Progress(quiet=as_json)
+    with up(topology, _options(args), progress) as running:
+        progress.step("running checks")
+        results = run_checks(check_target(running))
+        if as_json:
+            print(results_json(topology.name, running.public_url, results))
+        else:
+            print(results_table(results))
+            print()
+            print(topology_picture(topology, running.public_url, results))
+            print()
+            print(user_commands(running))
+        if args.keep:
+            progress.step(f"\n{topology.name} stays up; press Ctrl-C to take it down")
+            _wait_forever()
+    return 1 if any(r.ok is False for r in results) else 0
+
+
+def _wait_forever() -> None:
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        return
+
+
+def _up(args: argparse.Namespace) -> int:
+    return _run_topology(args, as_json=False)
+
+
+def _check(args: argparse.Namespace) -> int:
+    return _run_topology(args, as_json=args.json)
+
+
+def _down(args: argparse.Namespace) -> int:
+    from lab.runtime import remove_everything, sweep_dead_runs
+
+    removed = remove_everything() if args.all else sweep_dead_runs()
+    print(f"removed {removed} container(s) and network(s)")
+    return 0
+
+
+def _images(args: argparse.Namespace) -> int:
+    from lab.images import ensure_images
+
+    tags = ensure_images(progress=Progress())
+    for name, tag in tags.items():
+        print(f"{name:<8} {tag}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from lab.export import export_compose
+
+    names = [args.topology] if args.topology else catalog()
+    for name in names:
+        print(export_compose(load_topology(name), args.out))
+    return 0

@@ -1,0 +1,58 @@
+"""Copy-paste commands that reach a running topology from the host as a user would."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shlex
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from lab.runtime import RunningTopology
+
+
+def user_commands(running: RunningTopology, username: str = "admin", password: str = "admin") -> str:
+    """git clone, curl and Chromium commands through the users' gateway, plus CA and login."""
+    port = running.gateway_ports["outside"]
+    proxy = f"socks5h://127.0.0.1:{port}"
+    url = running.public_url
+    scheme, rest = url.split("://", 1)
+    clone_url = f"{scheme}://{username}:{password}@{rest}/scm/LAB/repo.git"
+    ca = running.tls.ca.resolve()
+    tls = scheme == "https"
+    git_env = f"GIT_SSL_CAINFO={shlex.quote(str(ca))} " if tls else ""
+    curl_ca = f" --cacert {shlex.quote(str(ca))}" if tls else ""
+    lines = [
+        f"  credentials:  {username} / {password}",
+        f"  lab CA:       {ca}" if tls else "  lab CA:       (no TLS on the public URL)",
+        f"  SOCKS proxy:  {proxy}",
+        "",
+        "  # clone through the topology, trusting the lab CA alone",
+        f"  {git_env}git -c http.proxy={proxy} -c credential.helper= clone {clone_url}",
+        "",
+        "  # ask Bitbucket for its status",
+        f"  curl --proxy {proxy}{curl_ca} {url}/status",
+        "",
+        "  # browse it (a throwaway Chromium profile, the lab's leaf key trusted)",
+        "  " + chromium_command(running, port),
+    ]
+    return "\n".join(lines)
+
+
+def chromium_command(running: RunningTopology, socks_port: int) -> str:
+    args = ["chromium", "--user-data-dir=/tmp/bitbucket-lab-chromium", "--no-first-run",
+            f"--proxy-server=socks5://127.0.0.1:{socks_port}"]
+    if running.public_url.startswith("https://"):
+        args.append(f"--ignore-certificate-errors-spki-list={_leaf_spki_hash(running.tls.directory / 'cert.pem')}")
+    args.append(running.public_url + "/")
+    return " ".join(shlex.quote(arg) for arg in args)
+
+
+def _leaf_spki_hash(cert_path: Path) -> str:
+    """Chromium's pin format: base64(sha256(SubjectPublicKeyInfo))."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()

@@ -1,0 +1,20 @@
+"""Turn a running topology into what the checks need."""
+
+from __future__ import annotations
+
+from lab.checks import CheckTarget
+from lab.runtime import RunningTopology
+
+
+def check_target(running: RunningTopology) -> CheckTarget:
+    """Users stand on the outside network; an admin on the inside one, if there is one."""
+    topology = running.topology
+    return CheckTarget(
+        public_url=running.public_url,
+        users=running.vantage("outside"),
+        inside=running.vantage("inside") if "inside" in running.gateway_ports else None,
+        http_url=topology.http_url,
+        tomcat_url=topology.tomcat_url,
+        tomcat_reachable_by_users=topology.tomcat_reachable_by_users,
+        applicable=topology.checks,
+    )

@@ -1,0 +1,32 @@
+"""Sessions: `nox -s lab` (the main job) and `nox -s tests` (the regression suite)."""
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def lab(session: nox.Session) -> None:
+    """Bring a topology up (default nginx-https), check it, print commands; Ctrl-C ends it.
+
+    Options go after `--`, e.g. `nox -s lab -- --topology apache-https --proxy-config site.conf`;
+    `nox -s lab -- --help` lists them.
+    """
+    session.install("-e", ".")
+    session.run("python", "-m", "lab", "up", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The regression suite: unit tests, then every topology and failure mode in Docker."""
+    session.install("-e", ".[test]")
+    args = session.posargs or ["-n", "2"]
+    session.run("pytest", "--junitxml=reports/junit.xml", *args)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: image build cold/warm, topology up/down vs raw docker, matrix wall time."""
+    session.install("-e", ".[test]")
+    session.run("python", "bench/run.py", *session.posargs)
