@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     down.set_defaults(run=_down)
     images = commands.add_parser("images", help="manage the lab's images")
     images.add_argument("action", choices=["build"], help="build: build what is missing (cached by content)")
+    images.add_argument("names", nargs="*", metavar="NAME", help="images to build (default: all)")
     images.set_defaults(run=_images)
     export = commands.add_parser("export", help="write a Docker Compose file per topology under compose/")
     export.add_argument("--topology", default=None, help="one topology (default: every one)")
@@ -145,7 +146,7 @@ def _down(args: argparse.Namespace) -> int:
 def _images(args: argparse.Namespace) -> int:
     from lab.images import ensure_images
 
-    tags = ensure_images(progress=Progress())
+    tags = ensure_images(tuple(args.names) or None, progress=Progress())
     for name, tag in tags.items():
         print(f"{name:<8} {tag}")
     return 0
