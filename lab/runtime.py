@@ -276,7 +276,7 @@ def remove_everything(client=None) -> int:  # type: ignore[no-untyped-def]
 
 def _remove_labelled(client, should_remove) -> int:  # type: ignore[no-untyped-def]
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": LAB_LABEL}):
+    for container in client.containers.list(all=True, filters={"label": LAB_LABEL}, ignore_removed=True):
         if should_remove(container.labels):
             with contextlib.suppress(APIError, NotFound):
                 container.remove(force=True, v=True)

@@ -17,9 +17,14 @@ SLOW_REPO = "LAB/slow"
 GIT_HINTS = (
     ("unable to get local issuer certificate", "the server sends the leaf without its intermediate: serve "
      "fullchain.pem (leaf + intermediate); git does not fetch missing intermediates like browsers do"),
+    ("server certificate verification failed", "git could not verify the served chain against the lab CA "
+     "alone — usually the leaf is served without its intermediate: serve fullchain.pem (see tls.chain)"),
     ("certificate has expired", "the server certificate has expired"),
     ("no alternative certificate subject name", "the certificate does not name the public host"),
-    ("413", "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), "
+    ("HTTP 504", "the proxy gave up waiting for Bitbucket (504): raise nginx `proxy_read_timeout` / "
+     "Apache ProxyPass `timeout=` well above 60 s — Bitbucket may think for minutes before a big clone streams"),
+    ("HTTP 502", "the proxy could not talk to Bitbucket (502): check the upstream name, port and scheme"),
+    ("HTTP 413", "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), "
      "Apache `LimitRequestBody 0`"),
     ("HTTP/2 stream", "HTTP/2 between git and the proxy breaks big transfers: disable http2 at the proxy, or "
      "`git config http.version HTTP/1.1` on clients"),
@@ -58,8 +63,10 @@ def git_clone(target: CheckTarget) -> CheckResult:
 
 @check("git.clone-slow", "a clone of a repository Bitbucket is slow to pack survives the proxy's timeouts")
 def git_clone_slow(target: CheckTarget) -> CheckResult:
-    probe = target.users.git(["ls-remote", target.git_url(SLOW_REPO)], timeout=60)
-    if probe.returncode != 0:
+    # Probe with a plain GET: any git command would POST to upload-pack, which is the slow part.
+    probe = target.users.session().get(target.url(f"/scm/{SLOW_REPO}.git/info/refs?service=git-upload-pack"),
+                                       auth=(target.username, target.password), timeout=30)
+    if probe.status_code != 200:
         return not_applicable("git.clone-slow", f"no {SLOW_REPO} repository (stub property lab.slow-repos)")
     with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
         result = _clone(target, Path(work) / "slow", SLOW_REPO)

@@ -51,7 +51,7 @@ def test_a_config_the_proxy_rejects_gives_its_own_error_and_leaves_nothing(lab_t
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
     mine = {"label": f"{PID_LABEL}={_owner_token(os.getpid())}"}
-    assert docker_client().containers.list(all=True, filters=mine) == []
+    assert docker_client().containers.list(all=True, filters=mine, ignore_removed=True) == []
     assert docker_client().networks.list(filters=mine) == []
 
 

@@ -120,5 +120,5 @@ def _run_script(tmp_path, mode: str) -> str:
 def _objects_of(run_id: str) -> list[str]:
     client = docker_client()
     label = {"label": f"{RUN_LABEL}={run_id}"}
-    return ([c.name for c in client.containers.list(all=True, filters=label)]
+    return ([c.name for c in client.containers.list(all=True, filters=label, ignore_removed=True)]
             + [n.name for n in client.networks.list(filters=label)])

@@ -1,0 +1,145 @@
+"""Issue 5: each failure customers hit (reference §5), reproduced with a broken site file,
+properties or PKI, next to the check that must catch it and the cause its hint must name.
+
+Every variant is the recommended file with a named edit; the edit must apply, so a
+variant can never silently equal the recommended config it is a twin of.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from lab.topology import PROXIES_DIR, load_topology, properties_text
+
+HTTPS_PROPERTIES = dict(load_topology("nginx-https").properties)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A broken variant of a recommended topology and what must catch it."""
+
+    topology: str
+    fails: dict[str, str]  # check id → text its hint must contain
+    site_edits: dict[str, str] = field(default_factory=dict)  # recommended text → broken text
+    properties: dict[str, str | None] | None = None  # changes to the topology's properties
+    tls_variant: str = "good"
+    passes: tuple[str, ...] = ()  # checks that must still pass (measured behaviour)
+
+
+FAILURES = {
+    "nginx default body limit answers a big push with 413": Failure(
+        "nginx-https", {"git.push-large": "client_max_body_size"},
+        site_edits={"client_max_body_size 0;": ""}, passes=("git.push",)),
+    "apache without AllowEncodedSlashes 404s encoded slashes itself": Failure(
+        "apache-https", {"path.encoded-slash": "AllowEncodedSlashes NoDecode"},
+        site_edits={"AllowEncodedSlashes NoDecode": ""}),
+    "apache 2.4 on bookworm keeps encoded slashes even without nocanon": Failure(
+        "apache-https", {}, site_edits={" nocanon": ""}, passes=("path.encoded-slash",)),
+    "nginx proxy_pass with a uri part decodes encoded slashes": Failure(
+        "nginx-https", {"path.encoded-slash": "no URI part"},
+        site_edits={"location /bitbucket {": "location /bitbucket/ {",
+                    "proxy_pass http://bitbucket:7990;": "proxy_pass http://bitbucket:7990/bitbucket/;"}),
+    "tls proxy without scheme, port and secure redirects to http": Failure(
+        "nginx-https", {"redirects.public": "server.scheme=https", "login.browser": "server.secure=true",
+                        "baseurl.match": "server.proxy-port=443"},
+        properties={"server.scheme": None, "server.secure": None, "server.proxy-port": None}),
+    "host not preserved with a proxy-name but no proxy-port redirects to :7990": Failure(
+        "nginx-https", {"redirects.public": "server.proxy-port=443"},
+        site_edits={"proxy_set_header Host $host;": ""}, properties={"server.proxy-port": None}),
+    "host not preserved and no proxy-name redirects to the internal host": Failure(
+        "nginx-https", {"redirects.public": "proxy_set_header Host $host",
+                        "direct.tomcat-port": "server.proxy-name=bitbucket.lab.test"},
+        site_edits={"proxy_set_header Host $host;": ""},
+        properties={"server.proxy-name": None, "server.proxy-port": None}),
+    "require-ssl behind a tls proxy without secure loops": Failure(
+        "nginx-https", {"reach.status": "server.secure=true"},
+        properties={"server.secure": None, "server.require-ssl": "true"}),
+    "secure unset gives a session cookie without Secure": Failure(
+        "apache-https", {"login.browser": "server.secure=true", "baseurl.match": "server.secure=true"},
+        properties={"server.secure": "false"}, passes=("redirects.public",)),
+    "leaf served without its intermediate": Failure(
+        "nginx-https", {"tls.chain": "intermediate", "git.clone": "intermediate"}, tls_variant="no-intermediate"),
+    "certificate for the wrong host": Failure(
+        "apache-https", {"tls.hostname": "bitbucket.lab.test"}, tls_variant="wrong-host", passes=("tls.protocols",)),
+    "tls 1.0 and 1.1 enabled": Failure(
+        "nginx-https", {"tls.protocols": "TLSv1"},
+        site_edits={"ssl_protocols TLSv1.2 TLSv1.3;":
+                    "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3; ssl_ciphers DEFAULT:@SECLEVEL=0;"},
+        passes=("tls.chain",)),
+    "no port-80 redirect to https": Failure(
+        "nginx-https", {"redirects.http-to-https": "redirect"},
+        site_edits={"return 301 https://$host$request_uri;": "return 404;"}),
+    "short proxy read timeout cuts a slow clone": Failure(
+        "nginx-https", {"git.clone-slow": "proxy_read_timeout"},
+        site_edits={"proxy_read_timeout 600s;": "proxy_read_timeout 1s;"},
+        properties={"lab.slow-repos": "LAB/slow:3"}, passes=("git.clone",)),
+    "context path differs between proxy and bitbucket": Failure(
+        "nginx-https", {"routing.context-path": "server.context-path=/bitbucket", "reach.status": "context path"},
+        properties={"server.context-path": None}),
+    "base url differs from the public url": Failure(
+        "apache-https", {"baseurl.match": "setup.baseUrl=https://bitbucket.lab.test/bitbucket"},
+        properties={"setup.baseUrl": "http://old-bitbucket:7990"}, passes=("redirects.public",)),
+    "mod_auth_basic in front of bitbucket": Failure(
+        "apache-https", {"git.auth-challenge": "mod_auth_basic", "git.clone": "mod_auth_basic"},
+        site_edits={"    ProxyRequests Off\n": "    ProxyRequests Off\n    <Location /bitbucket>\n"
+                    "        AuthType Basic\n        AuthName \"Corp SSO\"\n"
+                    "        AuthUserFile /etc/lab/tls/ca.pem\n        Require valid-user\n    </Location>\n"}),
+}
+
+TWINS = {  # recommended variant next to its broken twin: the same knob, done right, passes
+    "a slow clone survives the recommended 600 s read timeout": Failure(
+        "nginx-https", {}, properties={"lab.slow-repos": "LAB/slow:3"}, passes=("git.clone-slow",)),
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES.values()) + list(TWINS.values()),
+                         ids=list(FAILURES) + list(TWINS))
+def test_failure_mode_is_caught_by_its_check_with_a_hint_naming_the_cause(lab_topology, lab_checks, tmp_path, failure):
+    topology = load_topology(failure.topology)
+    site = _variant_site(topology.proxy_site, failure.site_edits, tmp_path) if failure.site_edits else None
+    properties = _variant_properties(topology.properties, failure.properties, tmp_path)
+    running = lab_topology(failure.topology, proxy_config=site, properties=properties,
+                           tls_variant=failure.tls_variant)
+    results = lab_checks(running, [*failure.fails, *failure.passes])
+    for check_id, cause in failure.fails.items():
+        result = results[check_id]
+        assert result.ok is False, f"{check_id} passed: {result.observed}"
+        assert cause in result.hint, f"{check_id} hint does not name {cause!r}: {result.hint}"
+    for check_id in failure.passes:
+        assert results[check_id].ok is True, f"{check_id}: {results[check_id].observed} | {results[check_id].hint}"
+
+
+def test_every_positive_check_has_a_failing_twin_in_the_catalog():
+    from lab.checks import CHECK_IDS
+
+    caught = {check_id for failure in FAILURES.values() for check_id in failure.fails}
+    assert set(CHECK_IDS) - caught == {"git.push"}  # git.push's twin: mod_auth_basic, below
+    assert "git.clone" in FAILURES["mod_auth_basic in front of bitbucket"].fails
+
+
+def _variant_site(proxy_site: str | None, edits: dict[str, str], tmp_path: Path) -> Path:
+    text = (PROXIES_DIR / str(proxy_site)).read_text()
+    for old, new in edits.items():
+        assert old in text, f"edit {old!r} does not apply to {proxy_site}"
+        text = text.replace(old, new)
+    path = tmp_path / "site.conf"
+    path.write_text(text)
+    return path
+
+
+def _variant_properties(base: dict[str, str], changes: dict[str, str | None] | None, tmp_path: Path) -> Path | None:
+    if changes is None:
+        return None
+    merged = dict(base)
+    for key, value in changes.items():
+        assert value is not None or key in merged, f"property {key} is not in the recommended file"
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    path = tmp_path / "bitbucket.properties"
+    path.write_text(properties_text(merged))
+    return path
