@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lab.checks.base import CheckResult, CheckTarget, check, failed, not_applicable, passed
 from lab.checks.explain import connector_hint
+from lab.checks.probe import early_status_for_body
 
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
 SLOW_REPO = "LAB/slow"
@@ -97,13 +98,26 @@ def _push(target: CheckTarget, check_id: str, payload: bytes) -> CheckResult:
             target.users.git(args, cwd=clone)
         pushed = target.users.git(["push", "origin", f"HEAD:refs/heads/{branch}"], cwd=clone)
         if pushed.returncode != 0:
-            return _git_verdict(check_id, pushed, expected, target)
+            return _push_verdict(check_id, pushed, expected, target, len(payload))
         listed = target.users.git(["ls-remote", target.git_url(), f"refs/heads/{branch}"]).stdout
         local = target.users.git(["rev-parse", "HEAD"], cwd=clone).stdout.strip()
     if listed.split()[:1] != [local]:
         return failed(check_id, f"pushed, but the remote has {listed.strip() or 'no such branch'}", expected,
                       "the push did not land: check the proxy routes POST …/git-receive-pack")
     return passed(check_id, f"pushed {size} to {branch}", expected)
+
+
+def _push_verdict(check_id: str, result: subprocess.CompletedProcess[str], expected: str,
+                  target: CheckTarget, size: int) -> CheckResult:
+    """A failed push; when git only saw the connection drop, ask the proxy about its body limit."""
+    verdict = _git_verdict(check_id, result, expected, target)
+    if "HTTP 413" in result.stderr:
+        return verdict
+    status = early_status_for_body(target, "/scm/LAB/repo.git/git-receive-pack", size)
+    if status != 413:
+        return verdict
+    return failed(check_id, f"{verdict.observed}; the proxy answers a {size // (1 << 20)} MB body with 413",
+                  expected, dict(GIT_HINTS)["HTTP 413"])
 
 
 def _clone(target: CheckTarget, destination: Path, repo: str = "LAB/repo") -> subprocess.CompletedProcess[str]:

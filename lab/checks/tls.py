@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ssl
 
-import socks
 from cryptography import x509
 
 from lab.checks.base import CheckResult, CheckTarget, check, failed, not_applicable, passed
+from lab.checks.probe import open_socket
 
 CHAIN_HINTS = {
     "unable to get local issuer certificate": "the server sends the leaf without its intermediate: serve "
@@ -32,7 +32,7 @@ def tls_chain(target: CheckTarget) -> CheckResult:
     context.check_hostname = False
     context.load_verify_locations(cafile=str(target.users.ca_file))
     try:
-        _handshake(target, context).close()
+        open_socket(target, context).close()
     except ssl.SSLCertVerificationError as error:
         message = error.verify_message or str(error)
         hint = next((text for key, text in CHAIN_HINTS.items() if key in message),
@@ -47,7 +47,7 @@ def tls_hostname(target: CheckTarget) -> CheckResult:
         return not_applicable("tls.hostname", "the public URL is not https")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with _handshake(target, context) as sock:
+    with open_socket(target, context) as sock:
         der = sock.getpeercert(binary_form=True)
     names = _dns_names(x509.load_der_x509_certificate(der))
     expected = f"a certificate naming {target.host}"
@@ -83,20 +83,10 @@ def _accepts(target: CheckTarget, version: ssl.TLSVersion) -> bool:
     if version < ssl.TLSVersion.TLSv1_2:
         context.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS 1.0/1.1 otherwise
     try:
-        _handshake(target, context).close()
+        open_socket(target, context).close()
         return True
     except (ssl.SSLError, OSError):
         return False
-
-
-def _handshake(target: CheckTarget, context: ssl.SSLContext) -> ssl.SSLSocket:
-    raw = socks.create_connection((target.host, target.port), timeout=10, proxy_type=socks.SOCKS5,
-                                  proxy_addr="127.0.0.1", proxy_port=target.users.socks_port)
-    try:
-        return context.wrap_socket(raw, server_hostname=target.host)
-    except BaseException:
-        raw.close()
-        raise
 
 
 def _dns_names(cert: x509.Certificate) -> list[str]:

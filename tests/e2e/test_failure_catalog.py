@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.checks.probe import early_status_for_body
+from lab.targets import check_target
 from lab.topology import PROXIES_DIR, load_topology, properties_text
 
 HTTPS_PROPERTIES = dict(load_topology("nginx-https").properties)
@@ -110,6 +112,15 @@ def test_failure_mode_is_caught_by_its_check_with_a_hint_naming_the_cause(lab_to
         assert cause in result.hint, f"{check_id} hint does not name {cause!r}: {result.hint}"
     for check_id in failure.passes:
         assert results[check_id].ok is True, f"{check_id}: {results[check_id].observed} | {results[check_id].hint}"
+
+
+def test_the_body_limit_probe_sees_413_only_where_the_proxy_has_a_limit(lab_topology, tmp_path):
+    limited_site = _variant_site("nginx/https.conf", {"client_max_body_size 0;": ""}, tmp_path)
+    limited = check_target(lab_topology("nginx-https", proxy_config=limited_site))
+    unlimited = check_target(lab_topology("nginx-https"))
+    path, size = "/scm/LAB/repo.git/git-receive-pack", 25 << 20
+    assert early_status_for_body(limited, path, size) == 413
+    assert early_status_for_body(unlimited, path, size, wait=2) != 413  # Bitbucket itself may answer 401
 
 
 def test_every_positive_check_has_a_failing_twin_in_the_catalog():
