@@ -21,8 +21,12 @@ def lab(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The regression suite: unit tests, then every topology and failure mode in Docker."""
     session.install("-e", ".[test]")
-    args = session.posargs or ["-n", "2"]
-    session.run("pytest", "--junitxml=reports/junit.xml", *args)
+    if session.posargs:
+        session.run("pytest", *session.posargs)
+        return
+    session.run("pytest", "-n", "2", "-m", "not exclusive", "--junitxml=reports/junit.xml")
+    # `down --all` removes every lab object on the engine: it must not run beside other tests.
+    session.run("pytest", "-m", "exclusive", "--junitxml=reports/junit-exclusive.xml")
 
 
 @nox.session

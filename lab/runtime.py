@@ -152,7 +152,7 @@ def _node_container(running: RunningTopology, node: Node, image: str, labels: di
                  .with_network_aliases(*node.networks[primary], node.name)
                  .with_kwargs(labels={**labels, NODE_LABEL: node.name}, init=True))
     if node.kind != "stub":
-        container.with_env("LAB_WAIT_FOR_HOSTS", " ".join(_upstream_names(running.topology, node)))
+        container.with_env("LAB_WAIT_FOR_HOSTS", " ".join(upstream_names(running.topology, node)))
     for item in node_files(running.topology, node, running.tls, running.options.drop_ins):
         container.with_copy_into_container(item.data, item.path, item.mode)
     return container
@@ -191,7 +191,8 @@ def _primary_network(topology: Topology, node: Node) -> str:
     return shared[0] if shared else next(iter(node.networks))
 
 
-def _upstream_names(topology: Topology, node: Node) -> list[str]:
+def upstream_names(topology: Topology, node: Node) -> list[str]:
+    """Bitbucket's names on the networks ``node`` shares with it: what a proxy must resolve."""
     return [topology.bitbucket.networks[net][0] for net in node.networks if net in topology.bitbucket.networks]
 
 

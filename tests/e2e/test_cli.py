@@ -1,0 +1,143 @@
+"""Issue 6: the CLI as a support engineer uses it — verdicts, JSON, exit codes, and
+copy-paste commands that work from the host as printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lab.checks import CHECK_IDS
+from lab.docker_env import LAB_LABEL, RUN_LABEL, docker_client
+from lab.topology import PROXIES_DIR, catalog
+
+AMBIENT = {  # what this machine and users' machines export; the lab must not be fooled
+    "REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt", "CURL_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
+    "GIT_SSL_CAINFO": "/etc/ssl/certs/ca-certificates.crt", "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
+}
+
+
+def lab(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **AMBIENT}, **kwargs)
+
+
+def test_check_json_names_the_failing_check_with_its_hint_and_exits_1(tmp_path):
+    broken = tmp_path / "broken-site.conf"
+    broken.write_text((PROXIES_DIR / "apache/https.conf").read_text().replace("AllowEncodedSlashes NoDecode", ""))
+    result = lab("check", "--topology", "apache-https", "--proxy-config", str(broken), "--json",
+                 "--certs", str(tmp_path / "certs"))
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)
+    failing = {c["id"]: c for c in document["checks"] if c["ok"] is False}
+    assert list(failing) == ["path.encoded-slash"]
+    assert "AllowEncodedSlashes NoDecode" in failing["path.encoded-slash"]["hint"]
+
+
+def test_check_json_has_the_contract_shape_and_exits_0_when_all_pass(tmp_path):
+    result = lab("check", "--topology", "direct-http", "--json", "--certs", str(tmp_path / "certs"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert set(document) == {"topology", "public_url", "checks"}
+    assert (document["topology"], document["public_url"]) == ("direct-http", "http://bitbucket.lab.test:7990")
+    assert [c["id"] for c in document["checks"]] == list(CHECK_IDS)
+    for entry in document["checks"]:
+        assert set(entry) == {"id", "ok", "observed", "expected", "hint"}
+        assert entry["ok"] in (True, False, None)
+    assert {c["id"] for c in document["checks"] if c["ok"] is None} >= {"tls.chain", "redirects.http-to-https"}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["check", "--proxy-config", "/nonexistent/site.conf"], "--proxy-config /nonexistent/site.conf: no such file"),
+    (["check", "--topology", "direct-http", "--proxy-config", __file__], "topology direct-http has no proxy"),
+    (["check", "--topology", "nowhere"], "unknown topology 'nowhere'"),
+])
+def test_bad_input_gives_one_line_and_exit_2(args, message):
+    result = lab(*args)
+    assert result.returncode == 2
+    assert result.stdout == "" and result.stderr.strip().count("\n") == 0
+    assert message in result.stderr
+
+
+def test_a_config_nginx_rejects_exits_2_with_nginx_own_words(tmp_path):
+    site = tmp_path / "site.conf"
+    site.write_text("server { listen 443 ssl; bogus_directive on; }\n")
+    result = lab("check", "--topology", "nginx-https", "--proxy-config", str(site), "--certs", str(tmp_path / "c"))
+    assert result.returncode == 2
+    assert 'unknown directive "bogus_directive"' in result.stderr.splitlines()[-1]
+
+
+def test_list_prints_the_catalog_one_line_each():
+    lines = lab("list").stdout.splitlines()
+    assert [line.split()[0] for line in lines] == catalog()
+
+
+def test_up_help_lists_the_options():
+    text = lab("up", "--help").stdout
+    for option in ("--topology", "--proxy-config", "--properties", "--public-url", "--tls-variant", "--keep", "--no-keep"):
+        assert option in text
+
+
+def test_up_prints_a_green_table_and_a_git_clone_that_works_from_the_host_as_printed(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "lab", "up", "--certs", str(tmp_path / "certs")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **AMBIENT})
+    output = _read_until(process, "press Ctrl-C", timeout=240)
+    try:
+        assert re.search(r"^\d+ passed, 0 failed", output, re.M), output
+        assert "✘" not in output
+        clone = next(line.strip() for line in output.splitlines() if " clone https://" in line)
+        curl = next(line.strip() for line in output.splitlines() if line.strip().startswith("curl "))
+        cloned = subprocess.run(clone, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                                env={**os.environ, **AMBIENT})
+        assert cloned.returncode == 0, cloned.stderr
+        assert (tmp_path / "repo" / "README.md").is_file()
+        status = subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=60,
+                                env={**os.environ, **AMBIENT})
+        assert '"RUNNING"' in status.stdout, status.stderr
+        run_id = re.search(r"run (\S+)\)", output).group(1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode == 0
+    assert docker_client().containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"},
+                                           ignore_removed=True) == []
+
+
+@pytest.mark.exclusive
+def test_down_all_removes_everything_the_lab_owns_and_nothing_else(lab_topology):
+    client = docker_client()
+    bystander = client.networks.create(f"not-the-lab-{os.getpid()}")
+    try:
+        running = lab_topology("direct-http")
+        result = lab("down", "--all")
+        assert result.returncode == 0
+        assert client.containers.list(all=True, filters={"label": LAB_LABEL}, ignore_removed=True) == []
+        assert client.networks.list(filters={"label": LAB_LABEL}) == []
+        assert client.networks.get(bystander.id).name == bystander.name
+    finally:
+        bystander.remove()
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    deadline, output = time.monotonic() + timeout, []
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line:
+            output.append(line)
+            if marker in line:
+                return "".join(output)
+        elif process.poll() is not None:
+            break
+        else:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"no {marker!r} within {timeout} s:\n{''.join(output)}")
