@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import LabError
@@ -48,7 +48,6 @@ class Topology:
     tomcat_reachable_by_users: bool = True
     http_url: str | None = None
     checks: tuple[str, ...] = ()
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def proxy(self) -> Node | None:

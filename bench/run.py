@@ -1,0 +1,195 @@
+"""Benchmarks of the lab; prints figures, asserts nothing.
+
+    python bench/run.py                 # everything but the cold image build
+    python bench/run.py --cold          # also remove the lab's images and time a cold build
+    python bench/run.py images|updown|matrix|stub
+
+- images: `images build` cold (with --cold) and warm.
+- updown: topology up and down through the lab runtime, next to raw docker-SDK calls
+  that create and start the same containers in parallel (ratio = lab / raw).
+- matrix: the seed matrix (tests/e2e/test_matrix.py) serially and with -n 2.
+- stub:   the stub's memory idle and during a 50 MB git push (VmRSS, VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from lab.docker_env import LAB_LABEL, docker_client  # noqa: E402
+from lab.images import ensure_images  # noqa: E402
+from lab.pki import make_pki  # noqa: E402
+from lab.provision import DropIns, node_files  # noqa: E402
+from lab.runtime import LabOptions, start, sweep_dead_runs  # noqa: E402
+from lab.topology import PUBLIC_HOST, load_topology  # noqa: E402
+
+
+def bench_images(cold: bool) -> None:
+    client = docker_client()
+    if cold:
+        for image in client.images.list(name="bitbucket-lab/*"):
+            for tag in image.tags:
+                client.images.remove(tag, force=True)
+        started = time.monotonic()
+        ensure_images()
+        print(f"images cold build (debootstrap base + 4 images): {time.monotonic() - started:6.1f} s")
+    ensure_images()
+    started = time.monotonic()
+    ensure_images()
+    print(f"images warm `images build` (nothing to do):        {time.monotonic() - started:6.2f} s")
+
+
+def bench_updown(name: str, repeats: int) -> None:
+    topology = load_topology(name)
+    ensure_images()
+    ups, downs, raws, raw_downs = [], [], [], []
+    with tempfile.TemporaryDirectory() as certs:
+        for _ in range(repeats):
+            started = time.monotonic()
+            running = start(topology, LabOptions(certs_dir=Path(certs)))
+            ups.append(time.monotonic() - started)
+            started = time.monotonic()
+            running.stop()
+            downs.append(time.monotonic() - started)
+            raw_up, raw_down = _raw_docker(topology, Path(certs))
+            raws.append(raw_up)
+            raw_downs.append(raw_down)
+    up, raw = statistics.median(ups), statistics.median(raws)
+    down, raw_down = statistics.median(downs), statistics.median(raw_downs)
+    print(f"{name} up   (lab, to first answer through the gateway): {up:5.2f} s   "
+          f"raw docker parallel create+start: {raw:5.2f} s   ratio {up / raw:4.2f}")
+    print(f"{name} down (lab):                                      {down:5.2f} s   "
+          f"raw docker parallel remove:       {raw_down:5.2f} s   ratio {down / raw_down:4.2f}")
+
+
+def _raw_docker(topology, certs: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """The same containers, networks and files through the docker SDK alone, no readiness wait."""
+    client, tags = docker_client(), ensure_images()
+    tls = make_pki(certs, [PUBLIC_HOST, "bitbucket"])
+    suffix = os.urandom(3).hex()
+    started = time.monotonic()
+    networks = {net: client.networks.create(f"bench-{suffix}-{net}", labels={LAB_LABEL: "1"})
+                for net in topology.networks}
+
+    def run(node) -> object:  # type: ignore[no-untyped-def]
+        primary = next(iter(node.networks))
+        container = client.containers.create(tags[node.kind], init=True, labels={LAB_LABEL: "1"},
+                                             network=networks[primary].name)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for item in node_files(topology, node, tls, DropIns()):
+                info = tarfile.TarInfo(item.path.lstrip("/"))
+                info.size, info.mode = len(item.data), item.mode
+                tar.addfile(info, io.BytesIO(item.data))
+        container.put_archive("/", buffer.getvalue())
+        container.start()
+        for net in list(node.networks)[1:]:
+            networks[net].connect(container, aliases=list(node.networks[net]))
+        return container
+
+    gateways = [client.containers.run(tags["gateway"], detach=True, init=True, labels={LAB_LABEL: "1"},
+                                      network=networks[net].name, ports={"1080/tcp": ("127.0.0.1", None)})
+                for net in networks]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(topology.nodes)) as pool:
+        containers = list(pool.map(run, topology.nodes)) + gateways
+    up = time.monotonic() - started
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(containers)) as pool:
+        list(pool.map(lambda c: c.remove(force=True), containers))
+    for network in networks.values():
+        network.remove()
+    return up, time.monotonic() - started
+
+
+def bench_matrix() -> None:
+    for label, extra in (("serial", []), ("-n 2  ", ["-n", "2"])):
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                 "tests/e2e/test_matrix.py", *extra], cwd=REPO, capture_output=True, text=True)
+        summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
+        print(f"seed matrix {label}: {time.monotonic() - started:6.1f} s   ({summary})")
+
+
+def bench_stub() -> None:
+    with tempfile.TemporaryDirectory() as home:
+        (Path(home) / "shared").mkdir()
+        (Path(home) / "shared" / "bitbucket.properties").write_text("server.port=0\n")
+        process = subprocess.Popen([sys.executable, "-m", "lab.stub", "--home", home], cwd=REPO,
+                                   stdout=subprocess.PIPE, text=True)
+        port = int(process.stdout.readline().split(":")[-1].split()[0])
+        time.sleep(0.5)
+        idle = _memory(process.pid)
+        peak = {"rss": 0}
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak["rss"] = max(peak["rss"], _memory(process.pid)["VmRSS"])
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        elapsed = _push_50mb(port, Path(home))
+        done.set()
+        sampler.join()
+        after = _memory(process.pid)
+        process.terminate()
+        process.wait()
+    print(f"stub idle: VmRSS {idle['VmRSS'] / 1024:5.1f} MiB")
+    print(f"stub during a 50 MB push ({elapsed:4.1f} s): peak VmRSS {peak['rss'] / 1024:5.1f} MiB, "
+          f"VmHWM {after['VmHWM'] / 1024:5.1f} MiB (git http-backend runs in its own process)")
+
+
+def _push_50mb(port: int, home: Path) -> float:
+    from lab.client import Vantage
+
+    direct = Vantage(None, None)
+    work = home / "clone"
+    url = f"http://admin:admin@127.0.0.1:{port}/scm/LAB/repo.git"
+    direct.git(["clone", "-q", url, str(work)])
+    (work / "big.bin").write_bytes(os.urandom(50 * 1024 * 1024))
+    direct.git(["add", "big.bin"], cwd=work)
+    direct.git(["commit", "-q", "-m", "big"], cwd=work)
+    started = time.monotonic()
+    pushed = direct.git(["push", "-q", "origin", "HEAD:refs/heads/big"], cwd=work)
+    assert pushed.returncode == 0, pushed.stderr
+    return time.monotonic() - started
+
+
+def _memory(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("parts", nargs="*", default=["images", "updown", "matrix", "stub"])
+    parser.add_argument("--cold", action="store_true", help="remove the lab's images first and time a cold build")
+    parser.add_argument("--topology", default="nginx-https")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    sweep_dead_runs()
+    for part in args.parts:
+        {"images": lambda: bench_images(args.cold), "updown": lambda: bench_updown(args.topology, args.repeats),
+         "matrix": bench_matrix, "stub": bench_stub}[part]()
+
+
+if __name__ == "__main__":
+    main()
