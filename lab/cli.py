@@ -105,7 +105,8 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
     progress = Progress(quiet=as_json)
     with up(topology, _options(args), progress) as running:
         progress.step("running checks")
-        results = run_checks(check_target(running))
+        results = run_checks(check_target(running), on_start=lambda id_: progress.detail(f"  checking {id_}"))
+        progress.done()
         if as_json:
             print(results_json(topology.name, running.public_url, results))
         else:

@@ -29,6 +29,12 @@ class Progress:
             self._clear()
             print(message, file=self._stream, flush=True)
 
+    def done(self) -> None:
+        """Erase a transient detail line before other output goes to the terminal."""
+        with self._lock:
+            self._clear()
+            self._stream.flush()
+
     def detail(self, message: str) -> None:
         if self._quiet or not self._live:
             return

@@ -101,9 +101,11 @@ def not_applicable(check_id: str, why: str) -> CheckResult:
     return CheckResult(check_id, None, why, "")
 
 
-def run_checks(target: CheckTarget, ids: Iterable[str] | None = None) -> list[CheckResult]:
+def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
+               on_start: Callable[[str], None] | None = None) -> list[CheckResult]:
     """Run checks (default: all, in catalog order); a check that crashes is a failure
-    carrying the exception, never an exception out of here."""
+    carrying the exception, never an exception out of here. ``on_start(id)`` is called
+    before each check runs (for progress)."""
     _load_all()
     wanted = list(ids) if ids is not None else list(CHECK_IDS)
     results = []
@@ -111,6 +113,8 @@ def run_checks(target: CheckTarget, ids: Iterable[str] | None = None) -> list[Ch
         if target.applicable is not None and check_id not in target.applicable:
             results.append(not_applicable(check_id, "does not apply to this topology"))
             continue
+        if on_start is not None:
+            on_start(check_id)
         results.append(_run_one(check_id, target))
     return results
 

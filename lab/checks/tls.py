@@ -7,6 +7,7 @@ the chain the way git and curl do — not the way a forgiving browser does.
 from __future__ import annotations
 
 import ssl
+import warnings
 
 from cryptography import x509
 
@@ -79,7 +80,9 @@ def tls_protocols(target: CheckTarget) -> CheckResult:
 def _accepts(target: CheckTarget, version: ssl.TLSVersion) -> bool:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    context.minimum_version = context.maximum_version = version
+    with warnings.catch_warnings():  # TLS 1.0/1.1 are deprecated: probing for them is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = context.maximum_version = version
     if version < ssl.TLSVersion.TLSv1_2:
         context.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS 1.0/1.1 otherwise
     try:

@@ -18,16 +18,31 @@ from tests.unit.stubutil import running_stub
 DIRECT = Vantage(socks_port=None, ca_file=None)
 
 
+@pytest.fixture(params=["http", "https"])
+def stub_scm(request, tmp_path):
+    """(scm base URL, a git client trusting the right CA) for the stub over HTTP or HTTPS."""
+    properties = "server.port=0\nserver.context-path=/bitbucket\n"
+    client = DIRECT
+    if request.param == "https":
+        tls = make_pki(tmp_path / "pki", ["localhost"])
+        properties += f"server.ssl.enabled=true\nserver.ssl.key-store={tls.keystore}\n"
+        client = Vantage(None, tls.ca)
+    with running_stub(tmp_path / "home", properties) as stub:
+        yield f"{request.param}://localhost:{stub.ports[0]}/bitbucket/scm", client
+
+
 @pytest.fixture
 def http_stub(tmp_path):
     with running_stub(tmp_path / "home", "server.port=0\nserver.context-path=/bitbucket\n") as stub:
         yield f"http://127.0.0.1:{stub.ports[0]}/bitbucket/scm"
 
 
-def test_git_clones_with_credentials_and_sees_the_seed_branches(http_stub, tmp_path):
-    result = DIRECT.git(["clone", f"{_with_user(http_stub)}/LAB/repo.git", str(tmp_path / "c")])
+def test_git_clones_and_fetches_with_credentials_and_sees_the_seed_branches(stub_scm, tmp_path):
+    base, git = stub_scm
+    result = git.git(["clone", f"{_with_user(base)}/LAB/repo.git", str(tmp_path / "c")])
     assert result.returncode == 0, result.stderr
-    branches = DIRECT.git(["branch", "-r"], cwd=tmp_path / "c").stdout
+    assert git.git(["fetch", "origin"], cwd=tmp_path / "c").returncode == 0
+    branches = git.git(["branch", "-r"], cwd=tmp_path / "c").stdout
     assert "origin/main" in branches and "origin/feature/x" in branches
 
 
@@ -40,26 +55,33 @@ def test_git_without_credentials_is_challenged_with_bitbucket_realm(http_stub):
     response = requests.get(f"{http_stub}/LAB/repo.git/info/refs?service=git-upload-pack", timeout=10)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Basic realm="Atlassian Bitbucket"'
-    assert DIRECT.git(["ls-remote", f"{http_stub}/LAB/repo.git"]).returncode != 0
 
 
-def test_git_with_a_wrong_password_is_refused(http_stub):
-    result = DIRECT.git(["ls-remote", f"{_with_user(http_stub, 'nope')}/LAB/repo.git"])
+def test_git_without_credentials_is_refused(stub_scm):
+    base, git = stub_scm
+    result = git.git(["ls-remote", f"{base}/LAB/repo.git"])
+    assert result.returncode != 0 and "could not read Username" in result.stderr
+
+
+def test_git_with_a_wrong_password_is_refused(stub_scm):
+    base, git = stub_scm
+    result = git.git(["ls-remote", f"{_with_user(base, 'nope')}/LAB/repo.git"])
     assert result.returncode != 0
     assert "Authentication failed" in result.stderr or "401" in result.stderr
 
 
-def test_git_pushes_50_megabytes_streamed(http_stub, tmp_path):
-    url = f"{_with_user(http_stub)}/LAB/repo.git"
+def test_git_pushes_50_megabytes_streamed(stub_scm, tmp_path):
+    base, git = stub_scm
+    url = f"{_with_user(base)}/LAB/repo.git"
     work = tmp_path / "c"
-    assert DIRECT.git(["clone", url, str(work)]).returncode == 0
+    assert git.git(["clone", url, str(work)]).returncode == 0
     (work / "big.bin").write_bytes(os.urandom(50 * 1024 * 1024))
-    DIRECT.git(["add", "big.bin"], cwd=work)
-    DIRECT.git(["commit", "-m", "big"], cwd=work)
-    pushed = DIRECT.git(["push", "origin", "HEAD:refs/heads/big"], cwd=work)
+    git.git(["add", "big.bin"], cwd=work)
+    git.git(["commit", "-m", "big"], cwd=work)
+    pushed = git.git(["push", "origin", "HEAD:refs/heads/big"], cwd=work)
     assert pushed.returncode == 0, pushed.stderr
-    remote = DIRECT.git(["ls-remote", url, "refs/heads/big"]).stdout
-    local = DIRECT.git(["rev-parse", "HEAD"], cwd=work).stdout.strip()
+    remote = git.git(["ls-remote", url, "refs/heads/big"]).stdout
+    local = git.git(["rev-parse", "HEAD"], cwd=work).stdout.strip()
     assert remote.split()[0] == local
 
 
@@ -103,4 +125,5 @@ def test_https_connector_reports_https_and_secure(tmp_path):
 
 
 def _with_user(url: str, password: str = "admin") -> str:
-    return url.replace("http://", f"http://admin:{password}@")
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://admin:{password}@{rest}"
