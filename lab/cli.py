@@ -113,8 +113,9 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
             print(results_table(results))
             print()
             print(topology_picture(topology, running.public_url, results))
-            print()
-            print(user_commands(running))
+            if args.keep:  # the commands only work while the topology is up
+                print()
+                print(user_commands(running))
         if args.keep:
             progress.step(f"\n{topology.name} stays up; press Ctrl-C to take it down")
             _wait_forever()

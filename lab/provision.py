@@ -41,13 +41,15 @@ class DropIns:
     def validate(self, topology: Topology) -> None:
         """LabError for unreadable files, or a proxy config for a topology with no proxy."""
         for option, path in (("--proxy-config", self.proxy_config), ("--properties", self.properties)):
-            if path is not None and not path.is_file():
+            if path is None:
+                continue
+            if not path.is_file():
                 raise LabError(f"{option} {path}: no such file")
-            if path is not None:
-                try:
-                    path.read_bytes()
-                except OSError as error:
-                    raise LabError(f"{option} {path}: cannot read it ({error.strerror})") from None
+            try:
+                with path.open("rb"):
+                    pass
+            except OSError as error:
+                raise LabError(f"{option} {path}: cannot read it ({error.strerror})") from None
         if self.proxy_config is not None and topology.proxy is None:
             raise LabError(f"topology {topology.name} has no proxy, so --proxy-config has nothing to replace")
 

@@ -15,10 +15,11 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker
 import socks
 from docker.errors import APIError, NotFound
 from testcontainers.core.container import DockerContainer
@@ -132,12 +133,14 @@ def _create_networks(running: RunningTopology, labels: dict[str, str]) -> None:
 
 
 def _start_containers(running: RunningTopology, tags: dict[str, str], labels: dict[str, str]) -> None:
-    specs = [(node, _node_container(running, node, tags[node.kind], labels)) for node in running.topology.nodes]
-    specs += [(None, _gateway_container(running, net, tags["gateway"], labels)) for net in running.networks]
-    for node, container in specs:
-        running.containers[node.name if node else _gateway_name(container)] = container
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(specs)) as pool:
-        futures = [pool.submit(_start_one, running, node, container) for node, container in specs]
+    nodes = {node.name: node for node in running.topology.nodes}
+    running.containers.update({name: _node_container(running, node, tags[node.kind], labels)
+                               for name, node in nodes.items()})
+    running.containers.update({f"gateway-{net}": _gateway_container(running, net, tags["gateway"], labels)
+                               for net in running.networks})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(running.containers)) as pool:
+        futures = [pool.submit(_start_one, running, nodes.get(name), container)
+                   for name, container in running.containers.items()]
         for future in futures:
             future.result()
     for network in running.networks:
@@ -168,10 +171,6 @@ def _gateway_container(running: RunningTopology, network: str, image: str,
     # Published on loopback only: the docker SDK takes (address, None) for "any free port".
     container.ports[f"{GATEWAY_PORT}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]
     return container
-
-
-def _gateway_name(container: DockerContainer) -> str:
-    return container._name.split("-", 3)[-1]  # type: ignore[union-attr]
 
 
 def _start_one(running: RunningTopology, node: Node | None, container: DockerContainer) -> None:
@@ -269,7 +268,7 @@ def _owner_alive(token: str) -> bool:
     return True
 
 
-def sweep_dead_runs(client=None) -> int:  # type: ignore[no-untyped-def]
+def sweep_dead_runs(client: docker.DockerClient | None = None) -> int:
     """Remove containers and networks of lab runs whose owning process on this host is
     gone (killed, crashed). Returns how many objects were removed."""
     client = client or docker_client()
@@ -278,12 +277,12 @@ def sweep_dead_runs(client=None) -> int:  # type: ignore[no-untyped-def]
                             and not _owner_alive(labels.get(PID_LABEL, "")))
 
 
-def remove_everything(client=None) -> int:  # type: ignore[no-untyped-def]
+def remove_everything(client: docker.DockerClient | None = None) -> int:
     """``down --all``: every container and network carrying the lab's label, and nothing else."""
     return _remove_labelled(client or docker_client(), lambda labels: True)
 
 
-def _remove_labelled(client, should_remove) -> int:  # type: ignore[no-untyped-def]
+def _remove_labelled(client: docker.DockerClient, should_remove: Callable[[dict[str, str]], bool]) -> int:
     removed = 0
     for container in client.containers.list(all=True, filters={"label": LAB_LABEL}, ignore_removed=True):
         if should_remove(container.labels):

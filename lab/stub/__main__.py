@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot listen: {error}", file=sys.stderr)
         return 1
     listening = ", ".join(f"{c.scheme}{'+tls' if c.tls else ''}://{c.address}:{port}"
-                          for c, port in zip(settings.connectors, stub.ports))
+                          for c, port in zip(settings.connectors, stub.ports, strict=True))
     print(f"stub Bitbucket RUNNING on {listening} context-path={settings.context_path or '/'}",
           flush=True)
     stopped = threading.Event()

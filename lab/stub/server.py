@@ -152,7 +152,7 @@ def start_stub(settings: StubSettings, home: Path, access_log: bool = False) -> 
     app.repos.seed()
     servers: list[ConnectorServer] = []
     try:
-        for connector, context in zip(settings.connectors, contexts):
+        for connector, context in zip(settings.connectors, contexts, strict=True):
             server = ConnectorServer(connector, app, context)
             server.access_log = access_log
             servers.append(server)

@@ -115,7 +115,7 @@ def test_down_all_removes_everything_the_lab_owns_and_nothing_else(lab_topology)
     client = docker_client()
     bystander = client.networks.create(f"not-the-lab-{os.getpid()}")
     try:
-        running = lab_topology("direct-http")
+        lab_topology("direct-http")
         result = lab("down", "--all")
         assert result.returncode == 0
         assert client.containers.list(all=True, filters={"label": LAB_LABEL}, ignore_removed=True) == []
