@@ -157,3 +157,13 @@ def test_relative_redirect_targets_resolve_against_the_request_directory(request
     request = IncomingRequest("GET", request_path, "HTTP/1.1", {"host": "h"}, "10.0.0.1", "10.0.0.2", 7990)
     assert absolute_location(view_request(connector, request), target) == expected
 
+
+
+def test_native_forwarding_takes_the_client_address_from_x_forwarded_for(tmp_path):
+    headers = {"Host": HOST, "X-Forwarded-For": "203.0.113.7, 10.0.0.2", "X-Forwarded-Proto": "https"}
+    with running_stub(tmp_path, "server.port=0\nserver.forward-headers-strategy=NATIVE\n") as stub:
+        native = json.loads(raw_request(stub.ports[0], "/rest/lab/1.0/request", headers).body)
+    with running_stub(tmp_path / "none", "server.port=0\n") as stub:
+        ignored = json.loads(raw_request(stub.ports[0], "/rest/lab/1.0/request", headers).body)
+    assert (native["remote_addr"], native["secure"], native["implied_base_url"]) == ("203.0.113.7", True, f"https://{HOST}")
+    assert (ignored["remote_addr"], ignored["secure"]) == ("127.0.0.1", False)
