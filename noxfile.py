@@ -34,3 +34,11 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: image build cold/warm, topology up/down vs raw docker, matrix wall time."""
     session.install("-e", ".[test]")
     session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (pyflakes, bugbear) and mypy over the package."""
+    session.install("-e", ".", "ruff", "mypy", "types-requests")
+    session.run("ruff", "check", "lab", "tests", "bench", "--select", "F,E9,B", "--ignore", "B008")
+    session.run("mypy", "lab", "--ignore-missing-imports")

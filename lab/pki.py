@@ -101,9 +101,11 @@ def _leaf(issuer: trustme.CA, hostnames: Sequence[str], variant: str) -> tuple[b
     if variant == "self-signed":
         return _self_signed(hostnames, now)
     names = ["wrong.lab.test"] if variant == "wrong-host" else list(hostnames)
-    window = {"not_before": now - datetime.timedelta(days=30),
-              "not_after": now - datetime.timedelta(days=1)} if variant == "expired" else {}
-    leaf = issuer.issue_cert(*names, **window)
+    if variant == "expired":
+        leaf = issuer.issue_cert(*names, not_before=now - datetime.timedelta(days=30),
+                                 not_after=now - datetime.timedelta(days=1))
+    else:
+        leaf = issuer.issue_cert(*names)
     return leaf.private_key_pem.bytes(), leaf.cert_chain_pems[0].bytes()
 
 
@@ -123,6 +125,7 @@ def _self_signed(hostnames: Sequence[str], now: datetime.datetime) -> tuple[byte
 
 def _keystore(key_pem: bytes, leaf_pem: bytes, chain_pem: bytes) -> bytes:
     key = serialization.load_pem_private_key(key_pem, password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)  # trustme and _self_signed make EC keys
     cas = x509.load_pem_x509_certificates(chain_pem) if chain_pem else None
     return pkcs12.serialize_key_and_certificates(
         KEYSTORE_ALIAS.encode(), key, x509.load_pem_x509_certificate(leaf_pem), cas,

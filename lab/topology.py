@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,12 +84,13 @@ def load_topology(name: str) -> Topology:
     return topology_from_toml(name, tomllib.loads(path.read_text()))
 
 
-def topology_from_toml(name: str, data: Mapping[str, object]) -> Topology:
+def topology_from_toml(name: str, data: Mapping[str, Any]) -> Topology:
+    """Build a Topology from a parsed catalog file (see nginx-https.toml for the keys)."""
     nodes = tuple(
         Node(node_name, str(spec["kind"]),
              {net: tuple(aliases) for net, aliases in spec["networks"].items()},
              tuple(spec.get("ports", ())))
-        for node_name, spec in data["nodes"].items()  # type: ignore[union-attr]
+        for node_name, spec in data["nodes"].items()
     )
     for node in nodes:
         if node.kind not in IMAGES_BY_KIND:
@@ -98,13 +100,13 @@ def topology_from_toml(name: str, data: Mapping[str, object]) -> Topology:
     return Topology(
         name=name, summary=str(data["summary"]), diagram=str(data.get("diagram", "")).strip("\n"),
         public_url=public_url, nodes=nodes,
-        properties={k: str(v) for k, v in data.get("bitbucket-properties", {}).items()},  # type: ignore[union-attr]
-        proxy_site=data.get("proxy_site"),  # type: ignore[arg-type]
+        properties={k: str(v) for k, v in data.get("bitbucket-properties", {}).items()},
+        proxy_site=data.get("proxy_site"),
         tls=bool(data.get("tls", False)),
         tomcat_url=str(data.get("tomcat_url", "http://bitbucket:7990")),
         tomcat_reachable_by_users=bool(data.get("tomcat_reachable_by_users", True)),
-        http_url=data.get("http_url"),  # type: ignore[arg-type]
-        checks=tuple(data.get("checks", ())),  # type: ignore[arg-type]
+        http_url=data.get("http_url"),
+        checks=tuple(data.get("checks", ())),
     )
 
 

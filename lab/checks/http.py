@@ -117,7 +117,10 @@ def login_browser(target: CheckTarget) -> CheckResult:
     if landed.url != target.url("/dashboard") or "Logged in as" not in landed.text:
         return failed("login.browser", f"after login: {landed.url} → {landed.status_code}", expected,
                       connector_hint(target))
-    problem = _cookie_problem(target, cookie)
+    if cookie is None:
+        return failed("login.browser", "no BITBUCKETSESSIONID cookie was kept by the browser", expected,
+                      connector_hint(target))
+    problem = _cookie_problem(target, cookie.path, bool(cookie.secure))
     if problem:
         return failed("login.browser", problem, expected, connector_hint(target))
     return passed("login.browser", f"landed on {landed.url}; cookie Path={cookie.path} Secure={cookie.secure}", expected)
@@ -203,10 +206,7 @@ def _form_action(page: str) -> str | None:
     return finder.action
 
 
-def _cookie_problem(target: CheckTarget, cookie: object) -> str | None:
-    if cookie is None:
-        return "no BITBUCKETSESSIONID cookie was kept by the browser"
-    path, secure = getattr(cookie, "path", "/"), bool(getattr(cookie, "secure", False))
+def _cookie_problem(target: CheckTarget, path: str, secure: bool) -> str | None:
     if not (target.context_path + "/").startswith(path.rstrip("/") + "/"):
         return f"cookie Path={path} does not cover {target.context_path}/"
     if target.parts.scheme == "https" and not secure:

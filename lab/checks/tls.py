@@ -49,7 +49,8 @@ def tls_hostname(target: CheckTarget) -> CheckResult:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     with open_socket(target, context) as sock:
-        der = sock.getpeercert(binary_form=True)
+        assert isinstance(sock, ssl.SSLSocket)
+        der = sock.getpeercert(binary_form=True) or b""
     names = _dns_names(x509.load_der_x509_certificate(der))
     expected = f"a certificate naming {target.host}"
     if any(_matches(pattern, target.host) for pattern in names):

@@ -6,11 +6,19 @@ import base64
 import binascii
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Protocol
 
 from lab.stub.connector import RequestView
 
 Body = bytes | Iterator[bytes]
+
+
+class ByteReader(Protocol):
+    """What the request body is read from: the handler's buffered socket file."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readline(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass
@@ -72,7 +80,7 @@ class Exchange:
         return None
 
 
-def iter_request_body(rfile: BinaryIO, headers: Mapping[str, str], chunk: int = 65536) -> Iterator[bytes]:
+def iter_request_body(rfile: ByteReader, headers: Mapping[str, str], chunk: int = 65536) -> Iterator[bytes]:
     """The request body as it arrives: Content-Length or chunked transfer encoding."""
     if "chunked" in headers.get("transfer-encoding", "").lower():
         yield from _iter_chunked(rfile)
@@ -86,7 +94,7 @@ def iter_request_body(rfile: BinaryIO, headers: Mapping[str, str], chunk: int = 
         yield data
 
 
-def _iter_chunked(rfile: BinaryIO) -> Iterator[bytes]:
+def _iter_chunked(rfile: ByteReader) -> Iterator[bytes]:
     while True:
         size_line = rfile.readline(1024)
         if not size_line:

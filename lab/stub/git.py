@@ -144,7 +144,7 @@ def _read_cgi_headers(process: subprocess.Popen[bytes]) -> tuple[int, list[tuple
 def _stream_output(process: subprocess.Popen[bytes], pump: threading.Thread) -> Iterator[bytes]:
     assert process.stdout is not None
     try:
-        while chunk := process.stdout.read1(65536):
+        while chunk := process.stdout.read1(65536):  # type: ignore[attr-defined]  # a BufferedReader
             yield chunk
     finally:
         if process.poll() is None:

@@ -39,7 +39,7 @@ class ConnectorServer(ThreadingHTTPServer):
         self.address_family = family
         super().__init__((connector.address, connector.port), StubHandler)
 
-    def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:
+    def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
         request.settimeout(IDLE_TIMEOUT_S)
         if self.tls_context is not None:
             try:
