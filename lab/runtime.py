@@ -200,7 +200,9 @@ def _wait_until_ready(running: RunningTopology) -> None:
     network. One port suffices: every listener of a node opens before it serves, and a
     customer's drop-in config may not listen on all the ports the topology names."""
     deadline = time.monotonic() + READY_TIMEOUT_S
-    for node in running.topology.nodes:
+    # Bitbucket first: when it refuses to start, its own error is the one to report,
+    # not the proxy's "host not found in upstream" that follows from it.
+    for node in sorted(running.topology.nodes, key=lambda n: n.kind != "stub"):
         network = next(iter(node.networks))
         _wait_for_any_port(running, node, network, node.networks[network][0], deadline)
 
@@ -233,6 +235,9 @@ def _raise_if_exited(running: RunningTopology, node: Node) -> None:
                          for line in log.splitlines() if "LAB-CONFIG-ERROR:" in line), None)
     if config_error:
         raise LabError(f"{node.kind} rejected the proxy config: {config_error}")
+    refusal = next((line for line in log.splitlines() if line.startswith("bitbucket.properties:")), None)
+    if refusal:
+        raise LabError(f"Bitbucket would not start with these properties: {refusal.split(':', 1)[1].strip()}")
     last = " | ".join(log.splitlines()[-3:])
     raise LabError(f"{node.name} ({node.kind}) exited with code "
                    f"{wrapped.attrs['State'].get('ExitCode')}: {last}")

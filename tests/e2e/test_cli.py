@@ -73,6 +73,15 @@ def test_a_config_nginx_rejects_exits_2_with_nginx_own_words(tmp_path):
     assert 'unknown directive "bogus_directive"' in result.stderr.splitlines()[-1]
 
 
+def test_properties_bitbucket_would_refuse_exit_2_naming_the_key(tmp_path):
+    properties = tmp_path / "bitbucket.properties"
+    properties.write_text("server.context-path=/bitbucket\nserver.proxy-port=abc\n")
+    result = lab("check", "--topology", "nginx-https", "--properties", str(properties), "--certs", str(tmp_path / "c"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == ("error: Bitbucket would not start with these properties: "
+                                              "server.proxy-port=abc is not a port number (0-65535)")
+
+
 def test_list_prints_the_catalog_one_line_each():
     lines = lab("list").stdout.splitlines()
     assert [line.split()[0] for line in lines] == catalog()
