@@ -132,11 +132,6 @@ def _run_one(check_id: str, target: CheckTarget) -> CheckResult:
                        time.monotonic() - started)
 
 
-def describe(check_id: str) -> str:
-    _load_all()
-    return _REGISTRY[check_id][0]
-
-
 CHECK_IDS: tuple[str, ...] = (
     "reach.status", "routing.context-path", "redirects.public", "redirects.http-to-https",
     "login.browser", "tls.chain", "tls.hostname", "tls.protocols", "direct.tomcat-port",
