@@ -10,6 +10,7 @@ proxies see in ``/etc/lab/tls/``:
 ``cert.pem``       the leaf alone
 ``fullchain.pem``  leaf + intermediate: what a proxy should serve
 ``privkey.pem``    the leaf's key (mode 0600)
+``haproxy.pem``    (proxies only) fullchain + key in one file, as HAProxy's ``crt`` wants
 ``keystore.p12``   PKCS12 for Tomcat: alias ``tomcat``, password ``changeit``
 =================  ==========================================================
 """
@@ -62,9 +63,12 @@ class TlsFiles:
         return self.directory / "keystore.p12"
 
     def proxy_files(self) -> dict[str, bytes]:
-        """{file name: bytes} of what a proxy gets under ``/etc/lab/tls/``."""
-        return {name: (self.directory / name).read_bytes()
-                for name in ("ca.pem", "chain.pem", "cert.pem", "fullchain.pem", "privkey.pem")}
+        """{file name: bytes} of what a proxy gets under ``/etc/lab/tls/``; ``haproxy.pem``
+        is HAProxy's one-file form: what fullchain.pem serves, then the key."""
+        files = {name: (self.directory / name).read_bytes()
+                 for name in ("ca.pem", "chain.pem", "cert.pem", "fullchain.pem", "privkey.pem")}
+        files["haproxy.pem"] = files["fullchain.pem"] + files["privkey.pem"]
+        return files
 
 
 def make_pki(directory: Path, hostnames: Sequence[str], variant: str = "good") -> TlsFiles:

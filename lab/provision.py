@@ -17,7 +17,8 @@ from lab.topology import PROXIES_DIR, Node, Topology, properties_text
 BITBUCKET_SHARED = "/var/atlassian/application-data/bitbucket/shared"
 KEYSTORE_PATH = f"{BITBUCKET_SHARED}/config/ssl-keystore"
 PROXY_BASE_CONFIG = {"nginx": ("nginx.conf", "/etc/lab/nginx.conf"),
-                     "apache": ("httpd.conf", "/etc/lab/httpd.conf")}
+                     "apache": ("httpd.conf", "/etc/lab/httpd.conf"),
+                     "haproxy": ("haproxy.cfg", "/etc/lab/haproxy.cfg")}
 SITE_PATH = "/etc/lab/site.conf"
 TLS_DIR = "/etc/lab/tls"
 
@@ -78,5 +79,6 @@ def _proxy_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIn
     files = [ContainerFile(base_path, (PROXIES_DIR / node.kind / base_name).read_bytes()),
              ContainerFile(SITE_PATH, site_source.read_bytes())]
     for name, data in tls.proxy_files().items():
-        files.append(ContainerFile(f"{TLS_DIR}/{name}", data, 0o600 if name == "privkey.pem" else 0o644))
+        private = name in ("privkey.pem", "haproxy.pem")
+        files.append(ContainerFile(f"{TLS_DIR}/{name}", data, 0o600 if private else 0o644))
     return files

@@ -19,7 +19,8 @@ from lab.errors import LabError
 CATALOG_DIR = Path(__file__).resolve().parent / "topologies"
 PROXIES_DIR = Path(__file__).resolve().parent / "proxies"
 PUBLIC_HOST = "bitbucket.lab.test"
-IMAGES_BY_KIND = {"stub": "stub", "nginx": "nginx", "apache": "apache"}
+PROXY_KINDS = ("nginx", "apache", "haproxy")
+NODE_KINDS = ("stub", *PROXY_KINDS)
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ class Topology:
 
     @property
     def proxy(self) -> Node | None:
-        """The proxy node (nginx or apache), if the topology has one."""
-        return next((node for node in self.nodes if node.kind in ("nginx", "apache")), None)
+        """The proxy node (nginx, apache or haproxy), if the topology has one."""
+        return next((node for node in self.nodes if node.kind in PROXY_KINDS), None)
 
     @property
     def bitbucket(self) -> Node:
@@ -93,7 +94,7 @@ def topology_from_toml(name: str, data: Mapping[str, Any]) -> Topology:
         for node_name, spec in data["nodes"].items()
     )
     for node in nodes:
-        if node.kind not in IMAGES_BY_KIND:
+        if node.kind not in NODE_KINDS:
             raise LabError(f"topology {name}: node {node.name} has unknown kind {node.kind!r}")
     public_url = str(data["public_url"])
     _check_url(name, public_url)

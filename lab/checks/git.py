@@ -23,14 +23,14 @@ GIT_HINTS = (
     ("certificate has expired", "the server certificate has expired"),
     ("no alternative certificate subject name", "the certificate does not name the public host"),
     ("HTTP 504", "the proxy gave up waiting for Bitbucket (504): raise nginx `proxy_read_timeout` / "
-     "Apache ProxyPass `timeout=` well above 60 s — Bitbucket may think for minutes before a big clone streams"),
+     "Apache ProxyPass `timeout=` / HAProxy `timeout server` well above 60 s — Bitbucket may think for minutes before a big clone streams"),
     ("HTTP 502", "the proxy could not talk to Bitbucket (502): check the upstream name, port and scheme"),
     ("HTTP 413", "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), "
      "Apache `LimitRequestBody 0`"),
     ("HTTP/2 stream", "HTTP/2 between git and the proxy breaks big transfers: disable http2 at the proxy, or "
      "`git config http.version HTTP/1.1` on clients"),
-    ("early EOF", "the proxy cut the transfer: raise nginx `proxy_read_timeout`/`proxy_send_timeout` or Apache "
-     "ProxyPass `timeout=` well above 60 s"),
+    ("early EOF", "the proxy cut the transfer: raise nginx `proxy_read_timeout`/`proxy_send_timeout`, Apache "
+     "ProxyPass `timeout=` or HAProxy `timeout server`/`timeout client` well above 60 s"),
     ("RPC failed", "the proxy broke the transfer: check its timeouts and body limits"),
     ("Authentication failed", "credentials were refused: is an authentication layer (mod_auth_basic) in front of "
      "Bitbucket? Bitbucket 4.0+ must see the credentials itself"),

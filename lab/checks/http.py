@@ -53,7 +53,7 @@ def routing_context_path(target: CheckTarget) -> CheckResult:
         return failed("routing.context-path", f"{outside_url} also reaches Bitbucket", expected,
                       f"the proxy forwards paths outside {target.context_path} to Bitbucket; "
                       f"route only {target.context_path} (nginx `location {target.context_path}`, "
-                      f"Apache `ProxyPass {target.context_path} …`)")
+                      f"Apache `ProxyPass {target.context_path} …`, HAProxy `use_backend … if {{ path_beg {target.context_path} }}`)")
     return passed("routing.context-path", f"inside → Bitbucket; outside → {outside.status_code}", expected)
 
 
@@ -97,7 +97,8 @@ def redirects_http_to_https(target: CheckTarget) -> CheckResult:
         return passed("redirects.http-to-https", f"{response.status_code} {location}", expected)
     return failed("redirects.http-to-https", f"{response.status_code} Location={location}", expected,
                   "add a port-80 server that redirects to https keeping path and query: nginx "
-                  "`return 301 https://$host$request_uri;`, Apache `RewriteRule ^(.*)$ https://%{SERVER_NAME}$1 [R=301,L]`")
+                  "`return 301 https://$host$request_uri;`, Apache `RewriteRule ^(.*)$ https://%{SERVER_NAME}$1 [R=301,L]`, "
+                  "HAProxy `http-request redirect scheme https code 301`")
 
 
 @check("login.browser", "a browser-like session logs in and lands on next; the session cookie fits the public URL")

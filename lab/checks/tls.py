@@ -72,7 +72,7 @@ def tls_protocols(target: CheckTarget) -> CheckResult:
     if legacy:
         return failed("tls.protocols", observed, expected,
                       f"{' and '.join(legacy)} must be off: nginx `ssl_protocols TLSv1.2 TLSv1.3;`, "
-                      "Apache `SSLProtocol -all +TLSv1.2 +TLSv1.3`")
+                      "Apache `SSLProtocol -all +TLSv1.2 +TLSv1.3`, HAProxy `ssl-min-ver TLSv1.2` on the bind")
     if not any(name in ("TLSv1_2", "TLSv1_3") for name in accepted):
         return failed("tls.protocols", observed, expected, "enable TLS 1.2 and 1.3")
     return passed("tls.protocols", observed, expected)

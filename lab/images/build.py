@@ -54,6 +54,7 @@ SPECS: dict[str, ImageSpec] = {
     "stub": _spec("stub", {"stub": STUB_SOURCE}),
     "nginx": _spec("nginx", _WAIT_HOSTS),
     "apache": _spec("apache", _WAIT_HOSTS),
+    "haproxy": _spec("haproxy", _WAIT_HOSTS),
     "gateway": _spec("gateway"),
 }
 IMAGE_NAMES: tuple[str, ...] = tuple(SPECS)

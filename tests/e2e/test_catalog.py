@@ -42,6 +42,9 @@ def test_the_same_topology_with_the_full_chain_verifies(lab_topology):
     ("apache-https", "<VirtualHost *:443>\n    FrobnicateAll On\n</VirtualHost>\n",
      "apache rejected the proxy config: AH00526: Syntax error on line 2 of /etc/lab/site.conf: "
      "Invalid command 'FrobnicateAll'"),
+    ("haproxy-https", "frontend users\n    bind :443\n    frobnicate yes\n",
+     "haproxy rejected the proxy config: [ALERT] config : parsing [/etc/lab/site.conf:3] : "
+     "unknown keyword 'frobnicate' in 'frontend' section"),
 ])
 def test_a_config_the_proxy_rejects_gives_its_own_error_and_leaves_nothing(lab_topology, tmp_path, name, site, message):
     site_file = tmp_path / "site.conf"

@@ -78,6 +78,13 @@ FAILURES = {
         "nginx-https", {"git.clone-slow": "proxy_read_timeout"},
         site_edits={"proxy_read_timeout 600s;": "proxy_read_timeout 1s;"},
         properties={"lab.slow-repos": "LAB/slow:3"}, passes=("git.clone",)),
+    "haproxy short server timeout cuts a slow clone": Failure(
+        "haproxy-https", {"git.clone-slow": "timeout server"},
+        site_edits={"    timeout server 600s\n": "    timeout server 1s\n"},
+        properties={"lab.slow-repos": "LAB/slow:3"}, passes=("git.clone",)),
+    "haproxy bind without ssl-min-ver accepts tls 1.0": Failure(
+        "haproxy-https", {"tls.protocols": "ssl-min-ver TLSv1.2"},
+        site_edits={"ssl-min-ver TLSv1.2": "ssl-min-ver TLSv1.0 ciphers DEFAULT:@SECLEVEL=0"}, passes=("tls.chain",)),
     "context path differs between proxy and bitbucket": Failure(
         "nginx-https", {"routing.context-path": "server.context-path=/bitbucket", "reach.status": "context path"},
         properties={"server.context-path": None}),

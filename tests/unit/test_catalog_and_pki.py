@@ -19,7 +19,7 @@ from lab.stub.properties import parse_properties
 from lab.topology import catalog, load_topology, properties_text
 
 CLI_CONTRACT = {"direct-http", "direct-https", "nginx-http", "apache-http", "nginx-https", "apache-https",
-                "nginx-https-reencrypt", "apache-https-reencrypt"}
+                "nginx-https-reencrypt", "apache-https-reencrypt", "haproxy-https", "haproxy-https-reencrypt"}
 
 
 def test_the_catalog_holds_every_topology_the_cli_promises():
