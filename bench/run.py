@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lab.docker_env import LAB_LABEL, docker_client  # noqa: E402
-from lab.images import ensure_images  # noqa: E402
+from lab.images import IMAGE_NAMES, ensure_images  # noqa: E402
 from lab.pki import make_pki  # noqa: E402
 from lab.provision import DropIns, node_files  # noqa: E402
 from lab.runtime import LabOptions, start, sweep_dead_runs  # noqa: E402
@@ -45,7 +45,7 @@ def bench_images(cold: bool) -> None:
                 client.images.remove(tag, force=True)
         started = time.monotonic()
         ensure_images()
-        print(f"images cold build (debootstrap base + 4 images): {time.monotonic() - started:6.1f} s")
+        print(f"images cold build (base + {len(IMAGE_NAMES)} images):         {time.monotonic() - started:6.1f} s")
     ensure_images()
     started = time.monotonic()
     ensure_images()
