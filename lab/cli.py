@@ -12,11 +12,15 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import LabError
 from lab.pki import TLS_VARIANTS
 from lab.progress import Progress
 from lab.topology import catalog, load_topology
+
+if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command needs them
+    from lab.runtime import LabOptions
 
 DEFAULT_TOPOLOGY = "nginx-https"
 
@@ -87,7 +91,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _options(args: argparse.Namespace) -> LabOptions:
     from lab.provision import DropIns
     from lab.runtime import LabOptions
 

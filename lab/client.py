@@ -9,6 +9,7 @@ explicit CA or proxy; every client made here starts from a clean environment ins
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import socks
 
 GIT_TIMEOUT_S = 300
 
@@ -41,6 +43,22 @@ class Vantage:
             session.proxies = {"http": self.proxy_url, "https": self.proxy_url}
         return session
 
+    def connect(self, host: str, port: int, timeout: float = 5) -> socket.socket:
+        """A TCP connection to ``host:port`` as seen from this vantage point; the gateway
+        resolves the name, so inside-only names fail from outside. Raises OSError."""
+        if self.socks_port is None:
+            return socket.create_connection((host, port), timeout=timeout)
+        return socks.create_connection((host, port), timeout=timeout, proxy_type=socks.SOCKS5,
+                                       proxy_addr="127.0.0.1", proxy_port=self.socks_port)
+
+    def reaches(self, host: str, port: int, timeout: float = 5) -> bool:
+        """Whether something accepts connections on ``host:port`` from here."""
+        try:
+            self.connect(host, port, timeout).close()
+        except OSError:  # socks.ProxyError is an OSError too
+            return False
+        return True
+
     def git_env(self, home: Path) -> dict[str, str]:
         """Environment for the git CLI: no system or user config, the lab CA only."""
         env = {
@@ -51,8 +69,6 @@ class Vantage:
             "GIT_AUTHOR_NAME": "Lab User", "GIT_AUTHOR_EMAIL": "user@lab.test",
             "GIT_COMMITTER_NAME": "Lab User", "GIT_COMMITTER_EMAIL": "user@lab.test",
         }
-        if self.proxy_url:
-            env["ALL_PROXY"] = env["all_proxy"] = self.proxy_url
         return env
 
     def git(self, args: Sequence[str], cwd: Path | None = None,

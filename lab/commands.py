@@ -11,29 +11,27 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from lab.runtime import RunningTopology
+from lab.targets import check_target
 
 
-def user_commands(running: RunningTopology, username: str = "admin", password: str = "admin") -> str:
+def user_commands(running: RunningTopology) -> str:
     """git clone, curl and Chromium commands through the users' gateway, plus CA and login."""
-    port = running.gateway_ports["outside"]
-    proxy = f"socks5h://127.0.0.1:{port}"
-    url = running.public_url
-    scheme, rest = url.split("://", 1)
-    clone_url = f"{scheme}://{username}:{password}@{rest}/scm/LAB/repo.git"
+    target = check_target(running)
+    port, proxy = running.gateway_ports["outside"], target.users.proxy_url
     ca = running.tls.ca.resolve()
-    tls = scheme == "https"
+    tls = target.parts.scheme == "https"
     git_env = f"GIT_SSL_CAINFO={shlex.quote(str(ca))} " if tls else ""
     curl_ca = f" --cacert {shlex.quote(str(ca))}" if tls else ""
     lines = [
-        f"  credentials:  {username} / {password}",
+        f"  credentials:  {target.username} / {target.password}",
         f"  lab CA:       {ca}" if tls else "  lab CA:       (no TLS on the public URL)",
         f"  SOCKS proxy:  {proxy}",
         "",
         "  # clone through the topology, trusting the lab CA alone",
-        f"  {git_env}git -c http.proxy={proxy} -c credential.helper= clone {clone_url}",
+        f"  {git_env}git -c http.proxy={proxy} -c credential.helper= clone {target.git_url()}",
         "",
         "  # ask Bitbucket for its status",
-        f"  curl --proxy {proxy}{curl_ca} {url}/status",
+        f"  curl --proxy {proxy}{curl_ca} {target.url('/status')}",
         "",
         "  # browse it (a throwaway Chromium profile, the lab's leaf key trusted)",
         "  " + chromium_command(running, port),

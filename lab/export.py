@@ -15,8 +15,8 @@ from pathlib import Path
 from lab.docker_env import LAB_LABEL
 from lab.images import ensure_images
 from lab.pki import make_pki
-from lab.provision import DropIns, node_files
-from lab.runtime import GATEWAY_PORT, upstream_names
+from lab.provision import DropIns, node_environment, node_files
+from lab.runtime import GATEWAY_PORT
 from lab.topology import PUBLIC_HOST, Topology
 
 
@@ -40,8 +40,8 @@ def export_compose(topology: Topology, out_dir: Path) -> Path:
             "networks": {net: {"aliases": list(aliases)} for net, aliases in node.networks.items()},
             "volumes": volumes,
         }
-        if node.kind != "stub":
-            service["environment"] = {"LAB_WAIT_FOR_HOSTS": " ".join(upstream_names(topology, node))}
+        if environment := node_environment(topology, node):
+            service["environment"] = environment
         services[node.name] = service
     for network in topology.networks:
         services[f"gateway-{network}"] = {

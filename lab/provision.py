@@ -64,6 +64,16 @@ def node_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns)
     return []
 
 
+def node_environment(topology: Topology, node: Node) -> dict[str, str]:
+    """Environment variables ``node`` starts with. A proxy waits (bounded) until
+    Bitbucket's names on the networks it shares with it resolve: nginx refuses a config
+    whose upstream does not resolve yet, and a topology's containers start together."""
+    if node.kind == "stub":
+        return {}
+    names = [topology.bitbucket.networks[net][0] for net in node.networks if net in topology.bitbucket.networks]
+    return {"LAB_WAIT_FOR_HOSTS": " ".join(names)}
+
+
 def _stub_files(topology: Topology, tls: TlsFiles, drop_ins: DropIns) -> list[ContainerFile]:
     properties = (drop_ins.properties.read_bytes() if drop_ins.properties
                   else properties_text(topology.properties).encode())

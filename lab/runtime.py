@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-import socks
 from docker.errors import APIError, NotFound
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
@@ -31,7 +30,7 @@ from lab.errors import LabError
 from lab.images import ensure_images
 from lab.pki import TlsFiles, make_pki
 from lab.progress import SILENT, Progress
-from lab.provision import DropIns, node_files
+from lab.provision import DropIns, node_environment, node_files
 from lab.topology import PUBLIC_HOST, Node, Topology
 
 READY_TIMEOUT_S = 60
@@ -154,8 +153,8 @@ def _node_container(running: RunningTopology, node: Node, image: str, labels: di
                  .with_network(running.networks[primary])
                  .with_network_aliases(*node.networks[primary], node.name)
                  .with_kwargs(labels={**labels, NODE_LABEL: node.name}, init=True))
-    if node.kind != "stub":
-        container.with_env("LAB_WAIT_FOR_HOSTS", " ".join(upstream_names(running.topology, node)))
+    for key, value in node_environment(running.topology, node).items():
+        container.with_env(key, value)
     for item in node_files(running.topology, node, running.tls, running.options.drop_ins):
         container.with_copy_into_container(item.data, item.path, item.mode)
     return container
@@ -190,11 +189,6 @@ def _primary_network(topology: Topology, node: Node) -> str:
     return shared[0] if shared else next(iter(node.networks))
 
 
-def upstream_names(topology: Topology, node: Node) -> list[str]:
-    """Bitbucket's names on the networks ``node`` shares with it: what a proxy must resolve."""
-    return [topology.bitbucket.networks[net][0] for net in node.networks if net in topology.bitbucket.networks]
-
-
 def _wait_until_ready(running: RunningTopology) -> None:
     """Each node is up once one of its ports accepts through the gateway of its first
     network. One port suffices: every listener of a node opens before it serves, and a
@@ -208,15 +202,10 @@ def _wait_until_ready(running: RunningTopology) -> None:
 
 
 def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host: str, deadline: float) -> None:
-    gateway = running.gateway_ports[network]
+    vantage = running.vantage(network)
     while True:
-        for port in node.ports:
-            try:
-                socks.create_connection((host, port), timeout=2, proxy_type=socks.SOCKS5,
-                                        proxy_addr="127.0.0.1", proxy_port=gateway).close()
-                return
-            except (OSError, socks.ProxyError):
-                pass
+        if any(vantage.reaches(host, port, timeout=2) for port in node.ports):
+            return
         _raise_if_exited(running, node)
         if time.monotonic() > deadline:
             ports = ", ".join(str(port) for port in node.ports)

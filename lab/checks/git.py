@@ -95,7 +95,10 @@ def _push(target: CheckTarget, check_id: str, payload: bytes) -> CheckResult:
             return _git_verdict(check_id, cloned, expected, target)
         (clone / "payload.bin").write_bytes(payload)
         for args in (["add", "payload.bin"], ["commit", "-q", "-m", "lab check"]):
-            target.users.git(args, cwd=clone)
+            local_step = target.users.git(args, cwd=clone)
+            if local_step.returncode != 0:  # never push the old HEAD and call it a pass
+                return failed(check_id, f"git {args[0]} failed locally: {local_step.stderr.strip()[:200]}",
+                              expected, "a problem on the lab's side (disk, git), not the topology's")
         pushed = target.users.git(["push", "origin", f"HEAD:refs/heads/{branch}"], cwd=clone)
         if pushed.returncode != 0:
             return _push_verdict(check_id, pushed, expected, target, len(payload))

@@ -7,7 +7,6 @@ import html.parser
 import urllib.parse
 
 import requests
-import socks
 
 from lab.checks.base import CheckResult, CheckTarget, check, failed, not_applicable, passed
 from lab.checks.explain import base_url_hint, bitbucket_view, connector_hint
@@ -163,7 +162,7 @@ def direct_tomcat_port(target: CheckTarget) -> CheckResult:
         return not_applicable("direct.tomcat-port", "the topology names no Tomcat URL")
     tomcat = urllib.parse.urlsplit(target.tomcat_url)
     port = tomcat.port or (443 if tomcat.scheme == "https" else 80)
-    reachable = _tcp_reachable(target.users.socks_port, tomcat.hostname or "", port)
+    reachable = target.users.reaches(tomcat.hostname or "", port)
     shown = f"{tomcat.hostname}:{port}"
     if reachable != target.tomcat_reachable_by_users:
         wanted = "reachable" if target.tomcat_reachable_by_users else "unreachable"
@@ -180,15 +179,6 @@ def direct_tomcat_port(target: CheckTarget) -> CheckResult:
                       f"from inside: {response.status_code} {location}".rstrip(), expected)
     return failed("direct.tomcat-port", f"from inside: {response.status_code} Location={location}", expected,
                   "Tomcat's own port sends users elsewhere than the public URL: " + connector_hint(target))
-
-
-def _tcp_reachable(socks_port: int | None, host: str, port: int) -> bool:
-    try:
-        socks.create_connection((host, port), timeout=5, proxy_type=socks.SOCKS5,
-                                proxy_addr="127.0.0.1", proxy_port=socks_port).close()
-        return True
-    except (OSError, socks.ProxyError):
-        return False
 
 
 class _FormFinder(html.parser.HTMLParser):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import socket
 import ssl
 
-import socks
-
 from lab.checks.base import CheckTarget
 
 
@@ -14,8 +12,7 @@ def open_socket(target: CheckTarget, context: ssl.SSLContext | None = None,
                 timeout: float = 10) -> socket.socket:
     """A connection to the public host and port through the users' gateway; TLS when the
     public URL is https — by default verified against the lab CA with the host name checked."""
-    raw = socks.create_connection((target.host, target.port), timeout=timeout, proxy_type=socks.SOCKS5,
-                                  proxy_addr="127.0.0.1", proxy_port=target.users.socks_port)
+    raw = target.users.connect(target.host, target.port, timeout)
     if target.parts.scheme != "https":
         return raw
     context = context or ssl.create_default_context(cafile=str(target.users.ca_file))
@@ -41,6 +38,6 @@ def early_status_for_body(target: CheckTarget, path: str, size: int, wait: float
             sock.sendall(request)
             sock.settimeout(wait)
             status_line = sock.recv(1024).split(b"\r\n", 1)[0].split()
-    except (OSError, socks.ProxyError):
+    except OSError:
         return None
     return int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else None

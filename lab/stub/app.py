@@ -39,18 +39,18 @@ class BitbucketApp:
                                      settings.repos, settings.slow_repos)
         self._sessions: dict[str, str] = {}
         self._lock = threading.Lock()
-
-    def handle(self, exchange: Exchange) -> Response:
-        exchange.user = self._authenticate(exchange)
-        path = exchange.path
-        exact: dict[str, Callable[[Exchange], Response]] = {
+        self._exact: dict[str, Callable[[Exchange], Response]] = {
             "/status": self._status, "/": self._root, "/dashboard": self._dashboard,
             "/login": self._login_form, "/j_atl_security_check": self._login_post,
             "/rest/api/1.0/application-properties": self._application_properties,
             "/rest/lab/1.0/request": self._diagnostics,
         }
-        if path in exact:
-            return exact[path](exchange)
+
+    def handle(self, exchange: Exchange) -> Response:
+        exchange.user = self._authenticate(exchange)
+        path = exchange.path
+        if path in self._exact:
+            return self._exact[path](exchange)
         if match := _COMMITS.fullmatch(path):
             return self._commit(exchange, *match.groups())
         if match := _SCM.fullmatch(path):
