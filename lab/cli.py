@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 from lab.errors import LabError
 from lab.pki import TLS_VARIANTS
 from lab.progress import Progress
-from lab.topology import catalog, load_topology
+from lab.topology import catalog, load_topology, load_topology_file
 
 if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command needs them
-    from lab.runtime import LabOptions
+    from lab.runtime import LabOptions, RunningTopology
+    from lab.topology import Topology
 
 DEFAULT_TOPOLOGY = "nginx-https"
 
@@ -32,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except LabError as error:
         print(f"error: {error}", file=sys.stderr)
+        if getattr(args, "json", False):
+            from lab.report import error_json
+
+            print(error_json(str(error)))
         return 2
     except KeyboardInterrupt:
         print("interrupted; everything the lab started is removed", file=sys.stderr)
@@ -63,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     images.add_argument("names", nargs="*", metavar="NAME", help="images to build (default: all)")
     images.set_defaults(run=_images)
     export = commands.add_parser("export", help="write a Docker Compose file per topology under compose/")
-    export.add_argument("--topology", default=None, help="one topology (default: every one)")
+    export.add_argument("--topology", default=None, metavar="NAME", help="one catalog topology (default: every one)")
     export.add_argument("--out", type=Path, default=Path("compose"), help="output folder (default: compose/)")
     export.set_defaults(run=_export)
     return parser
@@ -72,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 def _topology_options(parser: argparse.ArgumentParser, keep_default: bool) -> None:
     parser.add_argument("--topology", default=DEFAULT_TOPOLOGY, metavar="NAME",
                         help=f"catalog name (default {DEFAULT_TOPOLOGY}); see `list`")
+    parser.add_argument("--topology-file", type=Path, metavar="FILE",
+                        help="a topology TOML of your own instead of a catalog name (its PKI still goes to certs/)")
     parser.add_argument("--proxy-config", type=Path, metavar="FILE",
                         help="your proxy site file, used verbatim instead of the generated one")
     parser.add_argument("--properties", type=Path, metavar="FILE",
@@ -95,7 +102,13 @@ def _options(args: argparse.Namespace) -> LabOptions:
     from lab.provision import DropIns
     from lab.runtime import LabOptions
 
-    return LabOptions(DropIns(args.proxy_config, args.properties), args.public_url, args.tls_variant, args.certs)
+    return LabOptions(DropIns(args.proxy_config, args.properties), args.tls_variant, args.certs)
+
+
+def _topology(args: argparse.Namespace) -> Topology:
+    """The topology the options name, reached at ``--public-url`` when given."""
+    topology = load_topology_file(args.topology_file) if args.topology_file else load_topology(args.topology)
+    return topology.with_public_url(args.public_url) if args.public_url else topology
 
 
 def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
@@ -105,7 +118,7 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
     from lab.runtime import up
     from lab.targets import check_target
 
-    topology = load_topology(args.topology)
+    topology = _topology(args)
     progress = Progress(quiet=as_json)
     with up(topology, _options(args), progress) as running:
         progress.step("running checks")
@@ -114,7 +127,7 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
         if as_json:
             print(results_json(topology.name, running.public_url, results))
         else:
-            print(results_table(results))
+            print(results_table(results, timings=sys.stdout.isatty()))
             print()
             print(topology_picture(topology, running.public_url, results))
             if args.keep:  # the commands only work while the topology is up
@@ -122,15 +135,25 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
                 print(user_commands(running))
         if args.keep:
             progress.step(f"\n{topology.name} stays up; press Ctrl-C to take it down")
-            _wait_forever()
+            if not keep_watching(running):
+                return 1
     return 1 if any(r.ok is False for r in results) else 0
 
 
-def _wait_forever() -> None:
+def keep_watching(running: RunningTopology, interval: float = 2.0) -> bool:
+    """Wait until Ctrl-C (True) or until a container of the run dies (False, said on stderr)."""
+    stop = threading.Event()
     try:
-        threading.Event().wait()
+        while not stop.wait(interval):
+            dead = running.exited_nodes()
+            if dead:
+                for line in dead:
+                    print(f"error: {line}", file=sys.stderr)
+                print(f"{running.topology.name} is no longer whole; taking it down", file=sys.stderr)
+                return False
     except KeyboardInterrupt:
-        return
+        return True
+    return True
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -1,9 +1,9 @@
-"""Reaching the Docker engine, and the testcontainers settings this lab depends on.
+"""Reaching the Docker engine (one docker SDK client per process), and the lab's labels.
 
-testcontainers' defaults do not fit here: its Ryuk reaper image cannot be pulled without
-a registry (the lab sweeps its own containers by label instead), and on a machine with
-``/.dockerenv`` it guesses it runs inside a container and hands out a 172.x gateway
-address. The lab only ever talks to ports published on 127.0.0.1, so it pins both.
+The lab drives containers with the docker SDK by label, not with testcontainers: its
+Ryuk reaper cannot be pulled without a registry (the lab sweeps its own containers by
+label instead), it guesses a 172.x host on machines with ``/.dockerenv``, and it opens a
+client per container object. The lab only ever talks to ports published on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -12,14 +12,8 @@ import functools
 
 import docker
 from docker.errors import DockerException
-from testcontainers.core.config import ConnectionMode
-from testcontainers.core.config import testcontainers_config as tc_config
 
 from lab.errors import LabError
-
-tc_config.ryuk_disabled = True
-tc_config.tc_host_override = "127.0.0.1"
-tc_config.connection_mode_override = ConnectionMode.docker_host
 
 LAB_LABEL = "org.bitbucket-lab"
 """Every container and network the lab creates carries this label (value "1")."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lab.errors import LabError
 from lab.pki import TlsFiles
+from lab.stub.properties import parse_properties  # Java properties syntax: one reader for lab and stub
 from lab.topology import PROXIES_DIR, Node, Topology, properties_text
 
 BITBUCKET_SHARED = "/var/atlassian/application-data/bitbucket/shared"
@@ -74,9 +75,24 @@ def node_environment(topology: Topology, node: Node) -> dict[str, str]:
     return {"LAB_WAIT_FOR_HOSTS": " ".join(names)}
 
 
+def properties_bytes(topology: Topology, drop_ins: DropIns) -> bytes:
+    """The ``bitbucket.properties`` Bitbucket gets: the customer's file verbatim, or the topology's."""
+    if drop_ins.properties:
+        return drop_ins.properties.read_bytes()
+    return properties_text(topology.properties).encode()
+
+
+def effective_properties(topology: Topology, drop_ins: DropIns) -> dict[str, str]:
+    """{key: value} of the properties Bitbucket runs with, read as Java reads them."""
+    data = properties_bytes(topology, drop_ins)
+    try:
+        return parse_properties(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return parse_properties(data.decode("iso-8859-1"))
+
+
 def _stub_files(topology: Topology, tls: TlsFiles, drop_ins: DropIns) -> list[ContainerFile]:
-    properties = (drop_ins.properties.read_bytes() if drop_ins.properties
-                  else properties_text(topology.properties).encode())
+    properties = properties_bytes(topology, drop_ins)
     return [ContainerFile(f"{BITBUCKET_SHARED}/bitbucket.properties", properties),
             ContainerFile(KEYSTORE_PATH, tls.keystore.read_bytes(), 0o600)]
 

@@ -37,9 +37,10 @@ def lab_topology(tmp_path: Path) -> Iterator[StartTopology]:
 
     def start_topology(name: str, *, proxy_config: Path | None = None, properties: Path | None = None,
                        public_url: str | None = None, tls_variant: str = "good") -> RunningTopology:
-        options = LabOptions(DropIns(proxy_config, properties), public_url, tls_variant,
+        options = LabOptions(DropIns(proxy_config, properties), tls_variant,
                              certs_dir=tmp_path / f"certs-{name}-{len(started)}")
-        running = start(load_topology(name), options)
+        topology = load_topology(name)
+        running = start(topology.with_public_url(public_url) if public_url else topology, options)
         started.append(running)
         return running
 

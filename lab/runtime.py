@@ -1,28 +1,37 @@
-"""Bring a topology up on Docker with testcontainers, and take it down without a trace.
+"""Bring a topology up on Docker, sealed, and take it down without a trace.
+
+The lab is sealed: every network of a topology is ``internal`` (no route out, no
+masquerading), so no proxy or Bitbucket can reach or resolve anything outside the lab.
+The only way in is one SOCKS gateway per network, published on the host's 127.0.0.1 from
+a per-run publishing bridge without masquerading; it connects to the lab's own names only
+and refuses any other name before looking it up.
 
 Every container and network carries the lab's labels (run id, owning pid, host), so a
 run killed with SIGKILL is swept by the next one, and ``down --all`` removes exactly what
-the lab owns. A topology's containers start in parallel; a node counts as up when its
-ports accept a connection made *through the gateway on its network* — Docker's port
+the lab owns. A topology's containers start in parallel; a node counts as up when one of
+its ports accepts a connection made *through the gateway on its network* — Docker's port
 proxy on the host accepts before the server inside listens, the gateway does not lie.
+One docker SDK client serves a whole run.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import io
 import os
 import secrets
 import socket
+import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
 from docker.errors import APIError, NotFound
-from testcontainers.core.container import DockerContainer
-from testcontainers.core.network import Network
+from docker.models.containers import Container
+from docker.models.networks import Network
 
 from lab.client import Vantage
 from lab.docker_env import HOST_LABEL, LAB_LABEL, PID_LABEL, RUN_LABEL, docker_client
@@ -30,21 +39,25 @@ from lab.errors import LabError
 from lab.images import ensure_images
 from lab.pki import TlsFiles, make_pki
 from lab.progress import SILENT, Progress
-from lab.provision import DropIns, node_environment, node_files
-from lab.topology import PUBLIC_HOST, Node, Topology
+from lab.provision import ContainerFile, DropIns, node_environment, node_files
+from lab.topology import Node, Topology, certs_dir_for
 
 READY_TIMEOUT_S = 60
+LISTEN_GRACE_S = 5
 GATEWAY_PORT = 1080
+PUBLISH_NETWORK = "publish"
 NODE_LABEL = "org.bitbucket-lab.node"
 TOPOLOGY_LABEL = "org.bitbucket-lab.topology"
 
 
 @dataclass(frozen=True)
 class LabOptions:
-    """How to run a topology: drop-ins, the public URL the checks use, the TLS variant."""
+    """How to run a topology: drop-ins, the TLS variant, where the PKI goes.
+
+    A ``--public-url`` is applied to the topology itself (``Topology.with_public_url``)
+    before it gets here, so the aliases, the leaf's names and the checks all agree."""
 
     drop_ins: DropIns = field(default_factory=DropIns)
-    public_url: str | None = None
     tls_variant: str = "good"
     certs_dir: Path | None = None
 
@@ -57,13 +70,14 @@ class RunningTopology:
     options: LabOptions
     run_id: str
     tls: TlsFiles
-    containers: dict[str, DockerContainer]
-    networks: dict[str, Network]
+    client: docker.DockerClient
+    containers: dict[str, Container] = field(default_factory=dict)
+    networks: dict[str, Network] = field(default_factory=dict)
     gateway_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def public_url(self) -> str:
-        return (self.options.public_url or self.topology.public_url).rstrip("/")
+        return self.topology.public_url.rstrip("/")
 
     def vantage(self, network: str = "outside") -> Vantage:
         """Where users stand (``outside``) or an admin on the server network (``inside``)."""
@@ -74,17 +88,30 @@ class RunningTopology:
     def logs(self, node: str, tail: int = 40) -> str:
         """The last lines of a node's output (stdout and stderr together)."""
         try:
-            raw = self.containers[node].get_wrapped_container().logs(tail=tail)
-        except (APIError, NotFound):
+            raw = self.containers[node].logs(tail=tail)
+        except (APIError, NotFound, KeyError):
             return "(no logs: container gone)"
-        return raw.decode("utf-8", "replace").rstrip()
+        text = raw.decode("utf-8", "replace").rstrip()
+        return text or "(the container printed nothing)"
+
+    def exited_nodes(self) -> list[str]:
+        """One line per container of this run that is no longer running."""
+        lines = []
+        for name, container in self.containers.items():
+            with contextlib.suppress(APIError, NotFound):
+                container.reload()
+                if container.status in ("exited", "dead"):
+                    code = container.attrs["State"].get("ExitCode")
+                    lines.append(f"{name} exited with code {code}: {' | '.join(self.logs(name, 3).splitlines())}")
+        return lines
 
     def stop(self) -> None:
         """Remove every container, then every network, of this run; never raises."""
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(self.containers))) as pool:
-            list(pool.map(_remove_quietly, self.containers.values()))
+        if self.containers:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
+                list(pool.map(_remove_quietly, self.containers.values()))
         for network in self.networks.values():
-            with contextlib.suppress(APIError, NotFound, AssertionError):
+            with contextlib.suppress(APIError, NotFound):
                 network.remove()
 
 
@@ -105,12 +132,12 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     tags = ensure_images(progress=progress)
     client = docker_client()
     sweep_dead_runs(client)
-    certs_dir = options.certs_dir or Path.cwd() / "certs" / topology.name
-    tls = make_pki(certs_dir, [PUBLIC_HOST, "bitbucket"], options.tls_variant)
+    certs_dir = options.certs_dir or certs_dir_for(topology)
+    tls = make_pki(certs_dir, topology.tls_names, options.tls_variant)
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
     labels = {LAB_LABEL: "1", RUN_LABEL: run_id, PID_LABEL: _owner_token(os.getpid()),
               HOST_LABEL: socket.gethostname(), TOPOLOGY_LABEL: topology.name}
-    running = RunningTopology(topology, options, run_id, tls, {}, {})
+    running = RunningTopology(topology, options, run_id, tls, client)
     try:
         started = time.monotonic()
         progress.step(f"starting {topology.name} (run {run_id})")
@@ -125,61 +152,120 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
 
 
 def _create_networks(running: RunningTopology, labels: dict[str, str]) -> None:
+    """The topology's networks are internal (no way out); the publishing bridge, where
+    the gateways' ports are published on 127.0.0.1, does no masquerading."""
+    client, prefix = running.client, f"lab-{running.run_id}"
     for name in running.topology.networks:
-        network = Network(docker_network_kw={"labels": labels})
-        network.name = f"lab-{running.run_id}-{name}"
-        running.networks[name] = network.create()
+        running.networks[name] = client.networks.create(f"{prefix}-{name}", driver="bridge", internal=True,
+                                                        labels=labels)
+    running.networks[PUBLISH_NETWORK] = client.networks.create(
+        f"{prefix}-{PUBLISH_NETWORK}", driver="bridge", labels=labels,
+        options={"com.docker.network.bridge.enable_ip_masquerade": "false"})
 
 
 def _start_containers(running: RunningTopology, tags: dict[str, str], labels: dict[str, str]) -> None:
-    nodes = {node.name: node for node in running.topology.nodes}
-    running.containers.update({name: _node_container(running, node, tags[node.kind], labels)
-                               for name, node in nodes.items()})
-    running.containers.update({f"gateway-{net}": _gateway_container(running, net, tags["gateway"], labels)
-                               for net in running.networks})
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(running.containers)) as pool:
-        futures = [pool.submit(_start_one, running, nodes.get(name), container)
-                   for name, container in running.containers.items()]
-        for future in futures:
+    topology = running.topology
+    plans = [_node_plan(running, node, tags[node.kind], labels) for node in topology.nodes]
+    plans += [_gateway_plan(running, net, tags["gateway"], labels) for net in topology.networks]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(plans)) as pool:
+        for name, container in zip([p.name for p in plans], pool.map(_create, plans), strict=True):
+            running.containers[name] = container
+        for future in [pool.submit(_start_and_connect, running, plan) for plan in plans]:
             future.result()
-    for network in running.networks:
-        running.gateway_ports[network] = int(running.containers[f"gateway-{network}"].get_exposed_port(GATEWAY_PORT))
+    for network in topology.networks:
+        running.gateway_ports[network] = _published_port(running.containers[f"gateway-{network}"])
 
 
-def _node_container(running: RunningTopology, node: Node, image: str, labels: dict[str, str]) -> DockerContainer:
-    primary = _primary_network(running.topology, node)
-    container = (DockerContainer(image)
-                 .with_name(f"lab-{running.run_id}-{node.name}")
-                 .with_network(running.networks[primary])
-                 .with_network_aliases(*node.networks[primary], node.name)
-                 .with_kwargs(labels={**labels, NODE_LABEL: node.name}, init=True))
-    for key, value in node_environment(running.topology, node).items():
-        container.with_env(key, value)
-    for item in node_files(running.topology, node, running.tls, running.options.drop_ins):
-        container.with_copy_into_container(item.data, item.path, item.mode)
-    return container
+@dataclass(frozen=True)
+class _Plan:
+    """One container to create: where it starts, what else it joins, what it holds."""
+
+    name: str
+    container_name: str
+    image: str
+    run_kwargs: dict[str, object]
+    first_network: str
+    networks: dict[str, tuple[str, ...]]  # network key → aliases
+    files: Sequence[ContainerFile]
+    client: docker.DockerClient
+    network_names: dict[str, str]
 
 
-def _gateway_container(running: RunningTopology, network: str, image: str,
-                       labels: dict[str, str]) -> DockerContainer:
+def _node_plan(running: RunningTopology, node: Node, image: str, labels: dict[str, str]) -> _Plan:
+    topology = running.topology
+    files = node_files(topology, node, running.tls, running.options.drop_ins)
+    kwargs: dict[str, object] = {
+        "labels": {**labels, NODE_LABEL: node.name}, "init": True, "hostname": node.name,
+        "environment": node_environment(topology, node),
+    }
+    networks = {net: (*aliases, node.name) for net, aliases in node.networks.items()}
+    return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, _primary_network(topology, node),
+                 networks, files, running.client, _network_names(running))
+
+
+def _gateway_plan(running: RunningTopology, network: str, image: str, labels: dict[str, str]) -> _Plan:
+    """The gateway starts on the publishing bridge (so its port can be published) and
+    joins its lab network; it lets users reach exactly the names of that network."""
     name = f"gateway-{network}"
-    container = (DockerContainer(image)
-                 .with_name(f"lab-{running.run_id}-{name}")
-                 .with_network(running.networks[network])
-                 .with_kwargs(labels={**labels, NODE_LABEL: name}, init=True))
-    # Published on loopback only: the docker SDK takes (address, None) for "any free port".
-    container.ports[f"{GATEWAY_PORT}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]
+    kwargs: dict[str, object] = {
+        "labels": {**labels, NODE_LABEL: name}, "init": True,
+        "environment": {"LAB_ALLOW_NAMES": " ".join(running.topology.names_on(network))},
+        # Published on loopback only: the docker SDK takes (address, None) for "any free port".
+        "ports": {f"{GATEWAY_PORT}/tcp": ("127.0.0.1", None)},
+    }
+    networks: dict[str, tuple[str, ...]] = {PUBLISH_NETWORK: (), network: ()}
+    return _Plan(name, f"lab-{running.run_id}-{name}", image, kwargs, PUBLISH_NETWORK, networks, (),
+                 running.client, _network_names(running))
+
+
+def _network_names(running: RunningTopology) -> dict[str, str]:
+    return {key: str(network.name) for key, network in running.networks.items()}
+
+
+def _create(plan: _Plan) -> Container:
+    first = plan.network_names[plan.first_network]
+    endpoint = plan.client.api.create_endpoint_config(aliases=list(plan.networks[plan.first_network]) or None)
+    container = plan.client.containers.create(
+        plan.image, name=plan.container_name, detach=True, network=first,
+        networking_config={first: endpoint}, **plan.run_kwargs)
+    if plan.files:
+        container.put_archive("/", _tar(plan.files))
     return container
 
 
-def _start_one(running: RunningTopology, node: Node | None, container: DockerContainer) -> None:
+def _start_and_connect(running: RunningTopology, plan: _Plan) -> None:
+    container = running.containers[plan.name]
     container.start()
-    if node is None:
-        return
-    primary = _primary_network(running.topology, node)
-    for network, aliases in node.networks.items():
-        if network != primary:
-            running.networks[network].connect(container.get_wrapped_container().id, [*aliases, node.name])
+    for network, aliases in plan.networks.items():
+        if network != plan.first_network:
+            running.networks[network].connect(container, aliases=list(aliases) or None)
+
+
+def _tar(files: Sequence[ContainerFile]) -> bytes:
+    """A tar of ``files`` at their absolute paths, with every parent directory."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        directories: set[str] = set()
+        for item in files:
+            parents = Path(item.path.lstrip("/")).parents
+            for parent in reversed([p.as_posix() for p in parents if p.as_posix() != "."]):
+                if parent not in directories:
+                    directories.add(parent)
+                    info = tarfile.TarInfo(parent)
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+                    archive.addfile(info)
+            info = tarfile.TarInfo(item.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(item.data), item.mode, int(time.time())
+            archive.addfile(info, io.BytesIO(item.data))
+    return buffer.getvalue()
+
+
+def _published_port(container: Container) -> int:
+    container.reload()
+    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{GATEWAY_PORT}/tcp") or []
+    if not bindings:
+        raise LabError(f"{container.name}: Docker published no port for the gateway")
+    return int(bindings[0]["HostPort"])
 
 
 def _primary_network(topology: Topology, node: Node) -> str:
@@ -203,21 +289,53 @@ def _wait_until_ready(running: RunningTopology) -> None:
 
 def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host: str, deadline: float) -> None:
     vantage = running.vantage(network)
+    running_since = time.monotonic()
     while True:
         if any(vantage.reaches(host, port, timeout=2) for port in node.ports):
             return
         _raise_if_exited(running, node)
+        if time.monotonic() - running_since > LISTEN_GRACE_S:
+            _raise_if_listening_elsewhere(running, node)
         if time.monotonic() > deadline:
             ports = ", ".join(str(port) for port in node.ports)
             raise LabError(f"{node.name} did not answer on {host} port {ports} within {READY_TIMEOUT_S} s; "
-                           f"its log:\n{running.logs(node.name)}")
+                           f"its log: {' | '.join(running.logs(node.name, 20).splitlines())}")
         time.sleep(0.1)
 
 
+def _raise_if_listening_elsewhere(running: RunningTopology, node: Node) -> None:
+    """A node that runs but listens on none of the ports the topology names will never
+    become ready: say so now, with the ports it does listen on, instead of waiting."""
+    listening = listening_ports(running.containers[node.name])
+    if listening is None or set(listening) & set(node.ports):
+        return
+    wanted = "/".join(str(port) for port in node.ports)
+    if not listening:
+        what = {"nginx": "`listen`", "apache": "`Listen`/<VirtualHost>", "haproxy": "`bind`"}.get(node.kind, "a port")
+        raise LabError(f"{node.name} ({node.kind}) runs but listens on no port: its config opens no listener "
+                       f"({what}); users need {wanted}")
+    raise LabError(f"{node.name} ({node.kind}) listens on {', '.join(map(str, listening))}, "
+                   f"not on {wanted} where the topology expects it")
+
+
+def listening_ports(container: Container) -> list[int] | None:
+    """TCP ports the container listens on (from /proc/net/tcp*), or None when unknown."""
+    try:
+        result = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+    except (APIError, NotFound):
+        return None
+    ports = set()
+    for line in result.output.decode("ascii", "replace").splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:  # 0A: LISTEN
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+
+
 def _raise_if_exited(running: RunningTopology, node: Node) -> None:
-    wrapped = running.containers[node.name].get_wrapped_container()
-    wrapped.reload()
-    if wrapped.status not in ("exited", "dead"):
+    container = running.containers[node.name]
+    container.reload()
+    if container.status not in ("exited", "dead"):
         return
     log = running.logs(node.name, tail=200)
     config_error = next((line.split("LAB-CONFIG-ERROR:", 1)[1].strip()
@@ -229,13 +347,12 @@ def _raise_if_exited(running: RunningTopology, node: Node) -> None:
         raise LabError(f"Bitbucket would not start with these properties: {refusal.split(':', 1)[1].strip()}")
     last = " | ".join(log.splitlines()[-3:])
     raise LabError(f"{node.name} ({node.kind}) exited with code "
-                   f"{wrapped.attrs['State'].get('ExitCode')}: {last}")
+                   f"{container.attrs['State'].get('ExitCode')}: {last}")
 
 
-def _remove_quietly(container: DockerContainer) -> None:
-    with contextlib.suppress(APIError, NotFound, AttributeError):
-        if container._container is not None:
-            container._container.remove(force=True, v=True)
+def _remove_quietly(container: Container) -> None:
+    with contextlib.suppress(APIError, NotFound):
+        container.remove(force=True, v=True)
 
 
 def _owner_token(pid: int) -> str:

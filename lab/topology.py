@@ -7,19 +7,24 @@ and the files each node needs; nothing else about a topology lives in code.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lab.errors import LabError
 
 CATALOG_DIR = Path(__file__).resolve().parent / "topologies"
+CERTS_ROOT = Path("certs")
+"""Where every run's PKI goes, relative to the working directory: ``certs/<topology>/``."""
 PROXIES_DIR = Path(__file__).resolve().parent / "proxies"
 PUBLIC_HOST = "bitbucket.lab.test"
 PROXY_KINDS = ("nginx", "apache", "haproxy")
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|[0-9a-f:.]+", re.I)
 NODE_KINDS = ("stub", *PROXY_KINDS)
 
 
@@ -49,7 +54,7 @@ class Topology:
     tomcat_url: str = "http://bitbucket:7990"
     tomcat_reachable_by_users: bool = True
     http_url: str | None = None
-    checks: tuple[str, ...] = ()
+    checks: tuple[str, ...] | None = None
 
     @property
     def proxy(self) -> Node | None:
@@ -71,6 +76,38 @@ class Topology:
     def proxy_site_file(self) -> Path | None:
         return PROXIES_DIR / self.proxy_site if self.proxy_site else None
 
+    @property
+    def public_host(self) -> str:
+        return urllib.parse.urlsplit(self.public_url).hostname or ""
+
+    @property
+    def tls_names(self) -> list[str]:
+        """Names the lab leaf certificate carries: the public host first, then every other
+        name of the front door, then Bitbucket's internal name (for re-encrypting proxies)."""
+        names = [self.public_host, *(alias for node in self.nodes for aliases in node.networks.values()
+                                     for alias in aliases if "." in alias), "bitbucket"]
+        return list(dict.fromkeys(name for name in names if name))
+
+    def names_on(self, network: str) -> list[str]:
+        """Every name that resolves on ``network``: its nodes' aliases and node names."""
+        names = [name for node in self.nodes if network in node.networks
+                 for name in (*node.networks[network], node.name)]
+        return list(dict.fromkeys(names))
+
+    def with_public_url(self, url: str) -> Topology:
+        """This topology reached at ``url``: the front door (the node that answers the
+        current public host) also answers the new host, and every URL of the topology that
+        named the old host names the new one, so checks, aliases and certificates agree."""
+        check_public_url(url)
+        old_host, new_host = self.public_host, urllib.parse.urlsplit(url).hostname or ""
+        nodes = tuple(dataclasses.replace(node, networks={
+            net: (*aliases, new_host) if old_host in aliases and new_host not in aliases else aliases
+            for net, aliases in node.networks.items()}) for node in self.nodes)
+        return dataclasses.replace(
+            self, public_url=url.rstrip("/"), nodes=nodes,
+            http_url=_replace_host(self.http_url, old_host, new_host),
+            tomcat_url=_replace_host(self.tomcat_url, old_host, new_host) or self.tomcat_url)
+
 
 def catalog() -> list[str]:
     """Names of every topology in the catalog, sorted."""
@@ -78,11 +115,33 @@ def catalog() -> list[str]:
 
 
 def load_topology(name: str) -> Topology:
-    """The catalog topology ``name``; LabError naming the choices when it does not exist."""
-    path = CATALOG_DIR / f"{name}.toml"
-    if not path.is_file():
-        raise LabError(f"unknown topology {name!r}; the catalog has: {', '.join(catalog())}")
-    return topology_from_toml(name, tomllib.loads(path.read_text()))
+    """The catalog topology ``name`` (a name, never a path); LabError naming the choices
+    when it does not exist."""
+    if name not in catalog():
+        raise LabError(f"unknown topology {name!r}; the catalog has: {', '.join(catalog())} "
+                       "(a file of your own goes with --topology-file)")
+    return topology_from_toml(name, tomllib.loads((CATALOG_DIR / f"{name}.toml").read_text()))
+
+
+def load_topology_file(path: Path) -> Topology:
+    """A topology file of the user's own (``--topology-file``); its PKI still goes under
+    ``certs/<name>/``. LabError for a missing, unreadable or malformed file."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise LabError(f"--topology-file {path}: cannot read it ({error.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise LabError(f"--topology-file {path}: not TOML ({error})") from None
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem).lstrip(".") or "topology"
+    try:
+        return topology_from_toml(name, data)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise LabError(f"--topology-file {path}: missing or malformed key {error}") from None
+
+
+def certs_dir_for(topology: Topology) -> Path:
+    """``certs/<topology>/`` under the working directory, whatever file the topology came from."""
+    return CERTS_ROOT.resolve() / topology.name
 
 
 def topology_from_toml(name: str, data: Mapping[str, Any]) -> Topology:
@@ -97,7 +156,13 @@ def topology_from_toml(name: str, data: Mapping[str, Any]) -> Topology:
         if node.kind not in NODE_KINDS:
             raise LabError(f"topology {name}: node {node.name} has unknown kind {node.kind!r}")
     public_url = str(data["public_url"])
-    _check_url(name, public_url)
+    try:
+        check_public_url(public_url)
+    except LabError as error:
+        raise LabError(f"topology {name}: {error}") from None
+    checks = data.get("checks")
+    if checks is not None:
+        _check_ids(name, checks)
     return Topology(
         name=name, summary=str(data["summary"]), diagram=str(data.get("diagram", "")).strip("\n"),
         public_url=public_url, nodes=nodes,
@@ -107,14 +172,45 @@ def topology_from_toml(name: str, data: Mapping[str, Any]) -> Topology:
         tomcat_url=str(data.get("tomcat_url", "http://bitbucket:7990")),
         tomcat_reachable_by_users=bool(data.get("tomcat_reachable_by_users", True)),
         http_url=data.get("http_url"),
-        checks=tuple(data.get("checks", ())),
+        checks=tuple(checks) if checks is not None else None,
     )
 
 
-def _check_url(name: str, url: str) -> None:
+def check_public_url(url: str) -> None:
+    """LabError unless ``url`` is ``http(s)://host[:port][/path]`` (no query, no user)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise LabError(f"public URL {url!r} has a bad port") from None
+    if parts.scheme not in ("http", "https"):
+        raise LabError(f"public URL {url!r} is not an http:// or https:// URL")
+    if not parts.hostname or not _HOST.fullmatch(parts.hostname):
+        raise LabError(f"public URL {url!r} has no usable host name")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise LabError(f"public URL {url!r} must not carry a query, fragment or credentials")
+    if port == 0:
+        raise LabError(f"public URL {url!r} has port 0")
+
+
+def _check_ids(name: str, ids: object) -> None:
+    from lab.checks import CHECK_IDS
+
+    if not isinstance(ids, list):
+        raise LabError(f"topology {name}: checks must be a list of check ids")
+    unknown = [check_id for check_id in ids if check_id not in CHECK_IDS]
+    if unknown:
+        raise LabError(f"topology {name}: unknown check id {unknown[0]!r}; the lab has: {', '.join(CHECK_IDS)}")
+
+
+def _replace_host(url: str | None, old: str, new: str) -> str | None:
+    if url is None:
+        return None
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LabError(f"topology {name}: public_url {url!r} is not an http(s) URL")
+    if parts.hostname != old:
+        return url
+    netloc = new + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def properties_text(properties: Mapping[str, str]) -> str:

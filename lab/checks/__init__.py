@@ -1,11 +1,17 @@
 """Checks that prove a topology works as users experience it, and explain when not.
 
-Every check has a stable id (part of the JSON contract) and returns a CheckResult:
-``ok`` (True, False, or None when it does not apply), what it observed, what it
-expected, and a hint naming the fix. Use :func:`run_checks` from Python, the pytest
-plugin's fixtures from tests, or ``python -m lab check`` from a shell.
+Every check has a stable id (part of the JSON contract) and yields a CheckResult:
+``ok`` (True, False, or None when it does not apply or is blocked by another check's
+failure), what it observed, what it expected, and a hint naming the fix. Use
+:func:`run_checks` from Python, the pytest plugin's fixtures from tests, or
+``python -m lab check`` from a shell. The registry (:data:`REGISTRY`) is the one list of
+checks; :data:`CHECK_IDS` is its order.
 """
 
-from lab.checks.base import CHECK_IDS, CheckResult, CheckTarget, run_checks
+from lab.checks import frontdoor, tls, http, git  # noqa: F401,I001  (registration order is report order)
+from lab.checks.base import HOPS, REGISTRY, CheckResult, CheckSpec, CheckTarget
+from lab.checks.runner import run_checks
 
-__all__ = ["CHECK_IDS", "CheckResult", "CheckTarget", "run_checks"]
+CHECK_IDS: tuple[str, ...] = tuple(REGISTRY)
+
+__all__ = ["CHECK_IDS", "HOPS", "REGISTRY", "CheckResult", "CheckSpec", "CheckTarget", "run_checks"]

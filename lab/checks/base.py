@@ -1,14 +1,23 @@
-"""The check contract: target in, result out, a registry of checks by id."""
+"""The check contract: target in, verdict out, and the one registry of checks.
+
+A check is registered once, with :func:`check`: its id (part of the CLI and JSON
+contract), what it proves, the hop of the topology it judges, the checks whose failure
+makes it pointless (``needs``) and when it applies. The runner, the report's hops, the
+CLI's list and the topology loader all read this registry; nothing else lists checks.
+"""
 
 from __future__ import annotations
 
-import time
-import traceback
 import urllib.parse
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from lab.client import Vantage
+
+USERS_TO_FRONT_DOOR = "users → front door"
+FRONT_DOOR_TO_BITBUCKET = "front door → Bitbucket"
+TOMCAT_PORT = "Tomcat's own port"
+HOPS: tuple[str, ...] = (USERS_TO_FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, TOMCAT_PORT)
 
 
 @dataclass(frozen=True)
@@ -17,6 +26,7 @@ class CheckTarget:
 
     ``users`` is the vantage point of users (the outside network); ``inside`` that of an
     admin on Bitbucket's own network, when the topology has one apart from the users'.
+    ``slow_repos`` are the repositories the stub is told to be slow for (``lab.slow-repos``).
     """
 
     public_url: str
@@ -28,6 +38,7 @@ class CheckTarget:
     username: str = "admin"
     password: str = "admin"
     applicable: tuple[str, ...] | None = None
+    slow_repos: tuple[str, ...] = ()
 
     @property
     def parts(self) -> urllib.parse.SplitResult:
@@ -40,6 +51,10 @@ class CheckTarget:
     @property
     def port(self) -> int:
         return self.parts.port or (443 if self.parts.scheme == "https" else 80)
+
+    @property
+    def https(self) -> bool:
+        return self.parts.scheme == "https"
 
     @property
     def context_path(self) -> str:
@@ -61,8 +76,19 @@ class CheckTarget:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """What a check function returns: the runner adds the id and the timing."""
+
+    ok: bool | None
+    observed: str
+    expected: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
 class CheckResult:
-    """One verdict. ``ok`` is None when the check does not apply to the topology."""
+    """One verdict. ``ok`` is None when the check does not apply or could not run;
+    ``blocked_by`` then names the check whose failure is the root cause."""
 
     id: str
     ok: bool | None
@@ -70,75 +96,63 @@ class CheckResult:
     expected: str
     hint: str = ""
     seconds: float = 0.0
+    blocked_by: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        document = asdict(self)
-        document.pop("seconds")
-        return document
+        return {"id": self.id, "ok": self.ok, "observed": self.observed, "expected": self.expected,
+                "hint": self.hint, "seconds": round(self.seconds, 3), "blocked_by": self.blocked_by}
 
 
-CheckFunction = Callable[[CheckTarget], CheckResult]
-_REGISTRY: dict[str, tuple[str, CheckFunction]] = {}
+CheckFunction = Callable[[CheckTarget], Verdict]
+Applies = Callable[[CheckTarget], str | None]
 
 
-def check(check_id: str, proves: str) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check under its stable id with a one-line statement of what it proves."""
+@dataclass(frozen=True)
+class CheckSpec:
+    """A registered check. ``applies(target)`` returns why it does not apply, or None;
+    ``needs`` are checks that must not have failed for this one to mean anything."""
+
+    id: str
+    proves: str
+    hop: str
+    function: CheckFunction
+    needs: tuple[str, ...] = ()
+    applies: Applies = field(default=lambda target: None)
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+
+
+def check(check_id: str, proves: str, hop: str, needs: tuple[str, ...] = (),
+          applies: Applies | None = None) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check under its stable id; see :class:`CheckSpec`."""
+    if hop not in HOPS:
+        raise ValueError(f"check {check_id}: unknown hop {hop!r}")
+
     def register(function: CheckFunction) -> CheckFunction:
-        _REGISTRY[check_id] = (proves, function)
+        if check_id in REGISTRY:
+            raise ValueError(f"check {check_id} is registered twice")
+        missing = [need for need in needs if need not in REGISTRY]
+        if missing:
+            raise ValueError(f"check {check_id} needs {missing}, which must be registered before it")
+        REGISTRY[check_id] = CheckSpec(check_id, proves, hop, function, needs,
+                                       applies or (lambda target: None))
         return function
     return register
 
 
-def passed(check_id: str, observed: str, expected: str) -> CheckResult:
-    return CheckResult(check_id, True, observed, expected)
+def passed(observed: str, expected: str) -> Verdict:
+    return Verdict(True, observed, expected)
 
 
-def failed(check_id: str, observed: str, expected: str, hint: str) -> CheckResult:
-    return CheckResult(check_id, False, observed, expected, hint)
+def failed(observed: str, expected: str, hint: str) -> Verdict:
+    return Verdict(False, observed, expected, hint)
 
 
-def not_applicable(check_id: str, why: str) -> CheckResult:
-    return CheckResult(check_id, None, why, "")
+def not_applicable(why: str) -> Verdict:
+    return Verdict(None, why, "")
 
 
-def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
-               on_start: Callable[[str], None] | None = None) -> list[CheckResult]:
-    """Run checks (default: all, in catalog order); a check that crashes is a failure
-    carrying the exception, never an exception out of here. ``on_start(id)`` is called
-    before each check runs (for progress)."""
-    _load_all()
-    wanted = list(ids) if ids is not None else list(CHECK_IDS)
-    results = []
-    for check_id in wanted:
-        if target.applicable is not None and check_id not in target.applicable:
-            results.append(not_applicable(check_id, "does not apply to this topology"))
-            continue
-        if on_start is not None:
-            on_start(check_id)
-        results.append(_run_one(check_id, target))
-    return results
-
-
-def _run_one(check_id: str, target: CheckTarget) -> CheckResult:
-    proves, function = _REGISTRY[check_id]
-    started = time.monotonic()
-    try:
-        result = function(target)
-    except Exception as error:  # a check that crashes must still report
-        where = traceback.extract_tb(error.__traceback__)[-1]
-        result = failed(check_id, f"the check crashed: {type(error).__name__}: {error}",
-                        proves, f"a lab bug or an unexpected answer ({where.filename}:{where.lineno})")
-    return CheckResult(result.id, result.ok, result.observed, result.expected, result.hint,
-                       time.monotonic() - started)
-
-
-CHECK_IDS: tuple[str, ...] = (
-    "reach.status", "routing.context-path", "redirects.public", "redirects.http-to-https",
-    "login.browser", "tls.chain", "tls.hostname", "tls.protocols", "direct.tomcat-port",
-    "git.auth-challenge", "git.clone", "git.clone-slow", "git.push", "git.push-large",
-    "path.encoded-slash", "baseurl.match",
-)
-
-
-def _load_all() -> None:
-    from lab.checks import git, http, tls  # noqa: F401  (registers the checks)
+def only_https(target: CheckTarget) -> str | None:
+    """``applies`` for checks of the TLS front door."""
+    return None if target.https else "the public URL is not https"

@@ -3,15 +3,18 @@ clone of a deliberately slow repository (the stub's ``lab.slow-repos`` knob)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import subprocess
 import tempfile
 from pathlib import Path
 
-from lab.checks.base import CheckResult, CheckTarget, check, failed, not_applicable, passed
+from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, CheckTarget, Verdict, check, failed, passed
 from lab.checks.explain import connector_hint
 from lab.checks.probe import early_status_for_body
+
+THROUGH_FRONT_DOOR = ("reach.front-door", "tls.chain", "tls.hostname")
 
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
 SLOW_REPO = "LAB/slow"
@@ -39,52 +42,65 @@ GIT_HINTS = (
 )
 
 
-@check("git.auth-challenge", 'anonymous info/refs → 401 with Basic realm="Atlassian Bitbucket", through the proxy')
-def git_auth_challenge(target: CheckTarget) -> CheckResult:
+@check("git.auth-challenge", 'anonymous info/refs → 401 with Basic realm="Atlassian Bitbucket", through the proxy',
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
+def git_auth_challenge(target: CheckTarget) -> Verdict:
     url = target.url("/scm/LAB/repo.git/info/refs?service=git-upload-pack")
     expected = f'{url} → 401 WWW-Authenticate: Basic realm="Atlassian Bitbucket"'
     response = target.users.session().get(url, allow_redirects=False, timeout=15)
     challenge = response.headers.get("WWW-Authenticate", "")
     if response.status_code == 401 and challenge == 'Basic realm="Atlassian Bitbucket"':
-        return passed("git.auth-challenge", f"401 {challenge}", expected)
+        return passed(f"401 {challenge}", expected)
     if response.status_code == 401:
-        return failed("git.auth-challenge", f"401 {challenge}", expected,
+        return failed(f"401 {challenge}", expected,
                       "the challenge comes from the proxy, not Bitbucket (mod_auth_basic in front?): Bitbucket "
                       "4.0+ does not support authentication by the proxy; remove it")
-    return failed("git.auth-challenge", f"{response.status_code} {response.headers.get('Location', '')}".strip(),
+    return failed(f"{response.status_code} {response.headers.get('Location', '')}".strip(),
                   expected, connector_hint(target))
 
 
-@check("git.clone", "real git clones over the public URL with credentials")
-def git_clone(target: CheckTarget) -> CheckResult:
+@check("git.clone", "real git clones over the public URL with credentials", FRONT_DOOR_TO_BITBUCKET,
+       needs=THROUGH_FRONT_DOOR)
+def git_clone(target: CheckTarget) -> Verdict:
     with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
         result = _clone(target, Path(work) / "repo")
-    return _git_verdict("git.clone", result, f"git clone {target.git_url(password='***')} succeeds", target)
+    return _git_verdict(result, f"git clone {target.git_url(password='***')} succeeds", target)
 
 
-@check("git.clone-slow", "a clone of a repository Bitbucket is slow to pack survives the proxy's timeouts")
-def git_clone_slow(target: CheckTarget) -> CheckResult:
-    # Probe with a plain GET: any git command would POST to upload-pack, which is the slow part.
-    probe = target.users.session().get(target.url(f"/scm/{SLOW_REPO}.git/info/refs?service=git-upload-pack"),
-                                       auth=(target.username, target.password), timeout=30)
-    if probe.status_code != 200:
-        return not_applicable("git.clone-slow", f"no {SLOW_REPO} repository (stub property lab.slow-repos)")
+def _slow_repo_configured(target: CheckTarget) -> str | None:
+    """Decided from the topology's own configuration, never by asking the proxy under test."""
+    if SLOW_REPO in target.slow_repos:
+        return None
+    return f"no slow repository {SLOW_REPO} configured (stub property lab.slow-repos={SLOW_REPO}:SECONDS)"
+
+
+@check("git.clone-slow", "a clone of a repository Bitbucket is slow to pack survives the proxy's timeouts",
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_slow_repo_configured)
+def git_clone_slow(target: CheckTarget) -> Verdict:
     with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
         result = _clone(target, Path(work) / "slow", SLOW_REPO)
-    return _git_verdict("git.clone-slow", result, f"git clone of {SLOW_REPO} succeeds", target)
+    return _git_verdict(result, f"git clone of {SLOW_REPO} succeeds", target)
 
 
-@check("git.push", "real git pushes a commit over the public URL")
-def git_push(target: CheckTarget) -> CheckResult:
-    return _push(target, "git.push", b"hello from the lab\n")
+@check("git.push", "real git pushes a commit over the public URL", FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
+def git_push(target: CheckTarget) -> Verdict:
+    return _push(target, b"hello from the lab\n")
 
 
-@check("git.push-large", "a push of 20 MB of incompressible data goes through")
-def git_push_large(target: CheckTarget) -> CheckResult:
-    return _push(target, "git.push-large", os.urandom(LARGE_PUSH_BYTES))
+@check("git.push-large", "a push of 20 MB of incompressible data goes through", FRONT_DOOR_TO_BITBUCKET,
+       needs=THROUGH_FRONT_DOOR)
+def git_push_large(target: CheckTarget) -> Verdict:
+    return _push(target, large_payload())
 
 
-def _push(target: CheckTarget, check_id: str, payload: bytes) -> CheckResult:
+@functools.cache
+def large_payload() -> bytes:
+    """20 MB of random (incompressible) bytes, made once per process: each push commits
+    it on its own branch, so one payload serves every push of the run."""
+    return os.urandom(LARGE_PUSH_BYTES)
+
+
+def _push(target: CheckTarget, payload: bytes) -> Verdict:
     branch = f"lab-check/{secrets.token_hex(4)}"
     size = f"{len(payload) / 1024 / 1024:.0f} MB" if len(payload) > 1 << 20 else f"{len(payload)} bytes"
     expected = f"git push of {size} to {branch} succeeds and ls-remote shows it"
@@ -92,34 +108,36 @@ def _push(target: CheckTarget, check_id: str, payload: bytes) -> CheckResult:
         clone = Path(work) / "repo"
         cloned = _clone(target, clone)
         if cloned.returncode != 0:
-            return _git_verdict(check_id, cloned, expected, target)
+            return _git_verdict(cloned, expected, target)
         (clone / "payload.bin").write_bytes(payload)
         for args in (["add", "payload.bin"], ["commit", "-q", "-m", "lab check"]):
             local_step = target.users.git(args, cwd=clone)
             if local_step.returncode != 0:  # never push the old HEAD and call it a pass
-                return failed(check_id, f"git {args[0]} failed locally: {local_step.stderr.strip()[:200]}",
+                return failed(f"git {args[0]} failed locally: {local_step.stderr.strip()[:200]}",
                               expected, "a problem on the lab's side (disk, git), not the topology's")
         pushed = target.users.git(["push", "origin", f"HEAD:refs/heads/{branch}"], cwd=clone)
         if pushed.returncode != 0:
-            return _push_verdict(check_id, pushed, expected, target, len(payload))
+            return _push_verdict(pushed, expected, target, len(payload))
         listed = target.users.git(["ls-remote", target.git_url(), f"refs/heads/{branch}"]).stdout
         local = target.users.git(["rev-parse", "HEAD"], cwd=clone).stdout.strip()
+        # Users clone this repository while `up` keeps the topology: leave no check branches in it.
+        removed = target.users.git(["push", "-q", "origin", "--delete", branch], cwd=clone).returncode == 0
     if listed.split()[:1] != [local]:
-        return failed(check_id, f"pushed, but the remote has {listed.strip() or 'no such branch'}", expected,
+        return failed(f"pushed, but the remote has {listed.strip() or 'no such branch'}", expected,
                       "the push did not land: check the proxy routes POST …/git-receive-pack")
-    return passed(check_id, f"pushed {size} to {branch}", expected)
+    return passed(f"pushed {size} to {branch}" + ("" if removed else " (could not delete it afterwards)"), expected)
 
 
-def _push_verdict(check_id: str, result: subprocess.CompletedProcess[str], expected: str,
-                  target: CheckTarget, size: int) -> CheckResult:
+def _push_verdict(result: subprocess.CompletedProcess[str], expected: str,
+                  target: CheckTarget, size: int) -> Verdict:
     """A failed push; when git only saw the connection drop, ask the proxy about its body limit."""
-    verdict = _git_verdict(check_id, result, expected, target)
+    verdict = _git_verdict(result, expected, target)
     if "HTTP 413" in result.stderr:
         return verdict
     status = early_status_for_body(target, "/scm/LAB/repo.git/git-receive-pack", size)
     if status != 413:
         return verdict
-    return failed(check_id, f"{verdict.observed}; the proxy answers a {size // (1 << 20)} MB body with 413",
+    return failed(f"{verdict.observed}; the proxy answers a {size // (1 << 20)} MB body with 413",
                   expected, dict(GIT_HINTS)["HTTP 413"])
 
 
@@ -127,11 +145,11 @@ def _clone(target: CheckTarget, destination: Path, repo: str = "LAB/repo") -> su
     return target.users.git(["clone", "--quiet", target.git_url(repo), str(destination)])
 
 
-def _git_verdict(check_id: str, result: subprocess.CompletedProcess[str], expected: str,
-                 target: CheckTarget) -> CheckResult:
+def _git_verdict(result: subprocess.CompletedProcess[str], expected: str,
+                 target: CheckTarget) -> Verdict:
     if result.returncode == 0:
-        return passed(check_id, "git exited 0", expected)
+        return passed("git exited 0", expected)
     stderr = " ".join(line.strip() for line in result.stderr.splitlines() if line.strip())
     stderr = stderr.replace(target.password, "***") if target.password else stderr
     hint = next((text for key, text in GIT_HINTS if key in stderr), connector_hint(target))
-    return failed(check_id, f"git exited {result.returncode}: {stderr[:300]}", expected, hint)
+    return failed(f"git exited {result.returncode}: {stderr[:300]}", expected, hint)

@@ -8,8 +8,13 @@ import urllib.parse
 
 import requests
 
-from lab.checks.base import CheckResult, CheckTarget, check, failed, not_applicable, passed
+from lab.checks.base import (FRONT_DOOR_TO_BITBUCKET, TOMCAT_PORT, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check,
+                             failed, passed)
 from lab.checks.explain import base_url_hint, bitbucket_view, connector_hint
+from lab.checks.network import describe
+
+THROUGH_FRONT_DOOR = ("reach.front-door", "tls.chain", "tls.hostname")
+"""A request to the public URL means nothing when users cannot reach or trust the front door."""
 
 TIMEOUT_S = 15
 BROWSER_HEADERS = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
@@ -17,47 +22,48 @@ BROWSER_HEADERS = {"Accept": "text/html,application/xhtml+xml,application/xml;q=
 ENCODED_REF_PATH = "/rest/api/1.0/projects/LAB/repos/repo/commits/refs%2Fheads%2Ffeature%2Fx"
 
 
-@check("reach.status", "the public URL's /status answers RUNNING (no loop, no error)")
-def reach_status(target: CheckTarget) -> CheckResult:
+@check("reach.status", "the public URL's /status answers RUNNING (no loop, no error)", FRONT_DOOR_TO_BITBUCKET,
+       needs=THROUGH_FRONT_DOOR)
+def reach_status(target: CheckTarget) -> Verdict:
     expected = f"GET {target.url('/status')} → 200 {{\"state\":\"RUNNING\"}}"
     try:
         response = target.users.session().get(target.url("/status"), timeout=TIMEOUT_S)
     except requests.TooManyRedirects as error:
         location = error.response.headers.get("Location") if error.response is not None else "?"
-        return failed("reach.status", f"redirect loop (last Location: {location})", expected,
+        return failed(f"redirect loop (last Location: {location})", expected,
                       _loop_hint(target, location))
-    except requests.RequestException as error:
-        return failed("reach.status", _short(error), expected, _unreachable_hint(target, error))
     if response.status_code == 200 and '"RUNNING"' in response.text:
-        return passed("reach.status", f"{response.status_code} {response.text.strip()}", expected)
-    return failed("reach.status", f"{response.status_code} {response.text.strip()[:120]}", expected,
+        return passed(f"{response.status_code} {response.text.strip()}", expected)
+    return failed(f"{response.status_code} {response.text.strip()[:120]}", expected,
                   _status_hint(target, response))
 
 
-@check("routing.context-path", "paths under the context path reach Bitbucket; the rest of the host behaves as the topology says")
-def routing_context_path(target: CheckTarget) -> CheckResult:
+@check("routing.context-path", "paths under the context path reach Bitbucket; the rest of the host does not",
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
+def routing_context_path(target: CheckTarget) -> Verdict:
     session = target.users.session()
     inside_url = target.url("/rest/api/1.0/application-properties")
     expected = f"{inside_url} → Bitbucket's application-properties"
     inside = session.get(inside_url, allow_redirects=False, timeout=TIMEOUT_S)
     if not _is_bitbucket_properties(inside):
-        return failed("routing.context-path", f"{inside_url} → {inside.status_code} {_body_kind(inside)}",
+        return failed(f"{inside_url} → {inside.status_code} {_body_kind(inside)}",
                       expected, _context_hint(target))
     if not target.context_path:
-        return passed("routing.context-path", f"{inside_url} → Bitbucket", expected)
+        return passed(f"{inside_url} → Bitbucket", expected)
     outside_url = f"{target.origin}/rest/api/1.0/application-properties"
     outside = session.get(outside_url, allow_redirects=False, timeout=TIMEOUT_S)
     expected += f"; {outside_url} (outside {target.context_path}) → not Bitbucket"
     if _is_bitbucket_properties(outside):
-        return failed("routing.context-path", f"{outside_url} also reaches Bitbucket", expected,
+        return failed(f"{outside_url} also reaches Bitbucket", expected,
                       f"the proxy forwards paths outside {target.context_path} to Bitbucket; "
                       f"route only {target.context_path} (nginx `location {target.context_path}`, "
                       f"Apache `ProxyPass {target.context_path} …`, HAProxy `use_backend … if {{ path_beg {target.context_path} }}`)")
-    return passed("routing.context-path", f"inside → Bitbucket; outside → {outside.status_code}", expected)
+    return passed(f"inside → Bitbucket; outside → {outside.status_code}", expected)
 
 
-@check("redirects.public", "every Location in / → /dashboard → /login?next=… is absolute and under the public base URL")
-def redirects_public(target: CheckTarget) -> CheckResult:
+@check("redirects.public", "every Location in / → /dashboard → /login?next=… is absolute and under the public base URL",
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
+def redirects_public(target: CheckTarget) -> Verdict:
     session = target.users.session()
     url, hops = target.url("/"), []
     expected = (f"{target.url('/')} → {target.url('/dashboard')} → {target.url('/login?next=/dashboard')}, "
@@ -69,39 +75,47 @@ def redirects_public(target: CheckTarget) -> CheckResult:
             break
         hops.append(location)
         if not location.startswith(target.public_url + "/"):
-            return failed("redirects.public", f"Location was {location} (after {url})", expected,
+            return failed(f"Location was {location} (after {url})", expected,
                           connector_hint(target))
         url = location
     wanted = [target.url("/dashboard"), target.url("/login?next=/dashboard")]
     if hops != wanted:
-        return failed("redirects.public", f"chain was {' → '.join(hops) or '(no redirect)'}", expected,
+        return failed(f"chain was {' → '.join(hops) or '(no redirect)'}", expected,
                       connector_hint(target))
-    return passed("redirects.public", " → ".join(hops), expected)
+    return passed(" → ".join(hops), expected)
 
 
-@check("redirects.http-to-https", "on TLS topologies, http://host/path?q → https://host/path?q")
-def redirects_http_to_https(target: CheckTarget) -> CheckResult:
-    if target.parts.scheme != "https" or not target.http_url:
-        return not_applicable("redirects.http-to-https", "the public URL is not https")
+def _has_http_twin(target: CheckTarget) -> str | None:
+    if not target.https:
+        return "the public URL is not https"
+    return None if target.http_url else "the topology names no plain-http URL"
+
+
+@check("redirects.http-to-https", "on TLS topologies, http://host/path?q → https://host/path?q", USERS_TO_FRONT_DOOR,
+       applies=_has_http_twin)
+def redirects_http_to_https(target: CheckTarget) -> Verdict:
+    assert target.http_url is not None
     source = target.http_url.rstrip("/") + "/status?lab=1"
     wanted = target.url("/status?lab=1")
     expected = f"{source} → 301/302 {wanted}"
     try:
         response = target.users.session().get(source, allow_redirects=False, timeout=TIMEOUT_S)
     except requests.RequestException as error:
-        return failed("redirects.http-to-https", _short(error), expected,
-                      "nothing answers plain http; add a port-80 server that redirects to https")
+        http = urllib.parse.urlsplit(source)
+        observed, _ = describe(error, target, http.hostname, http.port or 80)
+        return failed(observed, expected, "nothing answers plain http; add a port-80 server that redirects to https")
     location = response.headers.get("Location")
     if response.status_code in (301, 302, 307, 308) and location == wanted:
-        return passed("redirects.http-to-https", f"{response.status_code} {location}", expected)
-    return failed("redirects.http-to-https", f"{response.status_code} Location={location}", expected,
+        return passed(f"{response.status_code} {location}", expected)
+    return failed(f"{response.status_code} Location={location}", expected,
                   "add a port-80 server that redirects to https keeping path and query: nginx "
                   "`return 301 https://$host$request_uri;`, Apache `RewriteRule ^(.*)$ https://%{SERVER_NAME}$1 [R=301,L]`, "
                   "HAProxy `http-request redirect scheme https code 301`")
 
 
-@check("login.browser", "a browser-like session logs in and lands on next; the session cookie fits the public URL")
-def login_browser(target: CheckTarget) -> CheckResult:
+@check("login.browser", "a browser-like session logs in and lands on next; the session cookie fits the public URL",
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
+def login_browser(target: CheckTarget) -> Verdict:
     session = target.users.session()
     session.headers.update(BROWSER_HEADERS)
     expected = f"login form, then {target.url('/dashboard')} logged in; cookie Path within {target.context_path or '/'}" \
@@ -109,64 +123,71 @@ def login_browser(target: CheckTarget) -> CheckResult:
     form_page = session.get(target.url("/dashboard"), timeout=TIMEOUT_S)
     action = _form_action(form_page.text)
     if form_page.status_code != 200 or action is None:
-        return failed("login.browser", f"{form_page.url} → {form_page.status_code}, no login form", expected,
+        return failed(f"{form_page.url} → {form_page.status_code}, no login form", expected,
                       connector_hint(target))
     landed = session.post(urllib.parse.urljoin(form_page.url, action), timeout=TIMEOUT_S,
                           data={"j_username": target.username, "j_password": target.password, "next": "/dashboard"})
     cookie = next((c for c in session.cookies if c.name == "BITBUCKETSESSIONID"), None)
     if landed.url != target.url("/dashboard") or "Logged in as" not in landed.text:
-        return failed("login.browser", f"after login: {landed.url} → {landed.status_code}", expected,
+        return failed(f"after login: {landed.url} → {landed.status_code}", expected,
                       connector_hint(target))
     if cookie is None:
-        return failed("login.browser", "no BITBUCKETSESSIONID cookie was kept by the browser", expected,
+        return failed("no BITBUCKETSESSIONID cookie was kept by the browser", expected,
                       connector_hint(target))
     problem = _cookie_problem(target, cookie.path, bool(cookie.secure))
     if problem:
-        return failed("login.browser", problem, expected, connector_hint(target))
-    return passed("login.browser", f"landed on {landed.url}; cookie Path={cookie.path} Secure={cookie.secure}", expected)
+        return failed(problem, expected, connector_hint(target))
+    return passed(f"landed on {landed.url}; cookie Path={cookie.path} Secure={cookie.secure}", expected)
 
 
-@check("path.encoded-slash", "a path with %2F reaches Bitbucket byte for byte")
-def path_encoded_slash(target: CheckTarget) -> CheckResult:
+@check("path.encoded-slash", "a path with %2F reaches Bitbucket byte for byte", FRONT_DOOR_TO_BITBUCKET,
+       needs=THROUGH_FRONT_DOOR)
+def path_encoded_slash(target: CheckTarget) -> Verdict:
     url = target.url(ENCODED_REF_PATH)
     expected = f"{url} → 200, Bitbucket saw …/refs%2Fheads%2Ffeature%2Fx"
     response = target.users.session().get(url, auth=(target.username, target.password),
                                           allow_redirects=False, timeout=TIMEOUT_S)
-    if response.status_code == 200 and "refs%2Fheads%2Ffeature%2Fx" in response.json().get("rawPath", ""):
-        return passed("path.encoded-slash", f"200, Bitbucket saw {response.json()['rawPath']}", expected)
-    return failed("path.encoded-slash", f"{response.status_code} {_body_kind(response)}: {response.text.strip()[:160]}",
+    raw_path = str(_json_field(response, "rawPath"))
+    if response.status_code == 200 and "refs%2Fheads%2Ffeature%2Fx" in raw_path:
+        return passed(f"200, Bitbucket saw {raw_path}", expected)
+    return failed(f"{response.status_code} {_body_kind(response)}: {response.text.strip()[:160]}",
                   expected, _encoded_slash_hint(response))
 
 
-@check("baseurl.match", "what Bitbucket sees (scheme, host, port, secure, context path) equals the public URL")
-def baseurl_match(target: CheckTarget) -> CheckResult:
+@check("baseurl.match", "what Bitbucket sees (scheme, host, port, secure, context path) equals the public URL",
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
+def baseurl_match(target: CheckTarget) -> Verdict:
     expected = f"Bitbucket sees {target.public_url} (secure={str(target.parts.scheme == 'https').lower()}); base URL {target.public_url}"
     view = bitbucket_view(target)
     if view is None:
-        return failed("baseurl.match", f"{target.url('/rest/lab/1.0/request')} did not answer", expected,
+        return failed(f"{target.url('/rest/lab/1.0/request')} did not answer", expected,
                       connector_hint(target, None))
     implied = str(view["implied_base_url"])
     if implied != target.public_url or bool(view["secure"]) != (target.parts.scheme == "https"):
-        return failed("baseurl.match", f"Bitbucket sees {implied} (secure={str(view['secure']).lower()})", expected,
+        return failed(f"Bitbucket sees {implied} (secure={str(view['secure']).lower()})", expected,
                       connector_hint(target, view))
     configured = view.get("configured_base_url")
-    if str(configured or "").rstrip("/") != target.public_url:
-        return failed("baseurl.match", f"base URL is {configured or '(unset)'}", expected,
-                      base_url_hint(target, configured))
-    return passed("baseurl.match", f"Bitbucket sees {implied}; base URL {configured}", expected)
+    if not configured:  # the base URL lives in Bitbucket's database: unknown is not wrong
+        return passed(f"Bitbucket sees {implied}; base URL unknown (not in the properties: it lives in "
+                      f"Bitbucket's database — make sure Administration → Server settings says {target.public_url})",
+                      expected)
+    if str(configured).rstrip("/") != target.public_url:
+        return failed(f"base URL is {configured}", expected, base_url_hint(target, configured))
+    return passed(f"Bitbucket sees {implied}; base URL {configured}", expected)
 
 
-@check("direct.tomcat-port", "Tomcat's port is unreachable from users where the topology says so; from inside it redirects to the public URL or serves")
-def direct_tomcat_port(target: CheckTarget) -> CheckResult:
-    if not target.tomcat_url:
-        return not_applicable("direct.tomcat-port", "the topology names no Tomcat URL")
+@check("direct.tomcat-port", "Tomcat's port is unreachable from users where the topology says so; from inside it "
+       "redirects to the public URL or serves", TOMCAT_PORT,
+       applies=lambda target: None if target.tomcat_url else "the topology names no Tomcat URL")
+def direct_tomcat_port(target: CheckTarget) -> Verdict:
+    assert target.tomcat_url is not None
     tomcat = urllib.parse.urlsplit(target.tomcat_url)
     port = tomcat.port or (443 if tomcat.scheme == "https" else 80)
     reachable = target.users.reaches(tomcat.hostname or "", port)
     shown = f"{tomcat.hostname}:{port}"
     if reachable != target.tomcat_reachable_by_users:
         wanted = "reachable" if target.tomcat_reachable_by_users else "unreachable"
-        return failed("direct.tomcat-port", f"{shown} is {'reachable' if reachable else 'unreachable'} from users",
+        return failed(f"{shown} is {'reachable' if reachable else 'unreachable'} from users",
                       f"{shown} {wanted} from users",
                       "keep Tomcat's port off the users' network (firewall, or bind server.address to the "
                       "proxy-facing interface)" if reachable else "users cannot reach Tomcat's port directly")
@@ -175,9 +196,9 @@ def direct_tomcat_port(target: CheckTarget) -> CheckResult:
     location = response.headers.get("Location", "")
     expected = f"{shown} {'reachable' if reachable else 'unreachable'} from users; from inside 302 to {target.public_url}/… or 200"
     if response.status_code == 200 or location.startswith(target.public_url + "/"):
-        return passed("direct.tomcat-port", f"from users: {'reachable' if reachable else 'unreachable'}; "
+        return passed(f"from users: {'reachable' if reachable else 'unreachable'}; "
                       f"from inside: {response.status_code} {location}".rstrip(), expected)
-    return failed("direct.tomcat-port", f"from inside: {response.status_code} Location={location}", expected,
+    return failed(f"from inside: {response.status_code} Location={location}", expected,
                   "Tomcat's own port sends users elsewhere than the public URL: " + connector_hint(target))
 
 
@@ -205,11 +226,17 @@ def _cookie_problem(target: CheckTarget, path: str, secure: bool) -> str | None:
     return None
 
 
-def _is_bitbucket_properties(response: requests.Response) -> bool:
+def _json_field(response: requests.Response, key: str) -> object:
+    """``response.json()[key]``, or "" when the body is not a JSON object."""
     try:
-        return response.status_code == 200 and response.json().get("displayName") == "Bitbucket"
+        document = response.json()
     except ValueError:
-        return False
+        return ""
+    return document.get(key, "") if isinstance(document, dict) else ""
+
+
+def _is_bitbucket_properties(response: requests.Response) -> bool:
+    return response.status_code == 200 and _json_field(response, "displayName") == "Bitbucket"
 
 
 def _body_kind(response: requests.Response) -> str:
@@ -257,14 +284,3 @@ def _status_hint(target: CheckTarget, response: requests.Response) -> str:
         return ("something in front of Bitbucket demands authentication (mod_auth_basic?): Bitbucket 4.0+ "
                 "does not support it; remove it from the proxy")
     return connector_hint(target)
-
-
-def _unreachable_hint(target: CheckTarget, error: Exception) -> str:
-    text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in type(error).__name__:
-        return "TLS failed before HTTP: see tls.chain and tls.hostname"
-    return f"nothing answers at {target.origin} from the users' network: check the proxy listens on {target.port}"
-
-
-def _short(error: Exception) -> str:
-    return f"{type(error).__name__}: {str(error)[:200]}"

@@ -42,9 +42,9 @@ class ImageSpec:
 
 
 def _spec(name: str, extra: Mapping[str, Path] | None = None) -> ImageSpec:
-    """The Dockerfile and scripts of ``images/<name>/``, plus ``extra`` context entries."""
-    context = {"Dockerfile": IMAGES_DIR / name / "Dockerfile"}
-    context.update({script.name: script for script in (IMAGES_DIR / name).glob("*.sh")})
+    """Every file of ``images/<name>/`` (Dockerfile, scripts), plus ``extra`` context entries."""
+    context = {path.name: path for path in (IMAGES_DIR / name).iterdir()
+               if path.is_file() and not path.name.endswith(".pyc")}
     context.update(extra or {})
     return ImageSpec(name, context)
 

@@ -93,7 +93,7 @@ def test_a_customer_site_file_and_properties_are_used_verbatim(lab_topology, tmp
     response = users.get(f"{running.public_url}/rest/lab/1.0/request", timeout=15)
     assert response.headers["X-Acme-Site"] == "verbatim-7f3a"
     assert response.json()["configured_base_url"] == "https://bitbucket.lab.test/bitbucket-acme-7f3a"
-    served = running.containers["proxy"].exec(["cat", "/etc/lab/site.conf"]).output.decode()
+    served = running.containers["proxy"].exec_run(["cat", "/etc/lab/site.conf"]).output.decode()
     assert served == CUSTOMER_SITE
     with pytest.raises(requests.ConnectionError):  # the customer has no port-80 server
         users.get("http://bitbucket.lab.test/bitbucket/status", timeout=15)

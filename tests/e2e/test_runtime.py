@@ -30,7 +30,7 @@ def test_users_reach_the_proxy_by_public_name_but_not_tomcat_on_the_inside_netwo
 
 def test_gateways_are_published_on_loopback_only(lab_topology):
     running = lab_topology("direct-http")
-    container = running.containers["gateway-outside"].get_wrapped_container()
+    container = running.containers["gateway-outside"]
     bindings = container.attrs["HostConfig"]["PortBindings"]["1080/tcp"]
     assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
     assert not container.attrs["HostConfig"]["Privileged"]

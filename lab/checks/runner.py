@@ -1,0 +1,84 @@
+"""Run registered checks: roots first, the rest concurrently, results in registry order.
+
+A check whose ``needs`` failed is not run: it is reported as blocked by that root cause.
+A network or TLS error inside a check is a finding named in the user's terms
+(:mod:`lab.checks.network`); only a real bug in a check says "the check crashed", with
+its traceback saved to a file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable
+
+from lab.checks.base import REGISTRY, CheckResult, CheckSpec, CheckTarget, Verdict, failed
+from lab.checks.network import describe, is_network_error
+
+MAX_PARALLEL_CHECKS = 6
+
+
+def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
+               on_start: Callable[[str], None] | None = None) -> list[CheckResult]:
+    """Run checks (default: all, in registry order) and return their results in that
+    order. Never raises for a check's sake. ``on_start(id)`` is called as each starts.
+    Checks named in ``ids`` that another wanted check needs run even if not asked for
+    only when the caller asked for them; otherwise a missing root is simply not consulted."""
+    wanted = [REGISTRY[check_id] for check_id in (ids if ids is not None else REGISTRY)]
+    results: dict[str, CheckResult] = {}
+    roots = [spec for spec in wanted if _is_root(spec, wanted)]
+    for spec in roots:  # roots in order: each may block the next (front door, then TLS)
+        results[spec.id] = _run_or_skip(spec, target, results, on_start)
+    rest = [spec for spec in wanted if spec.id not in results]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=MAX_PARALLEL_CHECKS) as pool:
+        futures = {spec.id: pool.submit(_run_or_skip, spec, target, results, on_start) for spec in rest}
+        for check_id, future in futures.items():
+            results[check_id] = future.result()
+    return [results[spec.id] for spec in wanted]
+
+
+def _is_root(spec: CheckSpec, wanted: list[CheckSpec]) -> bool:
+    """A check some other wanted check needs."""
+    return any(spec.id in other.needs for other in wanted)
+
+
+def _run_or_skip(spec: CheckSpec, target: CheckTarget, results: dict[str, CheckResult],
+                 on_start: Callable[[str], None] | None) -> CheckResult:
+    why_not = _not_applicable(spec, target)
+    if why_not:
+        return CheckResult(spec.id, None, why_not, "")
+    cause = next((need for need in spec.needs if need in results and results[need].ok is False), None)
+    if cause is not None:
+        return CheckResult(spec.id, None, f"not run: {cause} failed", spec.proves, blocked_by=cause)
+    if on_start is not None:
+        on_start(spec.id)
+    started = time.monotonic()
+    verdict = _call(spec, target)
+    return CheckResult(spec.id, verdict.ok, verdict.observed, verdict.expected, verdict.hint,
+                       time.monotonic() - started)
+
+
+def _not_applicable(spec: CheckSpec, target: CheckTarget) -> str | None:
+    if target.applicable is not None and spec.id not in target.applicable:
+        return "not among this topology's checks"
+    return spec.applies(target)
+
+
+def _call(spec: CheckSpec, target: CheckTarget) -> Verdict:
+    try:
+        return spec.function(target)
+    except Exception as error:  # a check must always report
+        if is_network_error(error):
+            observed, hint = describe(error, target)
+            return failed(observed, spec.proves, hint)
+        return failed(f"the check crashed: {type(error).__name__}: {error}", spec.proves,
+                      f"a bug in the lab, not in the topology; traceback in {_save_traceback(spec.id, error)}")
+
+
+def _save_traceback(check_id: str, error: BaseException) -> str:
+    handle, path = tempfile.mkstemp(prefix=f"bitbucket-lab-{check_id}-", suffix=".txt")
+    with open(handle, "w") as out:
+        out.write("".join(traceback.format_exception(error)))
+    return path
