@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, ContainerError, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 
@@ -48,6 +48,7 @@ GATEWAY_PORT = 1080
 PUBLISH_NETWORK = "publish"
 NODE_LABEL = "org.bitbucket-lab.node"
 TOPOLOGY_LABEL = "org.bitbucket-lab.topology"
+DOCKER_DNS_HEX = "0B00007F"  # 127.0.0.11, Docker's embedded DNS, listens in every container
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class RunningTopology:
     run_id: str
     tls: TlsFiles
     client: docker.DockerClient
+    netadmin_image: str = ""  # an image with `ip`, for the route-dropping helper
     containers: dict[str, Container] = field(default_factory=dict)
     networks: dict[str, Network] = field(default_factory=dict)
     gateway_ports: dict[str, int] = field(default_factory=dict)
@@ -137,7 +139,7 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
     labels = {LAB_LABEL: "1", RUN_LABEL: run_id, PID_LABEL: _owner_token(os.getpid()),
               HOST_LABEL: socket.gethostname(), TOPOLOGY_LABEL: topology.name}
-    running = RunningTopology(topology, options, run_id, tls, client)
+    running = RunningTopology(topology, options, run_id, tls, client, tags["gateway"])
     try:
         started = time.monotonic()
         progress.step(f"starting {topology.name} (run {run_id})")
@@ -236,9 +238,27 @@ def _create(plan: _Plan) -> Container:
 def _start_and_connect(running: RunningTopology, plan: _Plan) -> None:
     container = running.containers[plan.name]
     container.start()
+    _drop_default_route(running, container, plan)
     for network, aliases in plan.networks.items():
         if network != plan.first_network:
             running.networks[network].connect(container, aliases=list(aliases) or None)
+
+
+def _drop_default_route(running: RunningTopology, container: Container, plan: _Plan) -> None:
+    """Docker gives a container a default route even on an internal network (its
+    forwarding rules then drop what leaves the subnet). The lab removes the route too, so
+    nothing in a topology can even try to reach beyond its own networks. A throwaway
+    container joins the node's network namespace with NET_ADMIN for this one command;
+    the node itself never holds that capability."""
+    try:
+        running.client.containers.run(
+            running.netadmin_image, ["ip", "route", "del", "default"], network_mode=f"container:{container.id}",
+            cap_add=["NET_ADMIN"], remove=True, stderr=True,
+            labels={key: value for key, value in plan.run_kwargs["labels"].items()  # type: ignore[union-attr]
+                    if key != NODE_LABEL})
+    except ContainerError as error:
+        if b"No such process" not in (error.stderr or b""):  # no default route: nothing to remove
+            raise LabError(f"{container.name}: could not remove its default route: {error.stderr!r}") from None
 
 
 def _tar(files: Sequence[ContainerFile]) -> bytes:
@@ -328,7 +348,9 @@ def listening_ports(container: Container) -> list[int] | None:
     for line in result.output.decode("ascii", "replace").splitlines()[1:]:
         fields = line.split()
         if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:  # 0A: LISTEN
-            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+            address, port = fields[1].rsplit(":", 1)
+            if address != DOCKER_DNS_HEX:
+                ports.add(int(port, 16))
     return sorted(ports)
 
 

@@ -4,6 +4,7 @@ clone of a deliberately slow repository (the stub's ``lab.slow-repos`` knob)."""
 from __future__ import annotations
 
 import functools
+import re
 import os
 import secrets
 import subprocess
@@ -18,6 +19,16 @@ THROUGH_FRONT_DOOR = ("reach.front-door", "tls.chain", "tls.hostname")
 
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
 SLOW_REPO = "LAB/slow"
+STATUS_HINTS = {
+    403: "the proxy forbids the request (403): look for rules that deny POST …/git-receive-pack or "
+         "…/git-upload-pack (nginx `limit_except`/`deny`, Apache `<Limit>`/`Require`, HAProxy `http-request deny`)",
+    413: "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), "
+         "Apache `LimitRequestBody 0`",
+    502: "the proxy could not talk to Bitbucket (502): check the upstream name, port and scheme",
+    504: "the proxy gave up waiting for Bitbucket (504): raise nginx `proxy_read_timeout` / Apache ProxyPass "
+         "`timeout=` / HAProxy `timeout server` well above 60 s — Bitbucket may think for minutes before a big "
+         "clone streams",
+}
 GIT_HINTS = (
     ("unable to get local issuer certificate", "the server sends the leaf without its intermediate: serve "
      "fullchain.pem (leaf + intermediate); git does not fetch missing intermediates like browsers do"),
@@ -25,11 +36,6 @@ GIT_HINTS = (
      "alone — usually the leaf is served without its intermediate: serve fullchain.pem (see tls.chain)"),
     ("certificate has expired", "the server certificate has expired"),
     ("no alternative certificate subject name", "the certificate does not name the public host"),
-    ("HTTP 504", "the proxy gave up waiting for Bitbucket (504): raise nginx `proxy_read_timeout` / "
-     "Apache ProxyPass `timeout=` / HAProxy `timeout server` well above 60 s — Bitbucket may think for minutes before a big clone streams"),
-    ("HTTP 502", "the proxy could not talk to Bitbucket (502): check the upstream name, port and scheme"),
-    ("HTTP 413", "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), "
-     "Apache `LimitRequestBody 0`"),
     ("HTTP/2 stream", "HTTP/2 between git and the proxy breaks big transfers: disable http2 at the proxy, or "
      "`git config http.version HTTP/1.1` on clients"),
     ("early EOF", "the proxy cut the transfer: raise nginx `proxy_read_timeout`/`proxy_send_timeout`, Apache "
@@ -40,6 +46,7 @@ GIT_HINTS = (
     ("Could not resolve", "the public host name does not resolve from the users' network"),
     ("redirect", "git was redirected: the clone URL and Bitbucket's view of its URL differ"),
 )
+_STATUS = re.compile(r"(?:HTTP |returned error: )(\d{3})")
 
 
 @check("git.auth-challenge", 'anonymous info/refs → 401 with Basic realm="Atlassian Bitbucket", through the proxy',
@@ -138,7 +145,7 @@ def _push_verdict(result: subprocess.CompletedProcess[str], expected: str,
     if status != 413:
         return verdict
     return failed(f"{verdict.observed}; the proxy answers a {size // (1 << 20)} MB body with 413",
-                  expected, dict(GIT_HINTS)["HTTP 413"])
+                  expected, STATUS_HINTS[413])
 
 
 def _clone(target: CheckTarget, destination: Path, repo: str = "LAB/repo") -> subprocess.CompletedProcess[str]:
@@ -151,5 +158,7 @@ def _git_verdict(result: subprocess.CompletedProcess[str], expected: str,
         return passed("git exited 0", expected)
     stderr = " ".join(line.strip() for line in result.stderr.splitlines() if line.strip())
     stderr = stderr.replace(target.password, "***") if target.password else stderr
-    hint = next((text for key, text in GIT_HINTS if key in stderr), connector_hint(target))
+    status = _STATUS.search(stderr)
+    hint = STATUS_HINTS.get(int(status.group(1))) if status else None
+    hint = hint or next((text for key, text in GIT_HINTS if key in stderr), None) or connector_hint(target)
     return failed(f"git exited {result.returncode}: {stderr[:300]}", expected, hint)

@@ -92,7 +92,7 @@ def _has_http_twin(target: CheckTarget) -> str | None:
 
 
 @check("redirects.http-to-https", "on TLS topologies, http://host/path?q → https://host/path?q", USERS_TO_FRONT_DOOR,
-       applies=_has_http_twin)
+       needs=("reach.front-door",), applies=_has_http_twin)
 def redirects_http_to_https(target: CheckTarget) -> Verdict:
     assert target.http_url is not None
     source = target.http_url.rstrip("/") + "/status?lab=1"
@@ -177,7 +177,7 @@ def baseurl_match(target: CheckTarget) -> Verdict:
 
 
 @check("direct.tomcat-port", "Tomcat's port is unreachable from users where the topology says so; from inside it "
-       "redirects to the public URL or serves", TOMCAT_PORT,
+       "redirects to the public URL or serves", TOMCAT_PORT, needs=("reach.front-door",),
        applies=lambda target: None if target.tomcat_url else "the topology names no Tomcat URL")
 def direct_tomcat_port(target: CheckTarget) -> Verdict:
     assert target.tomcat_url is not None

@@ -15,18 +15,21 @@ import traceback
 from collections.abc import Callable, Iterable
 
 from lab.checks.base import REGISTRY, CheckResult, CheckSpec, CheckTarget, Verdict, failed
-from lab.checks.network import describe, is_network_error
+from lab.checks.network import describe, gateway_answers, is_network_error
 
 MAX_PARALLEL_CHECKS = 6
+FRONT_DOOR = "reach.front-door"
 
 
 def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
                on_start: Callable[[str], None] | None = None) -> list[CheckResult]:
     """Run checks (default: all, in registry order) and return their results in that
-    order. Never raises for a check's sake. ``on_start(id)`` is called as each starts.
-    Checks named in ``ids`` that another wanted check needs run even if not asked for
-    only when the caller asked for them; otherwise a missing root is simply not consulted."""
+    order; never raises for a check's sake. ``on_start(id)`` is called as each starts.
+    A root (a check another wanted check needs) runs first; a root that is not wanted is
+    not consulted. When the lab's own gateway is gone, that is the one finding."""
     wanted = [REGISTRY[check_id] for check_id in (ids if ids is not None else REGISTRY)]
+    if not gateway_answers(target.users):
+        return _all_blocked_by_the_gateway(target, wanted)
     results: dict[str, CheckResult] = {}
     roots = [spec for spec in wanted if _is_root(spec, wanted)]
     for spec in roots:  # roots in order: each may block the next (front door, then TLS)
@@ -37,6 +40,15 @@ def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
         for check_id, future in futures.items():
             results[check_id] = future.result()
     return [results[spec.id] for spec in wanted]
+
+
+def _all_blocked_by_the_gateway(target: CheckTarget, wanted: list[CheckSpec]) -> list[CheckResult]:
+    finding = CheckResult(FRONT_DOOR, False, f"the lab's users' gateway on 127.0.0.1:{target.users.socks_port} "
+                          "does not answer", REGISTRY[FRONT_DOOR].proves,
+                          "the lab itself broke (its gateway container stopped?): start the topology again")
+    blocked = [CheckResult(spec.id, None, f"not run: {FRONT_DOOR} failed", spec.proves, blocked_by=FRONT_DOOR)
+               for spec in wanted if spec.id != FRONT_DOOR]
+    return [finding, *blocked] if any(spec.id == FRONT_DOOR for spec in wanted) else blocked
 
 
 def _is_root(spec: CheckSpec, wanted: list[CheckSpec]) -> bool:
