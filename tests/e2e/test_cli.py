@@ -48,21 +48,10 @@ def test_check_json_has_the_contract_shape_and_exits_0_when_all_pass(tmp_path):
     assert (document["topology"], document["public_url"]) == ("direct-http", "http://bitbucket.lab.test:7990")
     assert [c["id"] for c in document["checks"]] == list(CHECK_IDS)
     for entry in document["checks"]:
-        assert set(entry) == {"id", "ok", "observed", "expected", "hint"}
-        assert entry["ok"] in (True, False, None)
+        assert set(entry) == {"id", "ok", "observed", "expected", "hint", "seconds", "blocked_by"}
+        assert entry["ok"] in (True, False, None) and entry["blocked_by"] is None
+        assert entry["seconds"] > 0 or entry["ok"] is None
     assert {c["id"] for c in document["checks"] if c["ok"] is None} >= {"tls.chain", "redirects.http-to-https"}
-
-
-@pytest.mark.parametrize("args,message", [
-    (["check", "--proxy-config", "/nonexistent/site.conf"], "--proxy-config /nonexistent/site.conf: no such file"),
-    (["check", "--topology", "direct-http", "--proxy-config", __file__], "topology direct-http has no proxy"),
-    (["check", "--topology", "nowhere"], "unknown topology 'nowhere'"),
-])
-def test_bad_input_gives_one_line_and_exit_2(args, message):
-    result = lab(*args)
-    assert result.returncode == 2
-    assert result.stdout == "" and result.stderr.strip().count("\n") == 0
-    assert message in result.stderr
 
 
 def test_a_config_nginx_rejects_exits_2_with_nginx_own_words(tmp_path):
@@ -80,17 +69,6 @@ def test_properties_bitbucket_would_refuse_exit_2_naming_the_key(tmp_path):
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == ("error: Bitbucket would not start with these properties: "
                                               "server.proxy-port=abc is not a port number (0-65535)")
-
-
-def test_list_prints_the_catalog_one_line_each():
-    lines = lab("list").stdout.splitlines()
-    assert [line.split()[0] for line in lines] == catalog()
-
-
-def test_up_help_lists_the_options():
-    text = lab("up", "--help").stdout
-    for option in ("--topology", "--proxy-config", "--properties", "--public-url", "--tls-variant", "--keep", "--no-keep"):
-        assert option in text
 
 
 def test_up_prints_a_green_table_and_a_git_clone_that_works_from_the_host_as_printed(tmp_path):
@@ -150,3 +128,51 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
             time.sleep(0.05)
     process.kill()
     raise AssertionError(f"no {marker!r} within {timeout} s:\n{''.join(output)}")
+
+
+def test_up_says_so_when_bitbucket_dies_and_takes_the_topology_down(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "lab", "up", "--topology", "direct-http", "--certs",
+                                str(tmp_path / "certs")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **AMBIENT})
+    output = _read_until(process, "press Ctrl-C", timeout=240)
+    run_id = re.search(r"run (\S+)\)", output).group(1)
+    stub = docker_client().containers.list(filters={"label": [f"{RUN_LABEL}={run_id}",
+                                                              "org.bitbucket-lab.node=bitbucket"]})
+    stub[0].kill()
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "error: bitbucket exited with code" in rest and "no longer whole" in rest
+    assert docker_client().containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"},
+                                           ignore_removed=True) == []
+
+
+def test_a_public_url_on_an_address_is_one_finding_not_resolvable_inside_the_lab(tmp_path):
+    result = lab("check", "--topology", "nginx-http", "--public-url", "http://127.0.0.9", "--json",
+                 "--certs", str(tmp_path / "certs"))
+    assert result.returncode == 1, result.stderr
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert [i for i, c in checks.items() if c["ok"] is False] == ["reach.front-door"]
+    assert checks["reach.front-door"]["observed"] == "127.0.0.9 is not resolvable inside the lab"
+    assert checks["git.clone"]["blocked_by"] == "reach.front-door"
+
+
+def test_a_public_url_of_the_customers_is_answered_by_the_front_door_and_named_in_the_certificate(tmp_path):
+    result = lab("check", "--topology", "nginx-https", "--public-url", "https://git.acme.example/bitbucket",
+                 "--json", "--certs", str(tmp_path / "certs"))
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    for passing in ("reach.front-door", "tls.chain", "tls.hostname", "reach.status", "git.clone",
+                    "redirects.http-to-https"):
+        assert checks[passing]["ok"] is True, checks[passing]
+    # the catalog's properties still name bitbucket.lab.test: that mismatch is the finding
+    assert checks["baseurl.match"]["ok"] is False and "server.proxy-name=git.acme.example" in checks["baseurl.match"]["hint"]
+
+
+def test_a_topology_file_of_ones_own_runs_and_keeps_its_pki_under_certs(tmp_path):
+    own = tmp_path / "elsewhere" / "acme.toml"
+    own.parent.mkdir()
+    own.write_text((PROXIES_DIR.parent / "topologies" / "direct-http.toml").read_text())
+    result = lab("check", "--topology-file", str(own), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["topology"] == "acme"
+    assert (tmp_path / "certs" / "acme" / "ca.pem").is_file()
+    assert not any(own.parent.glob("*.pem"))

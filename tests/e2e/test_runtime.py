@@ -79,25 +79,6 @@ def test_a_second_images_build_builds_nothing():
     assert ensure_images() == tags
 
 
-def test_the_cli_without_docker_says_so_in_one_line_and_exits_2():
-    result = subprocess.run([sys.executable, "-m", "lab", "check", "--topology", "direct-http"],
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0
-    assert "no Docker engine answers" in result.stderr
-
-
-@pytest.mark.parametrize("args,message", [
-    (["check", "--topology", "nope"], "unknown topology 'nope'"),
-    (["images", "build", "nope"], "unknown image 'nope'"),
-])
-def test_unknown_names_give_one_line_and_exit_2(args, message):
-    result = subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
-
-
 _SCRIPT = """
 import sys, time
 from pathlib import Path
