@@ -1,5 +1,7 @@
 """Sessions: `nox -s lab` (the main job) and `nox -s tests` (the regression suite)."""
 
+import tempfile
+
 import nox
 
 nox.options.sessions = ["tests"]
@@ -10,23 +12,29 @@ nox.options.reuse_existing_virtualenvs = True
 def lab(session: nox.Session) -> None:
     """Bring a topology up (default nginx-https), check it, print commands; Ctrl-C ends it.
 
-    Options go after `--`, e.g. `nox -s lab -- --topology apache-https --proxy-config site.conf`;
-    `nox -s lab -- --help` lists them.
+    Options go after `--`, e.g. `nox -s lab -- --topology apache-https --proxy-config site.conf`,
+    or `nox -s lab -- reproduce BUNDLE` for a customer's own files; `nox -s lab -- --help` lists them.
     """
     session.install("-e", ".")
-    session.run("python", "-m", "lab", "up", *session.posargs)
+    args = session.posargs if session.posargs[:1] and not session.posargs[0].startswith("-") else ["up", *session.posargs]
+    session.run("python", "-m", "lab", *args)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The regression suite: unit tests, then every topology and failure mode in Docker."""
-    session.install("-e", ".[test]")
+    """The regression suite, on the package as users install it (a wheel, not the source tree):
+    unit tests, every topology and failure mode in Docker, then one HAProxy topology checked
+    by the installed CLI from outside the checkout."""
+    session.install(".[test]")  # not -e: the suite imports the installed package and its data files
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
     session.run("pytest", "-n", "2", "-m", "not exclusive", "--junitxml=reports/junit.xml")
     # `down --all` removes every lab object on the engine: it must not run beside other tests.
     session.run("pytest", "-m", "exclusive", "--junitxml=reports/junit-exclusive.xml")
+    with tempfile.TemporaryDirectory(prefix="lab-installed-") as elsewhere:
+        session.chdir(elsewhere)
+        session.run("python", "-m", "lab", "check", "--topology", "haproxy-https", "--no-keep")
 
 
 @nox.session

@@ -49,7 +49,8 @@ def _spec(name: str, extra: Mapping[str, Path] | None = None) -> ImageSpec:
     return ImageSpec(name, context)
 
 
-_WAIT_HOSTS = {"wait-hosts.sh": IMAGES_DIR / "common" / "wait-hosts.sh"}
+_WAIT_HOSTS = {"wait-hosts.sh": IMAGES_DIR / "common" / "wait-hosts.sh",
+               "prepare-host.sh": IMAGES_DIR / "common" / "prepare-host.sh"}
 SPECS: dict[str, ImageSpec] = {
     "stub": _spec("stub", {"stub": STUB_SOURCE}),
     "nginx": _spec("nginx", _WAIT_HOSTS),

@@ -1,11 +1,17 @@
 #!/bin/sh
-# Wait until the upstream names resolve, validate, then run httpd in the foreground.
+# Prepare the host, wait until the upstream names resolve, validate, then run httpd in the
+# foreground. LAB_APACHE_CONF is the main config (the lab's wrapper by default); Debian's
+# envvars (APACHE_LOG_DIR, APACHE_RUN_USER, ...) are always defined, as on a Debian host.
 # A rejected config prints one "LAB-CONFIG-ERROR:" line and exits 2; the lab reports that line.
+. /usr/local/bin/lab-prepare-host
 . /usr/local/bin/lab-wait-hosts
-if ! out=$(apache2 -f /etc/lab/httpd.conf -t 2>&1); then
+. /etc/apache2/envvars
+mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR"
+conf=${LAB_APACHE_CONF:-/etc/lab/httpd.conf}
+if ! out=$(apache2 -f "$conf" -t 2>&1); then
   echo "$out" >&2
   # "AH00526: Syntax error on line 3 of FILE:" is followed by the reason on the next line.
   echo "LAB-CONFIG-ERROR: $(echo "$out" | grep -v '^Syntax OK' | head -n2 | tr '\n' ' ')" >&2
   exit 2
 fi
-exec apache2 -f /etc/lab/httpd.conf -DFOREGROUND
+exec apache2 -f "$conf" -DFOREGROUND
