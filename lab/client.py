@@ -8,6 +8,9 @@ explicit CA or proxy; every client made here starts from a clean environment ins
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -86,9 +89,20 @@ class Vantage:
                                                    f"git timed out after {timeout:.0f} s")
 
 
+@functools.cache
 def empty_ca_file() -> str:
-    """A CA bundle that trusts nothing, for clients that must not trust any certificate."""
-    path = Path(tempfile.gettempdir()) / "bitbucket-lab-empty-ca.pem"
-    if not path.exists():
-        path.write_text("")
-    return str(path)
+    """A CA bundle that trusts nothing, for clients that must not trust any certificate.
+
+    One per process, made by ``mkstemp`` (a fresh name, mode 0600, ours) and removed at
+    exit: a fixed name in the shared temp directory could be planted beforehand by another
+    user, with a CA of their choosing in it.
+    """
+    fd, path = tempfile.mkstemp(prefix="bitbucket-lab-empty-ca-", suffix=".pem")
+    os.close(fd)
+    atexit.register(_remove_quietly, path)
+    return path
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

@@ -11,15 +11,22 @@ proxies see in ``/etc/lab/tls/``:
 ``fullchain.pem``  leaf + intermediate: what a proxy should serve
 ``privkey.pem``    the leaf's key (mode 0600)
 ``haproxy.pem``    (proxies only) fullchain + key in one file, as HAProxy's ``crt`` wants
-``keystore.p12``   PKCS12 for Tomcat: alias ``tomcat``, password ``changeit``
+``keystore.p12``   PKCS12 for Tomcat: alias ``tomcat``, password ``changeit`` (mode 0600)
+``.pki.lock``      held (``flock``) while ``make_pki`` writes, so runs never interleave
 =================  ==========================================================
+
+Private files are created 0600 under a unique temporary name and renamed into place, so
+no one else can read them at any moment and a reader never sees half a file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,10 +79,32 @@ class TlsFiles:
 
 
 def make_pki(directory: Path, hostnames: Sequence[str], variant: str = "good") -> TlsFiles:
-    """Write the lab PKI for ``hostnames`` (first = public name) in ``variant``."""
+    """Write the lab PKI for ``hostnames`` (first = public name) in ``variant``.
+
+    Runs on one directory are serialised (threads and processes alike): two runs at once
+    would otherwise each create a root and leave keys and certificates that do not match.
+    """
     if variant not in TLS_VARIANTS:
         raise LabError(f"unknown TLS variant {variant!r}; choose one of: {', '.join(TLS_VARIANTS)}")
     directory.mkdir(parents=True, exist_ok=True)
+    with _exclusive(directory):
+        _write_pki(directory, hostnames, variant)
+    return TlsFiles(directory, variant)
+
+
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    # flock belongs to the open file description: a fresh open per call excludes other
+    # threads of this process as well as other processes; closing the fd releases it.
+    fd = os.open(directory / ".pki.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_pki(directory: Path, hostnames: Sequence[str], variant: str) -> None:
     root = _load_or_create_root(directory)
     intermediate = root.create_child_ca()
     key_pem, leaf_pem = _leaf(intermediate, hostnames, variant)
@@ -86,8 +115,7 @@ def make_pki(directory: Path, hostnames: Sequence[str], variant: str = "good") -
     _write(directory / "fullchain.pem", leaf_pem + served_chain)
     _write(directory / "privkey.pem", key_pem, private=True)
     _write(directory / "keystore.p12", _keystore(key_pem, leaf_pem, served_chain), private=True)
-    (directory / "README.md").write_text(_readme(hostnames[0], variant))
-    return TlsFiles(directory, variant)
+    _write(directory / "README.md", _readme(hostnames[0], variant).encode())
 
 
 def _load_or_create_root(directory: Path) -> trustme.CA:
@@ -137,10 +165,22 @@ def _keystore(key_pem: bytes, leaf_pem: bytes, chain_pem: bytes) -> bytes:
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.chmod(tmp, 0o600 if private else 0o644)
-    tmp.replace(path)
+    """Atomically replace ``path``: mode 0600 (``private``) from creation on, else 0644."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
+    try:
+        try:
+            if not private:
+                os.fchmod(fd, 0o644)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _readme(public_name: str, variant: str) -> str:

@@ -20,7 +20,11 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 @dataclass(frozen=True)
 class IncomingRequest:
-    """What arrived on the socket: request line, headers (lower-case names), addresses."""
+    """What arrived on the socket: request line, headers (lower-case names), addresses.
+
+    ``local_name`` is Java's ``getLocalName()``: the reverse-resolved name of
+    ``local_addr`` (127.0.0.1 → ``localhost``); None when it did not resolve.
+    """
 
     method: str
     raw_uri: str
@@ -29,6 +33,7 @@ class IncomingRequest:
     remote_addr: str
     local_addr: str
     local_port: int
+    local_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def view_request(connector: ConnectorSettings, request: IncomingRequest,
 def _name_and_port(connector: ConnectorSettings, host_header: str | None,
                    request: IncomingRequest) -> tuple[str, int]:
     if host_header is None:
-        name, port = request.local_addr, request.local_port
+        name, port = request.local_name or request.local_addr, request.local_port
     else:
         name, explicit = split_host(host_header)
         port = explicit if explicit is not None else DEFAULT_PORTS[connector.scheme]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 import socket
@@ -65,8 +66,10 @@ class StubHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         headers = {name.lower(): value for name, value in reversed(self.headers.items())}
         local_addr, local_port = self.connection.getsockname()[:2]
+        # Only a request without Host needs the name; don't pay a reverse lookup otherwise.
+        name = local_name(local_addr) if "host" not in headers else None
         incoming = IncomingRequest(self.command, self.path, self.request_version, headers,
-                                   self.client_address[0], local_addr, local_port)
+                                   self.client_address[0], local_addr, local_port, name)
         settings = self.server.app.settings
         view = view_request(self.server.connector, incoming, settings.forward_headers_native)
         exchange = Exchange(self.command, view, settings.context_path, "", headers,
@@ -117,6 +120,17 @@ class StubHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         if self.server.access_log:
             super().log_message(format, *args)
+
+
+@functools.lru_cache(maxsize=64)
+def local_name(address: str) -> str:
+    """Java's ``getLocalName()``: the reverse-resolved name of the local address
+    (127.0.0.1 → ``localhost``), or the address literal when it has none. Cached, as
+    Java caches lookups."""
+    try:
+        return socket.getnameinfo((address, 0), socket.NI_NAMEREQD)[0]
+    except (OSError, UnicodeError):
+        return address
 
 
 def _under_context(raw_path: str, context_path: str) -> bool:

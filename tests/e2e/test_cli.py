@@ -15,7 +15,7 @@ import pytest
 
 from lab.checks import CHECK_IDS
 from lab.docker_env import LAB_LABEL, RUN_LABEL, docker_client
-from lab.topology import PROXIES_DIR, catalog
+from lab.topology import PROXIES_DIR
 
 AMBIENT = {  # what this machine and users' machines export; the lab must not be fooled
     "REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt", "CURL_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",

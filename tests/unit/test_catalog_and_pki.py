@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import datetime
+import http.client
+import multiprocessing
+import os
+import re
 import ssl
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from lab.checks import CHECK_IDS, CheckResult
 from lab.errors import LabError
 from lab.images.build import SPECS, _context_files
-from lab.pki import TLS_VARIANTS, make_pki
+from lab.pki import TLS_VARIANTS, _write, make_pki
 from lab.report import results_json, results_table
-from lab.stub.config import settings_from_properties
-from lab.stub.properties import parse_properties
 from lab.topology import catalog, load_topology, properties_text
+from tests.unit.stubutil import running_stub
 
 CLI_CONTRACT = {"direct-http", "direct-https", "nginx-http", "apache-http", "nginx-https", "apache-https",
                 "nginx-https-reencrypt", "apache-https-reencrypt", "haproxy-https", "haproxy-https-reencrypt"}
@@ -29,22 +35,47 @@ def test_the_catalog_holds_every_topology_the_cli_promises():
 @pytest.mark.parametrize("name", catalog())
 def test_each_topology_file_is_complete_and_its_properties_start_the_stub(name, tmp_path):
     topology = load_topology(name)
-    assert set(topology.checks) <= set(CHECK_IDS)
+    assert set(topology.checks or ()) <= set(CHECK_IDS)  # None: every check that applies
     assert topology.bitbucket.ports and "outside" in topology.networks
     assert topology.public_url.startswith(("http://bitbucket.lab.test", "https://bitbucket.lab.test"))
     if topology.proxy:
         assert topology.proxy_site_file().is_file()
         assert "outside" in topology.proxy.networks and "outside" not in topology.bitbucket.networks
-    keystore = tmp_path / "ks.p12"
-    keystore.write_bytes(b"")
-    properties = {k: (str(keystore) if k.endswith("key-store") else v) for k, v in topology.properties.items()}
-    settings = settings_from_properties(parse_properties(properties_text(properties)), tmp_path)
-    assert settings.context_path == topology.context_path
+    tls = make_pki(tmp_path / "pki", ["bitbucket.lab.test", "127.0.0.1"])
+    properties = {"server.port": "0",  # the default (7990) too may be taken on this machine
+                  **{key: _runnable_on_loopback(key, value, tls.keystore) for key, value in topology.properties.items()}}
+    with running_stub(tmp_path / "home", properties_text(properties)) as stub:
+        assert stub.servers[0].app.settings.context_path == topology.context_path
+        for server, port in zip(stub.servers, stub.ports, strict=True):
+            connector = server.connector
+            expected = 302 if connector.require_ssl and not connector.secure else 200
+            ca = tls.ca if server.tls_context else None
+            assert _status(port, topology.context_path + "/status", ca) == expected, connector.prefix
 
 
 def test_an_unknown_topology_names_the_catalog():
     with pytest.raises(LabError, match="unknown topology 'x'.*nginx-https"):
         load_topology("x")
+
+
+def _runnable_on_loopback(key: str, value: str, keystore: Path) -> str:
+    """A topology's property with its connector ports made free (0) and the keystore made real."""
+    if re.fullmatch(r"server\.(additional-connector\.\d+\.)?port", key):
+        return "0"
+    return str(keystore) if key.endswith("key-store") else value
+
+
+def _status(port: int, path: str, ca: Path | None) -> int:
+    if ca is None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    else:
+        context = ssl.create_default_context(cafile=str(ca))
+        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
+    try:
+        connection.request("GET", path, headers={"Host": "bitbucket.lab.test"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def _certs(pem: bytes) -> list[x509.Certificate]:
@@ -68,20 +99,81 @@ def test_the_leaf_alone_does_not_verify_against_the_root(tmp_path):
     assert result.returncode != 0 and "unable to get local issuer certificate" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("variant", [v for v in TLS_VARIANTS if v != "good"])
-def test_each_broken_variant_is_broken_in_its_own_way(tmp_path, variant):
+def _is_good(served: list[x509.Certificate], now: datetime.datetime) -> None:
+    leaf = served[0]
+    assert len(served) == 2 and _dns_names(leaf) == ["bitbucket.lab.test"]
+    assert leaf.not_valid_before_utc < now < leaf.not_valid_after_utc and leaf.issuer == served[1].subject
+
+
+def _lacks_its_intermediate(served: list[x509.Certificate], now: datetime.datetime) -> None:
+    assert len(served) == 1 and served[0].issuer != served[0].subject
+
+
+def _is_expired(served: list[x509.Certificate], now: datetime.datetime) -> None:
+    assert served[0].not_valid_after_utc < now
+
+
+def _names_the_wrong_host(served: list[x509.Certificate], now: datetime.datetime) -> None:
+    assert _dns_names(served[0]) == ["wrong.lab.test"]
+
+
+def _is_self_signed(served: list[x509.Certificate], now: datetime.datetime) -> None:
+    assert len(served) == 1 and served[0].issuer == served[0].subject
+
+
+# What each variant must look like when served: one entry per TLS_VARIANTS key, no more.
+VARIANT_SHAPES = {"good": _is_good, "no-intermediate": _lacks_its_intermediate, "expired": _is_expired,
+                  "wrong-host": _names_the_wrong_host, "self-signed": _is_self_signed}
+
+
+def test_every_tls_variant_has_its_own_check():
+    assert set(VARIANT_SHAPES) == set(TLS_VARIANTS)
+
+
+@pytest.mark.parametrize("variant", TLS_VARIANTS)
+def test_each_variant_is_served_in_its_own_shape(tmp_path, variant):
     tls = make_pki(tmp_path, ["bitbucket.lab.test"], variant)
-    leaf = _certs(tls.fullchain.read_bytes())[0]
-    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    if variant == "no-intermediate":
-        assert len(_certs(tls.fullchain.read_bytes())) == 1
-    elif variant == "expired":
-        assert leaf.not_valid_after_utc < now
-    elif variant == "wrong-host":
-        assert names == ["wrong.lab.test"]
-    elif variant == "self-signed":
-        assert leaf.issuer == leaf.subject
+    VARIANT_SHAPES[variant](_certs(tls.fullchain.read_bytes()), datetime.datetime.now(datetime.timezone.utc))
+
+
+def _dns_names(cert: x509.Certificate) -> list[str]:
+    return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+
+
+PRIVATE_FILES = ("ca-key.pem", "privkey.pem", "keystore.p12")
+
+
+def test_private_files_are_never_readable_by_others_not_even_while_being_written(tmp_path, monkeypatch):
+    seen = _watch_modes(tmp_path, monkeypatch)
+    make_pki(tmp_path, ["bitbucket.lab.test"])
+    for name in PRIVATE_FILES:
+        modes = {mode for path, mode in seen if name in path}
+        assert modes == {0o600}, f"{name} (or its temp file) was seen with modes {sorted(map(oct, modes))}"
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "cert.pem").stat().st_mode & 0o777 == 0o644
+
+
+def test_the_pki_writer_creates_a_private_temp_file_0600_before_any_data_reaches_it(tmp_path, monkeypatch):
+    seen = _watch_modes(tmp_path, monkeypatch)
+    _write(tmp_path / "privkey.pem", b"secret", private=True)
+    assert seen and {mode for _, mode in seen} == {0o600}
+    _write(tmp_path / "cert.pem", b"public")
+    assert (tmp_path / "cert.pem").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cert.pem", "privkey.pem"]  # no temp left
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_pki_runs_in_threads_on_one_directory_leave_one_consistent_pki(tmp_path, round_):
+    with ThreadPoolExecutor(20) as pool:
+        list(pool.map(lambda _: make_pki(tmp_path, ["bitbucket.lab.test"]), range(20)))
+    assert_pki_is_consistent(tmp_path)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_pki_runs_in_processes_on_one_directory_leave_one_consistent_pki(tmp_path, round_):
+    with multiprocessing.get_context("spawn").Pool(20) as pool:
+        pool.starmap(make_pki, [(tmp_path, ["bitbucket.lab.test"])] * 20)
+    assert_pki_is_consistent(tmp_path)
 
 
 def test_the_root_ca_is_reused_by_later_runs(tmp_path):
@@ -113,3 +205,36 @@ def test_the_lab_ca_is_the_only_trust_in_a_client_context(tmp_path):
     tls = make_pki(tmp_path, ["bitbucket.lab.test"])
     context = ssl.create_default_context(cafile=str(tls.ca))
     assert context.cert_store_stats()["x509_ca"] == 1
+
+
+def _watch_modes(directory: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(file name, permission bits) of every file in ``directory`` each time the code under
+    test writes, changes a mode or renames: the moments a file could be exposed."""
+    seen: list[tuple[str, int]] = []
+
+    def spy(real):
+        def observed(*args, **kwargs):
+            for entry in os.scandir(directory):
+                if entry.is_file():
+                    seen.append((entry.name, entry.stat().st_mode & 0o777))
+            return real(*args, **kwargs)
+        return observed
+
+    for name in ("write", "chmod", "fchmod", "replace", "rename"):
+        monkeypatch.setattr(os, name, spy(getattr(os, name)))
+    return seen
+
+
+def assert_pki_is_consistent(directory: Path) -> None:
+    """cert.pem verifies against ca.pem through chain.pem, and each key belongs to its cert."""
+    result = subprocess.run(["openssl", "verify", "-CAfile", str(directory / "ca.pem"), "-untrusted",
+                             str(directory / "chain.pem"), str(directory / "cert.pem")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for key_name, cert_name in (("privkey.pem", "cert.pem"), ("ca-key.pem", "ca.pem")):
+        key = serialization.load_pem_private_key((directory / key_name).read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate((directory / cert_name).read_bytes())
+        assert _public_bytes(key.public_key()) == _public_bytes(cert.public_key()), f"{key_name} does not match {cert_name}"
+
+
+def _public_bytes(key) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -75,8 +75,10 @@ def test_git_pushes_50_megabytes_streamed(stub_scm, tmp_path):
     work = tmp_path / "c"
     assert git.git(["clone", url, str(work)]).returncode == 0
     (work / "big.bin").write_bytes(os.urandom(50 * 1024 * 1024))
-    git.git(["add", "big.bin"], cwd=work)
-    git.git(["commit", "-m", "big"], cwd=work)
+    added = git.git(["add", "big.bin"], cwd=work)
+    assert added.returncode == 0, added.stderr
+    committed = git.git(["commit", "-m", "big"], cwd=work)
+    assert committed.returncode == 0, committed.stderr
     pushed = git.git(["push", "origin", "HEAD:refs/heads/big"], cwd=work)
     assert pushed.returncode == 0, pushed.stderr
     remote = git.git(["ls-remote", url, "refs/heads/big"]).stdout

@@ -6,11 +6,13 @@ Each row is one measured Tomcat behaviour; the classic proxy symptoms are rows t
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from lab.stub.config import settings_from_properties
+from lab.stub import server
 from lab.stub.connector import IncomingRequest, absolute_location, view_request
 from tests.unit.stubutil import raw_request, running_stub
 
@@ -34,7 +36,8 @@ REDIRECT_RULES = [
      f"https://{HOST}/dashboard"),
     ("symptom: host not preserved redirects to the internal host", "", "/", {"Host": "bitbucket:7990"}, 302,
      "http://bitbucket:7990/dashboard"),
-    ("symptom: tls proxy without scheme and secure downgrades to http", "", "/", {"Host": HOST}, 302,
+    ("symptom: tls proxy with only proxy-name set downgrades to http", f"server.proxy-name={HOST}\n", "/",
+     {"Host": HOST, "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}, 302,
      f"http://{HOST}/dashboard"),
     ("anonymous dashboard goes to login with next", "", "/dashboard", {"Host": HOST}, 302,
      f"http://{HOST}/login?next=/dashboard"),
@@ -65,6 +68,11 @@ REDIRECT_RULES = [
 ]
 
 
+def test_the_rule_table_has_no_duplicate_rows():
+    assert_no_duplicates([row[0] for row in REDIRECT_RULES])
+    assert_no_duplicates([json.dumps(row[1:], sort_keys=True) for row in REDIRECT_RULES])
+
+
 @pytest.mark.parametrize("properties,target,headers,status,location",
                          [row[1:] for row in REDIRECT_RULES], ids=[row[0] for row in REDIRECT_RULES])
 def test_tomcat_rule_gives_the_measured_status_and_location(tmp_path, properties, target, headers, status, location):
@@ -85,10 +93,28 @@ def test_http11_without_host_is_rejected_with_400(tmp_path):
         assert raw_request(stub.ports[0], "/status").status == 400
 
 
-def test_http10_without_host_uses_the_local_address_and_port(tmp_path):
+def test_http10_without_host_names_the_server_by_the_reverse_resolved_local_address_and_port(tmp_path):
+    # Tomcat's getLocalName(): a request to 127.0.0.1 yields localhost (reference §2.2, measured).
     with running_stub(tmp_path, "server.port=0\n") as stub:
         response = raw_request(stub.ports[0], "/", version="HTTP/1.0")
-        assert response.location == f"http://127.0.0.1:{stub.ports[0]}/dashboard"
+        assert response.location == f"http://localhost:{stub.ports[0]}/dashboard"
+
+
+def test_http10_without_host_falls_back_to_the_address_literal_when_it_does_not_resolve(tmp_path):
+    connector = settings_from_properties({}, Path("/nonexistent")).connectors[0]
+    request = IncomingRequest("GET", "/", "HTTP/1.0", {}, "10.0.0.1", "10.0.0.2", 7990)
+    assert view_request(connector, request).server_name == "10.0.0.2"
+    named = IncomingRequest("GET", "/", "HTTP/1.0", {}, "10.0.0.1", "10.0.0.2", 7990, local_name="bitbucket")
+    assert (view_request(connector, named).server_name, view_request(connector, named).server_port) == ("bitbucket", 7990)
+
+
+def test_the_local_name_is_the_address_literal_when_reverse_lookup_fails(monkeypatch):
+    def no_reverse_dns(*_args):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getnameinfo", no_reverse_dns)
+    monkeypatch.setattr(socket, "gethostbyaddr", no_reverse_dns)
+    assert server.local_name("192.0.2.77") == "192.0.2.77"
 
 
 def test_paths_outside_the_context_path_are_404(tmp_path):
@@ -158,7 +184,6 @@ def test_relative_redirect_targets_resolve_against_the_request_directory(request
     assert absolute_location(view_request(connector, request), target) == expected
 
 
-
 def test_native_forwarding_takes_the_client_address_from_x_forwarded_for(tmp_path):
     headers = {"Host": HOST, "X-Forwarded-For": "203.0.113.7, 10.0.0.2", "X-Forwarded-Proto": "https"}
     with running_stub(tmp_path, "server.port=0\nserver.forward-headers-strategy=NATIVE\n") as stub:
@@ -167,3 +192,8 @@ def test_native_forwarding_takes_the_client_address_from_x_forwarded_for(tmp_pat
         ignored = json.loads(raw_request(stub.ports[0], "/rest/lab/1.0/request", headers).body)
     assert (native["remote_addr"], native["secure"], native["implied_base_url"]) == ("203.0.113.7", True, f"https://{HOST}")
     assert (ignored["remote_addr"], ignored["secure"]) == ("127.0.0.1", False)
+
+
+def assert_no_duplicates(items: list[str]) -> None:
+    repeated = sorted({item for item in items if items.count(item) > 1})
+    assert not repeated, f"repeated rows: {repeated}"

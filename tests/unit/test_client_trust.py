@@ -1,0 +1,55 @@
+"""The host-side client's trust: a vantage without a CA trusts nothing, privately."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+
+import pytest
+import trustme
+
+from lab.client import empty_ca_file
+
+OLD_FIXED_NAME = "bitbucket-lab-empty-ca.pem"
+
+
+@pytest.fixture
+def fresh_empty_ca_file(tmp_path, monkeypatch):
+    """empty_ca_file() as a new process would first call it, with the temp dir in tmp_path."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cache_clear = getattr(empty_ca_file, "cache_clear", lambda: None)
+    cache_clear()
+    yield tmp_path
+    cache_clear()
+
+
+def test_the_trust_nothing_ca_file_is_private_to_this_process_and_empty(fresh_empty_ca_file):
+    path = empty_ca_file()
+    info = os.stat(path)
+    assert os.path.basename(path) != OLD_FIXED_NAME
+    assert os.path.dirname(path) == str(fresh_empty_ca_file)
+    assert info.st_size == 0
+    assert stat.S_IMODE(info.st_mode) == 0o600
+    assert info.st_uid == os.getuid()
+    assert empty_ca_file() == path  # one file per process, not one per call
+
+
+def test_a_file_planted_at_the_old_predictable_path_is_not_trusted(fresh_empty_ca_file):
+    planted = fresh_empty_ca_file / OLD_FIXED_NAME
+    trustme.CA().cert_pem.write_to_path(str(planted))
+    planted.chmod(0o644)
+    path = empty_ca_file()
+    assert path != str(planted)
+    assert os.path.getsize(path) == 0
+
+
+def test_the_trust_nothing_ca_file_is_removed_when_the_process_exits(tmp_path):
+    code = "from lab.client import empty_ca_file; print(empty_ca_file())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    path = result.stdout.strip()
+    assert path.startswith(str(tmp_path)) and not os.path.exists(path)
