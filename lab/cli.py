@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from lab.errors import LabError
 from lab.pki import TLS_VARIANTS
 from lab.progress import Progress
-from lab.topology import catalog, load_topology, load_topology_file
+from lab.topology import catalog, check_public_url, load_topology, load_topology_file
 
 if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command needs them
     from lab.runtime import LabOptions, RunningTopology
@@ -60,6 +60,20 @@ def _parser() -> argparse.ArgumentParser:
     _topology_options(check, keep_default=False)
     check.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     check.set_defaults(run=_check)
+    reproduce = commands.add_parser(
+        "reproduce", help="reproduce a customer's setup from their own files (a bundle directory or files)")
+    reproduce.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                           help="the customer's files as sent: proxy config(s), bitbucket.properties, public "
+                                "certificates; a directory is read recursively")
+    reproduce.add_argument("--public-url", metavar="URL", help="where users arrive (default: inferred from the files)")
+    reproduce.add_argument("--json", action="store_true", help="print one JSON document instead of the tables")
+    reproduce.add_argument("--keep", action=argparse.BooleanOptionalAction, default=True,
+                           help="stay up until Ctrl-C after the checks (default; --no-keep ends at once)")
+    reproduce.add_argument("--save", metavar="NAME", help="keep the bundle and its verdicts as a regression case NAME")
+    reproduce.add_argument("--cases-dir", type=Path, default=Path("tests/cases"), metavar="DIR",
+                           help="where --save writes (default tests/cases)")
+    reproduce.add_argument("--certs", type=Path, metavar="DIR", help="where the PKI goes (default certs/<name>)")
+    reproduce.set_defaults(run=_reproduce)
     down = commands.add_parser("down", help="remove what dead lab runs left behind (--all: everything the lab owns)")
     down.add_argument("--all", action="store_true", help="also remove live runs' containers and networks")
     down.set_defaults(run=_down)
@@ -162,6 +176,45 @@ def _up(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     return _run_topology(args, as_json=args.json)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from lab.commands import user_commands
+    from lab.report import results_json, results_table, summary_line, topology_picture
+    from lab.reproduce.cases import save_case
+    from lab.reproduce.session import mapping_table, reproduce
+
+    if args.public_url:
+        check_public_url(args.public_url)
+    progress = Progress(quiet=args.json)
+    with reproduce(args.paths, args.public_url, args.certs, progress) as run:
+        topology, results = run.running.topology, run.results
+        if args.json:
+            print(results_json(topology.name, run.running.public_url, results,
+                               {"proxy": run.proxy_json, "mapping": [row.to_json() for row in run.mapping]}))
+        else:
+            print(topology_picture(topology, run.running.public_url, results))
+            print()
+            print(mapping_table(run.mapping))
+            print()
+            print(results_table(results, timings=sys.stdout.isatty()))
+            if args.keep:
+                print()
+                print(user_commands(run.running))
+        if args.save:
+            setup = run.reproduction.setup
+            case = save_case(args.cases_dir, args.save, setup.bundle, run.running.public_url, run_proxy(run), results)
+            progress.step(f"saved the bundle and its verdicts as {case} ({summary_line(results)})")
+        if args.keep:
+            progress.step(f"\n{topology.name} stays up; press Ctrl-C to take it down")
+            if not keep_watching(run.running):
+                return 1
+    return 1 if any(r.ok is False for r in results) else 0
+
+
+def run_proxy(run: object) -> str | None:
+    proxy = getattr(run, "reproduction").setup.proxy
+    return proxy.kind if proxy else None
 
 
 def _down(args: argparse.Namespace) -> int:

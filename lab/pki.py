@@ -10,6 +10,8 @@ proxies see in ``/etc/lab/tls/``:
 ``cert.pem``       the leaf alone
 ``fullchain.pem``  leaf + intermediate: what a proxy should serve
 ``privkey.pem``    the leaf's key (mode 0600)
+``chain-key.pem``  the intermediate's key (mode 0600): reproductions issue look-alikes with it
+``backend.pem``    (reproductions) Bitbucket's own leaf, naming its internal host
 ``haproxy.pem``    (proxies only) fullchain + key in one file, as HAProxy's ``crt`` wants
 ``keystore.p12``   PKCS12 for Tomcat: alias ``tomcat``, password ``changeit`` (mode 0600)
 ``.pki.lock``      held (``flock``) while ``make_pki`` writes, so runs never interleave
@@ -33,7 +35,7 @@ from pathlib import Path
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -78,8 +80,13 @@ class TlsFiles:
         return files
 
 
-def make_pki(directory: Path, hostnames: Sequence[str], variant: str = "good") -> TlsFiles:
+def make_pki(directory: Path, hostnames: Sequence[str], variant: str = "good",
+             backend_names: Sequence[str] | None = None) -> TlsFiles:
     """Write the lab PKI for ``hostnames`` (first = public name) in ``variant``.
+
+    ``backend_names``: Bitbucket's own certificate (``keystore.p12``) gets a leaf of its
+    own for these names — as a customer's Bitbucket has its internal name, not the public
+    one — instead of sharing the front door's leaf (the catalog's default).
 
     Runs on one directory are serialised (threads and processes alike): two runs at once
     would otherwise each create a root and leave keys and certificates that do not match.
@@ -88,7 +95,7 @@ def make_pki(directory: Path, hostnames: Sequence[str], variant: str = "good") -
         raise LabError(f"unknown TLS variant {variant!r}; choose one of: {', '.join(TLS_VARIANTS)}")
     directory.mkdir(parents=True, exist_ok=True)
     with _exclusive(directory):
-        _write_pki(directory, hostnames, variant)
+        _write_pki(directory, hostnames, variant, backend_names)
     return TlsFiles(directory, variant)
 
 
@@ -104,17 +111,25 @@ def _exclusive(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_pki(directory: Path, hostnames: Sequence[str], variant: str) -> None:
+def _write_pki(directory: Path, hostnames: Sequence[str], variant: str,
+               backend_names: Sequence[str] | None) -> None:
     root = _load_or_create_root(directory)
     intermediate = root.create_child_ca()
     key_pem, leaf_pem = _leaf(intermediate, hostnames, variant)
     chain_pem = intermediate.cert_pem.bytes()
     served_chain = b"" if variant in ("no-intermediate", "self-signed") else chain_pem
     _write(directory / "chain.pem", chain_pem)
+    _write(directory / "chain-key.pem", intermediate.private_key_pem.bytes(), private=True)
     _write(directory / "cert.pem", leaf_pem)
     _write(directory / "fullchain.pem", leaf_pem + served_chain)
     _write(directory / "privkey.pem", key_pem, private=True)
-    _write(directory / "keystore.p12", _keystore(key_pem, leaf_pem, served_chain), private=True)
+    if backend_names:
+        backend = intermediate.issue_cert(*backend_names)
+        backend_key, backend_leaf = backend.private_key_pem.bytes(), backend.cert_chain_pems[0].bytes()
+        _write(directory / "backend.pem", backend_leaf)
+        _write(directory / "keystore.p12", _keystore(backend_key, backend_leaf, chain_pem), private=True)
+    else:
+        _write(directory / "keystore.p12", _keystore(key_pem, leaf_pem, served_chain), private=True)
     _write(directory / "README.md", _readme(hostnames[0], variant).encode())
 
 
@@ -156,12 +171,17 @@ def _self_signed(hostnames: Sequence[str], now: datetime.datetime) -> tuple[byte
 
 
 def _keystore(key_pem: bytes, leaf_pem: bytes, chain_pem: bytes) -> bytes:
+    return keystore(key_pem, leaf_pem, chain_pem, KEYSTORE_ALIAS, KEYSTORE_PASSWORD)
+
+
+def keystore(key_pem: bytes, leaf_pem: bytes, chain_pem: bytes, alias: str, password: str) -> bytes:
+    """A PKCS12 keystore holding the key under ``alias``, encrypted with ``password``."""
     key = serialization.load_pem_private_key(key_pem, password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)  # trustme and _self_signed make EC keys
+    assert isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
     cas = x509.load_pem_x509_certificates(chain_pem) if chain_pem else None
     return pkcs12.serialize_key_and_certificates(
-        KEYSTORE_ALIAS.encode(), key, x509.load_pem_x509_certificate(leaf_pem), cas,
-        serialization.BestAvailableEncryption(KEYSTORE_PASSWORD.encode()))
+        alias.encode(), key, x509.load_pem_x509_certificate(leaf_pem), cas,
+        serialization.BestAvailableEncryption(password.encode()))
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:

@@ -7,6 +7,7 @@ The drop-in contract lives here: ``--proxy-config`` replaces the site file verba
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,26 @@ class DropIns:
                 raise LabError(f"{option} {path}: cannot read it ({error.strerror})") from None
         if self.proxy_config is not None and topology.proxy is None:
             raise LabError(f"topology {topology.name} has no proxy, so --proxy-config has nothing to replace")
+
+
+@dataclass(frozen=True)
+class NodeSetup:
+    """What a container of a node starts with: files copied in, environment variables."""
+
+    files: list[ContainerFile]
+    environment: dict[str, str]
+
+
+Provisioner = Callable[[Topology, Node, TlsFiles], NodeSetup]
+"""Decides each node's files and environment. The catalog's is :func:`catalog_provisioner`;
+``reproduce`` brings its own, built from a customer's bundle."""
+
+
+def catalog_provisioner(drop_ins: DropIns) -> Provisioner:
+    """The catalog's files (site file, properties, lab TLS files), or the drop-ins verbatim."""
+    def provision(topology: Topology, node: Node, tls: TlsFiles) -> NodeSetup:
+        return NodeSetup(node_files(topology, node, tls, drop_ins), node_environment(topology, node))
+    return provision
 
 
 def node_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns) -> list[ContainerFile]:

@@ -39,7 +39,7 @@ from lab.errors import LabError
 from lab.images import ensure_images
 from lab.pki import TlsFiles, make_pki
 from lab.progress import SILENT, Progress
-from lab.provision import ContainerFile, DropIns, node_environment, node_files
+from lab.provision import ContainerFile, DropIns, Provisioner, catalog_provisioner
 from lab.topology import Node, Topology, certs_dir_for
 
 READY_TIMEOUT_S = 60
@@ -61,6 +61,10 @@ class LabOptions:
     drop_ins: DropIns = field(default_factory=DropIns)
     tls_variant: str = "good"
     certs_dir: Path | None = None
+    provisioner: Provisioner | None = None
+    """Each node's files and environment; default: the catalog's, with the drop-ins."""
+    backend_names: tuple[str, ...] | None = None
+    """Names of Bitbucket's own TLS certificate, when they differ from the front door's."""
 
 
 @dataclass
@@ -135,7 +139,7 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     client = docker_client()
     sweep_dead_runs(client)
     certs_dir = options.certs_dir or certs_dir_for(topology)
-    tls = make_pki(certs_dir, topology.tls_names, options.tls_variant)
+    tls = make_pki(certs_dir, topology.tls_names, options.tls_variant, backend_names=options.backend_names)
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
     labels = {LAB_LABEL: "1", RUN_LABEL: run_id, PID_LABEL: _owner_token(os.getpid()),
               HOST_LABEL: socket.gethostname(), TOPOLOGY_LABEL: topology.name}
@@ -169,11 +173,16 @@ def _start_containers(running: RunningTopology, tags: dict[str, str], labels: di
     topology = running.topology
     plans = [_node_plan(running, node, tags[node.kind], labels) for node in topology.nodes]
     plans += [_gateway_plan(running, net, tags["gateway"], labels) for net in topology.networks]
+    hosts = [plan for plan in plans if plan.shares_host_with is None]
+    guests = [plan for plan in plans if plan.shares_host_with is not None]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(plans)) as pool:
-        for name, container in zip([p.name for p in plans], pool.map(_create, plans), strict=True):
+        for name, container in zip([p.name for p in hosts], pool.map(_create, hosts), strict=True):
             running.containers[name] = container
-        for future in [pool.submit(_start_and_connect, running, plan) for plan in plans]:
+        for future in [pool.submit(_start_and_connect, running, plan) for plan in hosts]:
             future.result()
+    for plan in guests:  # they join a started container's network namespace
+        running.containers[plan.name] = _create(plan, running.containers[str(plan.shares_host_with)])
+        running.containers[plan.name].start()
     for network in topology.networks:
         running.gateway_ports[network] = _published_port(running.containers[f"gateway-{network}"])
 
@@ -191,18 +200,22 @@ class _Plan:
     files: Sequence[ContainerFile]
     client: docker.DockerClient
     network_names: dict[str, str]
+    shares_host_with: str | None = None
 
 
 def _node_plan(running: RunningTopology, node: Node, image: str, labels: dict[str, str]) -> _Plan:
     topology = running.topology
-    files = node_files(topology, node, running.tls, running.options.drop_ins)
-    kwargs: dict[str, object] = {
-        "labels": {**labels, NODE_LABEL: node.name}, "init": True, "hostname": node.name,
-        "environment": node_environment(topology, node),
-    }
+    provision = running.options.provisioner or catalog_provisioner(running.options.drop_ins)
+    setup = provision(topology, node, running.tls)
+    kwargs: dict[str, object] = {"labels": {**labels, NODE_LABEL: node.name}, "init": True,
+                                 "environment": setup.environment}
+    if node.shares_host_with:
+        return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, "", {}, setup.files,
+                     running.client, _network_names(running), node.shares_host_with)
+    kwargs["hostname"] = node.name
     networks = {net: (*aliases, node.name) for net, aliases in node.networks.items()}
     return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, _primary_network(topology, node),
-                 networks, files, running.client, _network_names(running))
+                 networks, setup.files, running.client, _network_names(running))
 
 
 def _gateway_plan(running: RunningTopology, network: str, image: str, labels: dict[str, str]) -> _Plan:
@@ -224,12 +237,16 @@ def _network_names(running: RunningTopology) -> dict[str, str]:
     return {key: str(network.name) for key, network in running.networks.items()}
 
 
-def _create(plan: _Plan) -> Container:
-    first = plan.network_names[plan.first_network]
-    endpoint = plan.client.api.create_endpoint_config(aliases=list(plan.networks[plan.first_network]) or None)
-    container = plan.client.containers.create(
-        plan.image, name=plan.container_name, detach=True, network=first,
-        networking_config={first: endpoint}, **plan.run_kwargs)
+def _create(plan: _Plan, host: Container | None = None) -> Container:
+    if host is not None:
+        container = plan.client.containers.create(plan.image, name=plan.container_name, detach=True,
+                                                  network_mode=f"container:{host.id}", **plan.run_kwargs)
+    else:
+        first = plan.network_names[plan.first_network]
+        endpoint = plan.client.api.create_endpoint_config(aliases=list(plan.networks[plan.first_network]) or None)
+        container = plan.client.containers.create(
+            plan.image, name=plan.container_name, detach=True, network=first,
+            networking_config={first: endpoint}, **plan.run_kwargs)
     if plan.files:
         container.put_archive("/", _tar(plan.files))
     return container
@@ -303,8 +320,9 @@ def _wait_until_ready(running: RunningTopology) -> None:
     # Bitbucket first: when it refuses to start, its own error is the one to report,
     # not the proxy's "host not found in upstream" that follows from it.
     for node in sorted(running.topology.nodes, key=lambda n: n.kind != "stub"):
-        network = next(iter(node.networks))
-        _wait_for_any_port(running, node, network, node.networks[network][0], deadline)
+        networks = running.topology.networks_of(node)
+        network = next(iter(networks))
+        _wait_for_any_port(running, node, network, networks[network][0], deadline)
 
 
 def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host: str, deadline: float) -> None:

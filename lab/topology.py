@@ -37,6 +37,9 @@ class Node:
     kind: str
     networks: Mapping[str, tuple[str, ...]]
     ports: tuple[int, ...]
+    shares_host_with: str | None = None
+    """Another node whose network namespace this one joins (Bitbucket on the proxy's own
+    machine, reached as ``localhost``); such a node has no networks of its own."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,13 @@ class Topology:
     def bitbucket(self) -> Node:
         return next(node for node in self.nodes if node.kind == "stub")
 
+    def node(self, name: str) -> Node:
+        return next(node for node in self.nodes if node.name == name)
+
+    def networks_of(self, node: Node) -> Mapping[str, tuple[str, ...]]:
+        """The networks a node is on, through the node whose host it shares if any."""
+        return self.node(node.shares_host_with).networks if node.shares_host_with else node.networks
+
     @property
     def networks(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(net for node in self.nodes for net in node.networks))
@@ -84,8 +94,7 @@ class Topology:
     def tls_names(self) -> list[str]:
         """Names the lab leaf certificate carries: the public host first, then every other
         name of the front door, then Bitbucket's internal name (for re-encrypting proxies)."""
-        names = [self.public_host, *(alias for node in self.nodes for aliases in node.networks.values()
-                                     for alias in aliases if "." in alias), "bitbucket"]
+        names = [self.public_host, *(name for name in self.names_on("outside") if "." in name), "bitbucket"]
         return list(dict.fromkeys(name for name in names if name))
 
     def names_on(self, network: str) -> list[str]:

@@ -1,0 +1,151 @@
+"""Combine what the parsers read into a :class:`CustomerSetup`, and decide the public URL.
+
+**The public URL is where users arrive**, so it comes from the proxy when there is one:
+
+- host: the proxy's first concrete server name (the TLS front door's first), else the
+  host of ``setup.baseUrl``, else ``server.proxy-name``, else ``bitbucket``;
+- scheme and port: the front door's listener — the first TLS listener that does not only
+  redirect, else the first plain one that does not; the port is omitted when 443/80;
+- path: the proxy's routing prefix.
+
+With no proxy config (Tomcat serves users directly) the connector decides: https when
+``server.ssl.enabled=true``, on ``server.port`` (7990 by default), path
+``server.context-path``. The properties are what the lab tests, so they never override a
+host the proxy config names. ``--public-url`` overrides everything. ``public_url_reason``
+quotes the customer's line behind each part, for the person who doubts the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from lab.errors import LabError
+from lab.reproduce.apache import parse_apache
+from lab.reproduce.bundle import PROXY_KINDS, proxy_kind, version_hint
+from lab.reproduce.certificates import read_certificates
+from lab.reproduce.haproxy import parse_haproxy
+from lab.reproduce.model import BundleFile, CustomerSetup, Listener, ProxySetup, Source
+from lab.reproduce.nginx import parse_nginx
+from lab.reproduce.properties import pick_properties, read_properties
+
+FALLBACK_HOST = "bitbucket"
+"""The host when neither the proxy config nor ``bitbucket.properties`` names one."""
+
+PARSERS = {"nginx": parse_nginx, "apache": parse_apache, "haproxy": parse_haproxy}
+
+
+def infer(files: Sequence[BundleFile], public_url: str | None = None,
+          bundle_name: str = "the bundle") -> CustomerSetup:
+    """Everything the bundle's ``files`` say; :class:`LabError` when they cannot be reproduced."""
+    kind = proxy_kind(files, bundle_name)
+    proxy = PARSERS[kind](files) if kind else None
+    properties = pick_properties(files)
+    values = read_properties(properties) if properties else {}
+    if public_url:
+        url, reason = _explicit_url(public_url), "--public-url"
+    elif proxy:
+        url, reason = proxy_public_url(proxy, values, properties, files)
+    else:
+        url, reason = direct_public_url(values, properties)
+    used = {file.relpath for file in proxy.files} if proxy else set()
+    return CustomerSetup(
+        bundle=tuple(files), proxy=proxy, properties=properties, properties_values=values,
+        certificates=read_certificates(files, proxy.tls_files if proxy else ()),
+        public_url=url, public_url_reason=reason, version_hint=version_hint(files, kind),
+        ignored=tuple(file.relpath for file in files if file.relpath not in used and (
+            file.kind in ("text", *PROXY_KINDS) or (file.kind == "properties" and file != properties))),
+    )
+
+
+def proxy_public_url(proxy: ProxySetup, values: dict[str, str], properties: BundleFile | None,
+                     files: Sequence[BundleFile]) -> tuple[str, str]:
+    """(URL, reason) users reach through the proxy (rules in the module docstring)."""
+    quote = _quoter(files)
+    host, host_reason = _host(proxy, values, properties, quote)
+    door = front_door_listener(proxy.listeners)
+    if door is None:
+        scheme, port, scheme_reason = "http", 80, "http on port 80: the config opens no HTTP listener"
+    else:
+        scheme = "https" if door.tls else "http"
+        port, scheme_reason = door.port, f"{scheme} from {quote(door.source)}"
+    path_reason = f"path from {quote(proxy.route_source)}" if proxy.route_source else "no path: no route found"
+    url = _url(scheme, host, port, proxy.route_prefix)
+    return url, "; ".join((host_reason, scheme_reason, path_reason))
+
+
+def direct_public_url(values: dict[str, str], properties: BundleFile | None) -> tuple[str, str]:
+    """(URL, reason) of Tomcat's own connector, when users reach Bitbucket directly."""
+    where = properties.relpath if properties else "bitbucket.properties"
+    host, host_reason = _host_from_properties(values, where)
+    tls = values.get("server.ssl.enabled", "").strip().lower() == "true"
+    scheme = "https" if tls else "http"
+    raw_port = values.get("server.port", "").strip()
+    port = int(raw_port) if raw_port.isdigit() else 7990
+    port_reason = f"port {port} from server.port in {where}" if raw_port.isdigit() else \
+        f"port 7990: Bitbucket's default (server.port {'is ' + repr(raw_port) if raw_port else 'unset'})"
+    scheme_reason = f"https from server.ssl.enabled=true in {where}" if tls else "http: server.ssl.enabled is not true"
+    context = _context_path(values.get("server.context-path", ""))
+    path_reason = f"path from server.context-path in {where}" if context else "no path: server.context-path unset"
+    return _url(scheme, host, port, context), "; ".join((host_reason, scheme_reason, port_reason, path_reason))
+
+
+def front_door_listener(listeners: Sequence[Listener]) -> Listener | None:
+    """The listener users are meant to use: TLS that does not only redirect, else plain."""
+    serving = [listener for listener in listeners if not listener.redirects_to_https]
+    return next((listener for listener in serving if listener.tls), None) or \
+        next(iter(serving), None) or next(iter(listeners), None)
+
+
+def _host(proxy: ProxySetup, values: dict[str, str], properties: BundleFile | None, quote) -> tuple[str, str]:
+    if proxy.server_names:
+        host = proxy.server_names[0]
+        source = proxy.name_sources.get(host)
+        return host, f"host from {quote(source)}" if source else "host from the proxy config"
+    where = properties.relpath if properties else "bitbucket.properties"
+    return _host_from_properties(values, where, prefix="the proxy config names no host; ")
+
+
+def _host_from_properties(values: dict[str, str], where: str, prefix: str = "") -> tuple[str, str]:
+    base_host = urlsplit(values.get("setup.baseUrl", "").strip()).hostname
+    if base_host:
+        return base_host, f"{prefix}host from setup.baseUrl in {where}"
+    proxy_name = values.get("server.proxy-name", "").strip()
+    if proxy_name:
+        return proxy_name.lower(), f"{prefix}host from server.proxy-name in {where}"
+    return FALLBACK_HOST, f"{prefix}host {FALLBACK_HOST}: no setup.baseUrl or server.proxy-name names one"
+
+
+def _context_path(value: str) -> str:
+    value = value.strip().rstrip("/")
+    return "" if not value else value if value.startswith("/") else "/" + value
+
+
+def _url(scheme: str, host: str, port: int, path: str) -> str:
+    default = {"http": 80, "https": 443}[scheme]
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{netloc}{'' if port == default else f':{port}'}{path}"
+
+
+def _explicit_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LabError(f"--public-url {url}: expected http(s)://host[:port][/path]")
+    return url.strip().rstrip("/")
+
+
+def _quoter(files: Sequence[BundleFile]):
+    """``source`` → "listen 443 ssl at sites-enabled/bitbucket:4": the customer's line,
+    so the reason can be checked against the file at a glance."""
+    by_relpath = {file.relpath: file for file in files}
+
+    def quote(source: Source) -> str:
+        file = by_relpath.get(source.file)
+        try:
+            line = file.path.read_text(encoding="utf-8-sig").splitlines()[source.line - 1] if file else ""
+        except (OSError, IndexError):
+            line = ""
+        text = " ".join(line.split("#", 1)[0].split()).rstrip(";{ ")
+        return f"{text} at {source}" if text else str(source)
+
+    return quote

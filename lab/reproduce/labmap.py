@@ -1,0 +1,311 @@
+"""Map a customer's setup onto the lab: a topology, each node's files, and the mapping.
+
+Every decision the lab makes about the customer's world is a :class:`Mapping` row (what,
+the customer's value, the lab's value), printed before the checks: public names become
+aliases on the users' network, the upstream host an alias of the lab's Bitbucket (or its
+host, for ``localhost``), TLS paths hold lab certificates of the role the directive
+means. Only an upstream given as an IP address is changed — in a working copy — and the
+row says so.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.pki import KEYSTORE_ALIAS, KEYSTORE_PASSWORD, TlsFiles, keystore
+from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup
+from lab.reproduce.apache import detect_server_root, unsupported_directives
+from lab.reproduce.model import CustomerSetup, ProxySetup, Upstream
+from lab.reproduce.placement import LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, Placed, place_files, proxy_start
+from lab.reproduce.tlsmap import tls_files
+from lab.stub.config import KNOWN_KEYS
+from lab.topology import PROXIES_DIR, Node, Topology
+
+PROXY, BITBUCKET = "proxy", "bitbucket"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One thing the lab decided about the customer's world."""
+
+    what: str
+    customer: str
+    lab: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"what": self.what, "customer": self.customer, "lab": self.lab}
+
+
+@dataclass
+class Reproduction:
+    """A customer's setup as the lab runs it."""
+
+    setup: CustomerSetup
+    topology: Topology
+    mapping: list[Mapping] = field(default_factory=list)
+    backend_names: tuple[str, ...] | None = None
+
+    def provision(self, topology: Topology, node: Node, tls: TlsFiles) -> NodeSetup:
+        """Files and environment of ``node`` (the runtime's provisioner)."""
+        if node.kind == "stub":
+            return NodeSetup(_stub_files(self.setup, tls), {})
+        assert self.setup.proxy is not None
+        return _proxy_setup(self.setup, self.setup.proxy, tls, topology)
+
+
+def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
+    """The topology and mapping for ``setup``; LabError for what the lab cannot run."""
+    proxy = setup.proxy
+    if proxy is not None and proxy.kind == "apache":
+        missing = unsupported_directives(proxy)
+        if missing:
+            directive, module, source = missing[0]
+            raise LabError(f"{source}: {directive} needs {module}, which Debian's apache2 does not ship; "
+                           "the lab cannot run this config")
+    mapping = _general_rows(setup)
+    if proxy is None:
+        topology = _direct_topology(setup, name)
+        backend = None
+    else:
+        if not proxy.upstreams:
+            raise LabError(f"{', '.join(f.relpath for f in proxy.files)}: no proxy_pass / ProxyPass / server line "
+                           "sends traffic anywhere: nothing to reproduce")
+        topology, rows = _proxy_topology(setup, proxy, name)
+        mapping += rows
+        first = proxy.upstreams[0]
+        backend = (tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams if not u.is_local), BITBUCKET]))
+                   if first.scheme == "https" and not first.is_local else None)
+    return Reproduction(setup, topology, mapping, backend)
+
+
+def _general_rows(setup: CustomerSetup) -> list[Mapping]:
+    rows = [Mapping("public URL", setup.public_url_reason, setup.public_url)]
+    if setup.properties is not None:
+        rows.append(Mapping("bitbucket.properties", setup.properties.relpath,
+                            f"verbatim at {BITBUCKET_SHARED}/bitbucket.properties"))
+        ignored = sorted(key for key in setup.properties_values if key not in KNOWN_KEYS)
+        if ignored:
+            rows.append(Mapping("properties not modelled", ", ".join(ignored),
+                                "ignored by the lab's Bitbucket (it models the connector, context path and base URL)"))
+    else:
+        rows.append(Mapping("bitbucket.properties", "(not in the bundle)",
+                            "the lab's Bitbucket runs with defaults on the upstream's port"))
+    rows += [Mapping("ignored file", relpath, "read as free text") for relpath in setup.ignored]
+    if setup.version_hint:
+        rows.append(Mapping("proxy version", setup.version_hint,
+                            "the lab runs Debian bookworm's release (the version that ran is in the results)"))
+    return rows
+
+
+def _direct_topology(setup: CustomerSetup, name: str) -> Topology:
+    """Tomcat direct: the lab's Bitbucket itself answers the public URL on the users' network."""
+    parts = urllib.parse.urlsplit(setup.public_url)
+    ports = _connector_ports(setup.properties_values)
+    node = Node(BITBUCKET, "stub", {"outside": (parts.hostname or "bitbucket", BITBUCKET)}, ports)
+    return Topology(
+        name=name, summary="Bitbucket's own Tomcat answers users (no proxy in the bundle)",
+        diagram=f"users ──outside──▶ bitbucket {' '.join(':' + str(p) for p in ports)} ({parts.hostname})",
+        public_url=setup.public_url, nodes=(node,), properties={}, tls=parts.scheme == "https",
+        tomcat_url=setup.public_url, tomcat_reachable_by_users=True, http_url=_direct_http_url(setup, parts))
+
+
+def _direct_http_url(setup: CustomerSetup, parts: urllib.parse.SplitResult) -> str | None:
+    """An extra plain-http connector (``require-ssl`` redirects to https) is the http twin."""
+    values = setup.properties_values
+    for number in range(1, 10):
+        prefix = f"server.additional-connector.{number}"
+        if values.get(f"{prefix}.port") and values.get(f"{prefix}.ssl.enabled", "false").lower() != "true":
+            return f"http://{parts.hostname}:{values[f'{prefix}.port'].strip()}{parts.path}"
+    return None
+
+
+def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str) -> tuple[Topology, list[Mapping]]:
+    parts = urllib.parse.urlsplit(setup.public_url)
+    public_names = tuple(dict.fromkeys([parts.hostname or "", *proxy.server_names]))
+    rows = [Mapping("public name", host, "an alias of the proxy on the users' network and a name of the lab leaf")
+            for host in public_names]
+    ports = tuple(sorted({listener.port for listener in proxy.listeners})) or (80,)
+    proxy_node = Node(PROXY, proxy.kind, {"outside": public_names, "inside": (PROXY,)}, ports)
+    stub_ports = _connector_ports(setup.properties_values, default=proxy.upstreams[0].port)
+    local = proxy.upstreams[0].is_local
+    if local:
+        stub = Node(BITBUCKET, "stub", {}, stub_ports, shares_host_with=PROXY)
+        rows.append(Mapping("upstream", _shown(proxy.upstreams[0]),
+                            "the lab's Bitbucket runs on the proxy's host (its network namespace), as the customer's does"))
+    else:
+        aliases = tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams), BITBUCKET]))
+        stub = Node(BITBUCKET, "stub", {"inside": aliases}, stub_ports)
+        rows += [_upstream_row(upstream) for upstream in proxy.upstreams]
+    context = setup.properties_values.get("server.context-path", "").strip().rstrip("/")
+    first = proxy.upstreams[0]
+    tomcat_host = parts.hostname if local else _alias(first)
+    redirect = next((listener for listener in proxy.listeners if listener.redirects_to_https), None)
+    http_url = (f"http://{parts.hostname}{'' if redirect.port == 80 else f':{redirect.port}'}{parts.path}"
+                if redirect and parts.scheme == "https" else None)
+    topology = Topology(
+        name=name, summary=f"{proxy.kind} from the customer's files in front of Bitbucket",
+        diagram=_diagram(proxy, public_names[0], first, local), public_url=setup.public_url,
+        nodes=(proxy_node, stub), properties={}, tls=parts.scheme == "https",
+        tomcat_url=f"{first.scheme}://{tomcat_host}:{first.port}{context}", tomcat_reachable_by_users=False,
+        http_url=http_url)
+    return topology, rows
+
+
+def _diagram(proxy: ProxySetup, host: str, upstream: Upstream, local: bool) -> str:
+    lines = []
+    for index, listener in enumerate(sorted(proxy.listeners, key=lambda item: item.port)):
+        lead = "users ──outside──▶ " if index == 0 else " " * 19
+        what = "→ redirect to https" if listener.redirects_to_https else ("[TLS ends]" if listener.tls else "(http)")
+        lines.append(f"{lead}{proxy.kind} :{listener.port} {what}")
+    hop = "──same host──▶" if local else "──inside──▶"
+    tls = " [TLS again]" if upstream.scheme == "https" else ""
+    lines[-1] += f" {hop} bitbucket :{upstream.port}{tls} ({upstream.host})"
+    lines[0] += f"   ({host})"
+    return "\n".join(lines)
+
+
+def _upstream_row(upstream: Upstream) -> Mapping:
+    if upstream.is_ip:
+        return Mapping("upstream", _shown(upstream),
+                       f"rewritten to {_alias(upstream)} in a working copy of {upstream.source.file} "
+                       "(the lab's Bitbucket cannot take the customer's address); everything else verbatim")
+    return Mapping("upstream", _shown(upstream), "an alias of the lab's Bitbucket on the inside network")
+
+
+def _shown(upstream: Upstream) -> str:
+    return f"{upstream.scheme}://{upstream.host}:{upstream.port} ({upstream.source})"
+
+
+def _alias(upstream: Upstream) -> str:
+    """The name the lab's Bitbucket answers for this upstream: the customer's own name, or
+    ``bitbucket-10-20-30-40`` for an address."""
+    return "bitbucket-" + re.sub(r"[^0-9A-Za-z]+", "-", upstream.host).strip("-") if upstream.is_ip else upstream.host
+
+
+def _connector_ports(values: dict[str, str], default: int = 7990) -> tuple[int, ...]:
+    ports = [values.get("server.port", str(default)).strip()]
+    ports += [values[key].strip() for key in sorted(values) if re.fullmatch(r"server\.additional-connector\.\d+\.port", key)]
+    return tuple(dict.fromkeys(int(port) for port in ports if port.isdigit()))
+
+
+def _stub_files(setup: CustomerSetup, tls: TlsFiles) -> list[ContainerFile]:
+    """The customer's properties verbatim (or defaults on the upstream's port), and a lab
+    keystore wherever a TLS connector expects one, with the customer's alias and password."""
+    values = setup.properties_values
+    if setup.properties is not None:
+        properties = setup.properties.path.read_bytes()
+    else:
+        upstream = setup.proxy.upstreams[0] if setup.proxy and setup.proxy.upstreams else None
+        lines = [f"server.port={upstream.port if upstream else 7990}"]
+        if upstream is not None and upstream.scheme == "https":
+            lines += ["server.ssl.enabled=true", "server.ssl.key-store-type=PKCS12"]
+        properties = ("# defaults the lab assumed: the bundle has no bitbucket.properties\n"
+                      + "\n".join(lines) + "\n").encode()
+        values = dict(line.split("=", 1) for line in lines)
+    files = [ContainerFile(f"{BITBUCKET_SHARED}/bitbucket.properties", properties)]
+    for prefix in ["server", *sorted({m.group(0)[:-1] for key in values
+                                      if (m := re.match(r"server\.additional-connector\.\d+\.", key))})]:
+        if values.get(f"{prefix}.ssl.enabled", "").strip().lower() != "true":
+            continue
+        store = values.get(f"{prefix}.ssl.key-store", "").strip() or KEYSTORE_PATH
+        files.append(ContainerFile(store, _customer_keystore(tls, values, prefix), 0o600))
+    return files
+
+
+def _customer_keystore(tls: TlsFiles, values: dict[str, str], prefix: str) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    key, cert, chain = pkcs12.load_key_and_certificates(tls.keystore.read_bytes(), KEYSTORE_PASSWORD.encode())
+    assert key is not None and cert is not None
+    pem = serialization.Encoding.PEM
+    return keystore(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+                    cert.public_bytes(pem), b"".join(c.public_bytes(pem) for c in chain or []),
+                    values.get(f"{prefix}.ssl.key-alias", KEYSTORE_ALIAS).strip() or KEYSTORE_ALIAS,
+                    values.get(f"{prefix}.ssl.key-store-password", KEYSTORE_PASSWORD))
+
+
+def _proxy_setup(setup: CustomerSetup, proxy: ProxySetup, tls: TlsFiles, topology: Topology) -> NodeSetup:
+    server_root = detect_server_root(proxy.files) if proxy.kind == "apache" else ""
+    placed = place_files(proxy, server_root)
+    start = proxy_start(proxy, placed, server_root)
+    files = [ContainerFile(item.path, _working_copy(item, proxy)) for item in placed]
+    if start.main_config == LAB_RHEL_HTTPD_CONF:
+        files.append(ContainerFile(LAB_RHEL_HTTPD_CONF, (PROXIES_DIR / "apache" / "httpd-rhel.conf").read_bytes()))
+    if start.main_config == LAB_HAPROXY_BASE or LAB_HAPROXY_BASE in start.environment.get("LAB_HAPROXY_FILES", ""):
+        files.append(ContainerFile(LAB_HAPROXY_BASE, (PROXIES_DIR / "haproxy" / "haproxy.cfg").read_bytes()))
+    public_host = urllib.parse.urlsplit(topology.public_url).hostname or ""
+    files += [item.file for item in tls_files(proxy.tls_files, setup.certificates, tls, public_host)]
+    environment = dict(start.environment)
+    environment["LAB_WAIT_FOR_HOSTS"] = " ".join(dict.fromkeys(_alias(u) for u in proxy.upstreams if not u.is_local))
+    return NodeSetup(files, environment)
+
+
+def proxy_rows(setup: CustomerSetup, tls: TlsFiles) -> list[Mapping]:
+    """Mapping rows for the proxy host: where each file went, the main config, TLS paths,
+    directories, accounts, how it runs in the foreground (needs the run's PKI)."""
+    proxy = setup.proxy
+    if proxy is None:
+        return _keystore_rows(setup)
+    server_root = detect_server_root(proxy.files) if proxy.kind == "apache" else ""
+    placed = place_files(proxy, server_root)
+    start = proxy_start(proxy, placed, server_root)
+    rows = [Mapping("proxy file", item.file.relpath, f"{item.path} ({item.reason})") for item in placed]
+    if not proxy.main_file:
+        rows.append(Mapping("main config", "(not in the bundle)", f"{start.main_config}: {start.main_reason}"))
+    public_host = urllib.parse.urlsplit(setup.public_url).hostname or ""
+    rows += [Mapping("TLS file", f"{item.reference.directive} {item.reference.path} ({item.reference.source})",
+                     f"{item.file.path}: {item.lab}")
+             for item in tls_files(proxy.tls_files, setup.certificates, tls, public_host)]
+    rows += [Mapping("directory", directory, "created on the proxy host") for directory in proxy.directories]
+    rows += [Mapping("account", account, "created on the proxy host when Debian lacks it") for account in proxy.accounts]
+    rows.append(Mapping("foreground", f"daemon ({proxy.daemon_source})" if proxy.daemon_source else "(default)",
+                        _foreground(proxy)))
+    return rows + _keystore_rows(setup)
+
+
+def _foreground(proxy: ProxySetup) -> str:
+    if proxy.kind == "nginx":
+        return ("the config's own `daemon` line decides" if proxy.daemon_source
+                else "nginx -g 'daemon off;' (the file is not edited)")
+    if proxy.kind == "haproxy":
+        return "haproxy -db (wins over a `daemon` line; the file is not edited)"
+    return "apache2 -DFOREGROUND"
+
+
+def _keystore_rows(setup: CustomerSetup) -> list[Mapping]:
+    values = setup.properties_values
+    rows = []
+    for key in sorted(values):
+        if key.endswith("ssl.enabled") and values[key].strip().lower() == "true":
+            prefix = key[: -len(".ssl.enabled")]
+            store = values.get(f"{prefix}.ssl.key-store", "").strip() or KEYSTORE_PATH
+            rows.append(Mapping("keystore", f"{prefix}.ssl.key-store={store}",
+                                "a lab PKCS12 keystore there, with the customer's alias and password"))
+    return rows
+
+
+def _working_copy(item: Placed, proxy: ProxySetup) -> bytes:
+    """The file's bytes; only an upstream given as an address is replaced, on its own line."""
+    data = item.file.path.read_bytes()
+    rewrites = [u for u in proxy.upstreams if u.is_ip and u.source.file == item.file.relpath]
+    if not rewrites:
+        return data
+    lines = data.decode("utf-8").splitlines(keepends=True)
+    for upstream in rewrites:
+        index = upstream.source.line - 1
+        if 0 <= index < len(lines):
+            lines[index] = re.sub(rf"(?<![0-9.]){re.escape(upstream.host)}(?![0-9])", _alias(upstream), lines[index])
+    return "".join(lines).encode()
+
+
+def case_name(paths: list[Path]) -> str:
+    """A topology name for a reproduction: ``reproduce-<first path's name>``."""
+    stem = paths[0].resolve().name if paths else "bundle"
+    if stem == "bundle" and paths:
+        stem = paths[0].resolve().parent.name
+    return "reproduce-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "bundle")

@@ -1,0 +1,72 @@
+"""Run a reproduction: read the bundle, map it, bring it up, check it, describe it."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.checks import CheckResult, run_checks
+from lab.progress import SILENT, Progress
+from lab.provision import DropIns
+from lab.reproduce import read_bundle
+from lab.reproduce.labmap import Mapping, Reproduction, case_name, proxy_rows, reproduction
+from lab.runtime import LabOptions, RunningTopology, up
+from lab.targets import check_target
+
+VERSION_COMMANDS = {"nginx": ["nginx", "-v"], "apache": ["apache2", "-v"], "haproxy": ["haproxy", "-v"]}
+
+
+@dataclass
+class ReproducedRun:
+    """A reproduction that is up: the topology running, what the lab mapped, the results."""
+
+    reproduction: Reproduction
+    running: RunningTopology
+    mapping: list[Mapping]
+    proxy_version: str | None
+    results: list[CheckResult]
+
+    @property
+    def proxy_json(self) -> dict[str, object]:
+        proxy = self.reproduction.setup.proxy
+        return {"kind": proxy.kind if proxy else None, "version": self.proxy_version}
+
+
+@contextlib.contextmanager
+def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: Path | None = None,
+              progress: Progress = SILENT) -> Iterator[ReproducedRun]:
+    """Bring the customer's setup up from ``paths``, run every check, yield; always take it down."""
+    setup = read_bundle(list(paths), public_url)
+    plan = reproduction(setup, case_name(list(paths)))
+    drop_ins = DropIns(None, setup.properties.path if setup.properties else None)
+    options = LabOptions(drop_ins, certs_dir=certs_dir, provisioner=plan.provision, backend_names=plan.backend_names)
+    with up(plan.topology, options, progress) as running:
+        mapping = plan.mapping + proxy_rows(setup, running.tls)
+        progress.step("running checks")
+        results = run_checks(check_target(running), on_start=lambda id_: progress.detail(f"  checking {id_}"))
+        progress.done()
+        yield ReproducedRun(plan, running, mapping, proxy_version(running), results)
+
+
+def proxy_version(running: RunningTopology) -> str | None:
+    """The exact version of the proxy that ran (``nginx/1.22.1``), read from its container."""
+    proxy = running.topology.proxy
+    if proxy is None:
+        return None
+    result = running.containers[proxy.name].exec_run(VERSION_COMMANDS[proxy.kind])
+    text = result.output.decode("utf-8", "replace")
+    match = re.search(r"(nginx/[\w.]+|Apache/[\w.]+|HAProxy version [\w.+~-]+)", text)
+    return match.group(1).replace("HAProxy version ", "HAProxy/") if match else None
+
+
+def mapping_table(mapping: Sequence[Mapping]) -> str:
+    """The mapping as a table a support engineer reads top to bottom."""
+    width = max((len(row.what) for row in mapping), default=10)
+    lines = ["what the lab mapped (customer → lab):"]
+    for row in mapping:
+        lines.append(f"  {row.what:<{width}}  {row.customer}")
+        lines.append(f"  {'':<{width}}  → {row.lab}")
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""The customer's TLS paths, filled with the lab's PKI in the shape each directive means.
+
+nginx ``ssl_certificate`` serves leaf + intermediate, Apache ``SSLCertificateChainFile``
+the intermediate alone, HAProxy ``crt`` leaf + intermediate + key in one file, and so on
+(``model.TLS_ROLES``). When the bundle holds the customer's public certificate for a path,
+the lab issues a look-alike — same names, key type, expiry and shape (leaf only, root
+included, out of order) — so a broken chain stays broken in the lab.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import trustme
+
+from lab.pki import TlsFiles
+from lab.provision import ContainerFile
+from lab.reproduce.model import CustomerCertificate, TlsReference
+
+# RFC 7919's ffdhe2048 group: a public, well-known Diffie-Hellman parameter set (what
+# Mozilla's TLS guidance hands out as dhparam), so the lab never waits on `openssl dhparam`.
+FFDHE2048 = b"""-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
+
+
+@dataclass(frozen=True)
+class TlsPlacement:
+    """What the lab put at one customer TLS path, and how to say it in the mapping."""
+
+    reference: TlsReference
+    file: ContainerFile
+    lab: str
+
+
+def tls_files(references: Sequence[TlsReference], certificates: Sequence[CustomerCertificate],
+              tls: TlsFiles, public_host: str) -> list[TlsPlacement]:
+    """One placement per TLS reference (a path named twice is placed once)."""
+    lookalikes = {cert.for_path: cert for cert in certificates if cert.for_path}
+    keys_for = _pair_keys(references, lookalikes)
+    issued: dict[str, tuple[bytes, bytes]] = {}  # customer cert path → (served PEM, key PEM)
+    placed: dict[str, TlsPlacement] = {}
+    for ref in references:
+        if ref.path in placed:
+            continue
+        customer = lookalikes.get(ref.path)
+        if customer is not None:
+            issued[ref.path] = _lookalike(customer, tls)
+        placed[ref.path] = _place(ref, tls, public_host, customer, issued.get(ref.path))
+    for key_path, cert_path in keys_for.items():  # a look-alike's key goes where its pair expects it
+        ref = placed[key_path].reference
+        placed[key_path] = TlsPlacement(ref, ContainerFile(key_path, issued[cert_path][1], 0o600),
+                                        f"the key of the look-alike at {cert_path}")
+    return list(placed.values())
+
+
+def _place(ref: TlsReference, tls: TlsFiles, public_host: str, customer: CustomerCertificate | None,
+           lookalike: tuple[bytes, bytes] | None) -> TlsPlacement:
+    d = tls.directory
+    if lookalike is not None and customer is not None:
+        served, key = lookalike
+        data = served + key if ref.role.endswith("+key") else served
+        return TlsPlacement(ref, ContainerFile(_path(ref, public_host), data, 0o600 if "key" in ref.role else 0o644),
+                            f"lab look-alike of {customer.file.relpath}: {_describe(customer)}")
+    contents = {
+        "fullchain": ((d / "fullchain.pem").read_bytes(), "lab leaf + intermediate"),
+        "leaf": ((d / "cert.pem").read_bytes(), "lab leaf alone"),
+        "chain": ((d / "chain.pem").read_bytes(), "lab intermediate"),
+        "key": ((d / "privkey.pem").read_bytes(), "lab leaf's key"),
+        "ca": ((d / "ca.pem").read_bytes(), "lab root CA"),
+        "fullchain+key": ((d / "fullchain.pem").read_bytes() + (d / "privkey.pem").read_bytes(),
+                          "lab leaf + intermediate + key in one file"),
+        "leaf+key": ((d / "cert.pem").read_bytes() + (d / "privkey.pem").read_bytes(), "lab leaf + key in one file"),
+        "dhparam": (FFDHE2048, "RFC 7919 ffdhe2048 parameters"),
+    }
+    data, lab = contents[ref.role]
+    mode = 0o600 if "key" in ref.role else 0o644
+    return TlsPlacement(ref, ContainerFile(_path(ref, public_host), data, mode), lab)
+
+
+def _path(ref: TlsReference, public_host: str) -> str:
+    """A directory reference (HAProxy ``crt /etc/haproxy/certs/``) gets one file in it."""
+    return ref.path + f"{public_host}.pem" if ref.path.endswith("/") else ref.path
+
+
+def _pair_keys(references: Sequence[TlsReference], lookalikes: dict[str | None, CustomerCertificate]) -> dict[str, str]:
+    """{key path: certificate path} for look-alikes: the nearest key directive in the same file."""
+    pairs = {}
+    keys = [ref for ref in references if ref.role == "key"]
+    for ref in references:
+        if ref.path not in lookalikes or ref.role.endswith("+key"):
+            continue
+        same_file = [key for key in keys if key.source.file == ref.source.file]
+        if same_file:
+            nearest = min(same_file, key=lambda key: abs(key.source.line - ref.source.line))
+            pairs[nearest.path] = ref.path
+    return pairs
+
+
+def _lookalike(customer: CustomerCertificate, tls: TlsFiles) -> tuple[bytes, bytes]:
+    """(served PEM, key PEM): a lab leaf with the customer's names, key type and expiry,
+    served in the customer's shape."""
+    issuer = trustme.CA.from_pem((tls.directory / "chain.pem").read_bytes(),
+                                 (tls.directory / "chain-key.pem").read_bytes())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    window = ((now - datetime.timedelta(days=60), now - datetime.timedelta(days=1)) if customer.expired
+              else (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=90)))
+    key_type = trustme.KeyType.RSA if customer.key_type.startswith("rsa") else trustme.KeyType.ECDSA
+    leaf = issuer.issue_cert(*(customer.subjects or ("lab.invalid",)), not_before=window[0], not_after=window[1],
+                             key_type=key_type)
+    parts = [leaf.cert_chain_pems[0].bytes()]
+    if customer.count >= 2:
+        parts.append((tls.directory / "chain.pem").read_bytes())
+    if customer.includes_root:
+        parts.append(tls.ca.read_bytes())
+    if not customer.ordered and len(parts) > 2:
+        parts[1:] = reversed(parts[1:])
+    elif not customer.ordered and len(parts) == 2:
+        parts.reverse()
+    return b"".join(parts), leaf.private_key_pem.bytes()
+
+
+def _describe(customer: CustomerCertificate) -> str:
+    shape = "leaf only" if customer.count == 1 else f"{customer.count} certificates"
+    extras = [shape, customer.key_type, "names " + ", ".join(customer.subjects)]
+    if customer.expired:
+        extras.append("expired")
+    if customer.includes_root:
+        extras.append("root included")
+    if not customer.ordered:
+        extras.append("out of order")
+    return "; ".join(extras)
+
+
