@@ -20,6 +20,7 @@ THROUGH_FRONT_DOOR = ("reach.front-door", "tls.chain", "tls.hostname")
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
 SLOW_REPO = "LAB/slow"
 STATUS_HINTS = {
+    500: "the proxy answered 500 (see reach.status for what it most often means behind a re-encrypting proxy)",
     403: "the proxy forbids the request (403): look for rules that deny POST …/git-receive-pack or "
          "…/git-upload-pack (nginx `limit_except`/`deny`, Apache `<Limit>`/`Require`, HAProxy `http-request deny`)",
     413: "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), "

@@ -14,6 +14,11 @@ from lab.checks.explain import base_url_hint, bitbucket_view, connector_hint
 from lab.checks.network import describe
 
 THROUGH_FRONT_DOOR = ("reach.front-door", "tls.chain", "tls.hostname")
+PROXY_500_HINT = ("the proxy answered 500 itself, before Bitbucket: its error log names the cause. Behind a "
+                  "re-encrypting proxy this is most often the TLS handshake to Bitbucket failing — Bitbucket's "
+                  "certificate does not name what the proxy checks (Apache with ProxyPreserveHost On checks the "
+                  "public name: SSLProxyCheckPeerName), or the chain is deeper than SSLProxyVerifyDepth / "
+                  "proxy_ssl_verify_depth allows")
 """A request to the public URL means nothing when users cannot reach or trust the front door."""
 
 TIMEOUT_S = 15
@@ -280,6 +285,8 @@ def _status_hint(target: CheckTarget, response: requests.Response) -> str:
         return _context_hint(target)
     if response.status_code in (502, 503, 504):
         return "the proxy cannot reach Bitbucket: check the upstream name, port and scheme in the proxy config"
+    if response.status_code == 500 and "json" not in response.headers.get("Content-Type", ""):
+        return PROXY_500_HINT
     if response.status_code == 401:
         return ("something in front of Bitbucket demands authentication (mod_auth_basic?): Bitbucket 4.0+ "
                 "does not support it; remove it from the proxy")
