@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-from docker.errors import APIError, ContainerError, NotFound
+from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 
@@ -266,16 +266,26 @@ def _drop_default_route(running: RunningTopology, container: Container, plan: _P
     forwarding rules then drop what leaves the subnet). The lab removes the route too, so
     nothing in a topology can even try to reach beyond its own networks. A throwaway
     container joins the node's network namespace with NET_ADMIN for this one command;
-    the node itself never holds that capability."""
+    the node itself never holds that capability. A node that has already exited (a config
+    its proxy refused) is left to the readiness wait, which reports why."""
+    labels = {key: value for key, value in plan.run_kwargs["labels"].items()  # type: ignore[union-attr]
+              if key != NODE_LABEL}
+    helper = running.client.containers.create(
+        running.netadmin_image, ["ip", "route", "del", "default"], network_mode=f"container:{container.id}",
+        cap_add=["NET_ADMIN"], labels=labels)
     try:
-        running.client.containers.run(
-            running.netadmin_image, ["ip", "route", "del", "default"], network_mode=f"container:{container.id}",
-            cap_add=["NET_ADMIN"], remove=True, stderr=True,
-            labels={key: value for key, value in plan.run_kwargs["labels"].items()  # type: ignore[union-attr]
-                    if key != NODE_LABEL})
-    except ContainerError as error:
-        if b"No such process" not in (error.stderr or b""):  # no default route: nothing to remove
-            raise LabError(f"{container.name}: could not remove its default route: {error.stderr!r}") from None
+        helper.start()
+        status = helper.wait(timeout=30)["StatusCode"]
+        output = helper.logs()
+    except APIError:
+        container.reload()
+        if container.status != "running":
+            return
+        raise
+    finally:
+        _remove_quietly(helper)
+    if status != 0 and b"No such process" not in output:  # no default route: nothing to remove
+        raise LabError(f"{container.name}: could not remove its default route: {output.decode(errors='replace')}")
 
 
 def _tar(files: Sequence[ContainerFile]) -> bytes:

@@ -9,10 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.checks import CheckResult, run_checks
+from lab.errors import LabError
 from lab.progress import SILENT, Progress
 from lab.provision import DropIns
 from lab.reproduce import read_bundle
+from lab.reproduce.apache import detect_server_root
 from lab.reproduce.labmap import Mapping, Reproduction, case_name, proxy_rows, reproduction
+from lab.reproduce.model import CustomerSetup
+from lab.reproduce.placement import place_files
 from lab.runtime import LabOptions, RunningTopology, up
 from lab.targets import check_target
 
@@ -43,12 +47,26 @@ def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: P
     plan = reproduction(setup, case_name(list(paths)))
     drop_ins = DropIns(None, setup.properties.path if setup.properties else None)
     options = LabOptions(drop_ins, certs_dir=certs_dir, provisioner=plan.provision, backend_names=plan.backend_names)
-    with up(plan.topology, options, progress) as running:
+    with _customer_paths_in_errors(setup), up(plan.topology, options, progress) as running:
         mapping = plan.mapping + proxy_rows(setup, running.tls)
         progress.step("running checks")
         results = run_checks(check_target(running), on_start=lambda id_: progress.detail(f"  checking {id_}"))
         progress.done()
         yield ReproducedRun(plan, running, mapping, proxy_version(running), results)
+
+
+@contextlib.contextmanager
+def _customer_paths_in_errors(setup: CustomerSetup) -> Iterator[None]:
+    """A proxy's refusal names the path inside the container; say which customer file it is."""
+    try:
+        yield
+    except LabError as error:
+        message = str(error)
+        if setup.proxy is not None:
+            server_root = detect_server_root(setup.proxy.files) if setup.proxy.kind == "apache" else ""
+            for item in sorted(place_files(setup.proxy, server_root), key=lambda item: -len(item.path)):
+                message = message.replace(item.path, f"{item.file.relpath} (at {item.path})")
+        raise LabError(message) from None
 
 
 def proxy_version(running: RunningTopology) -> str | None:

@@ -64,3 +64,50 @@ def _files_served_verbatim(run) -> list[str]:
         assert inside == setup.properties.path.read_bytes()
         compared.append(setup.properties.relpath)
     return compared
+
+
+def test_a_config_the_customers_proxy_would_reject_is_one_line_naming_their_file_and_line(tmp_path):
+    import subprocess
+    import sys
+
+    bundle = tmp_path / "acme"
+    bundle.mkdir()
+    (bundle / "bitbucket.conf").write_text(
+        "server {\n    listen 80;\n    server_name git.acme.example;\n    location / {\n"
+        "        proxy_pass http://bb.corp.acme.example:7990;\n        proxy_frobnicate on;\n    }\n}\n")
+    result = subprocess.run([sys.executable, "-m", "lab", "reproduce", str(bundle), "--no-keep", "--certs",
+                             str(tmp_path / "certs")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: nginx rejected the proxy config:")
+    assert 'unknown directive "proxy_frobnicate" in bitbucket.conf (at /etc/nginx/sites-enabled/bitbucket.conf):6' in last
+    from lab.docker_env import docker_client
+    from lab.runtime import TOPOLOGY_LABEL
+
+    assert docker_client().containers.list(all=True, filters={"label": f"{TOPOLOGY_LABEL}=reproduce-acme"}) == []
+
+
+def test_save_keeps_the_bundle_byte_for_byte_and_drafts_its_verdicts(tmp_path):
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    source = CASES_DIR / "nginx-debian-site-413-on-push" / "bundle"
+    bundle = tmp_path / "from-customer"
+    shutil.copytree(source, bundle)
+    result = subprocess.run([sys.executable, "-m", "lab", "reproduce", str(bundle), "--no-keep", "--json",
+                             "--save", "umbrella-413", "--cases-dir", str(tmp_path / "cases"),
+                             "--certs", str(tmp_path / "certs")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr  # the customer's 413 is a failing check
+    document = json.loads(result.stdout)
+    assert document["proxy"] == {"kind": "nginx", "version": "nginx/1.22.1"}
+    assert {"what", "customer", "lab"} == set(document["mapping"][0])
+    saved = tmp_path / "cases" / "umbrella-413"
+    for original in source.rglob("*"):
+        if original.is_file():
+            assert (saved / "bundle" / original.relative_to(source)).read_bytes() == original.read_bytes()
+    record = tomllib.loads((saved / "case.toml").read_text())
+    assert record["public_url"] == "https://git.umbrella.example" and record["proxy"] == "nginx"
+    assert record["expected"]["git.push-large"] == "fail" and record["expected"]["git.push"] == "pass"
+    assert "client_max_body_size" in record["causes"]["git.push-large"]
