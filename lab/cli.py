@@ -20,6 +20,7 @@ from lab.progress import Progress
 from lab.topology import catalog, check_public_url, load_topology, load_topology_file
 
 if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command needs them
+    from lab.checks import CheckResult
     from lab.runtime import LabOptions, RunningTopology
     from lab.topology import Topology
 
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="bring a topology up, check it, take it down")
     _topology_options(check, keep_default=False)
     check.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    check.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML there, one test case per check")
     check.set_defaults(run=_check)
     reproduce = commands.add_parser(
         "reproduce", help="reproduce a customer's setup from their own files (a bundle directory or files)")
@@ -69,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--json", action="store_true", help="print one JSON document instead of the tables")
     reproduce.add_argument("--keep", action=argparse.BooleanOptionalAction, default=True,
                            help="stay up until Ctrl-C after the checks (default; --no-keep ends at once)")
+    reproduce.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML there, one test case per check")
     reproduce.add_argument("--save", metavar="NAME", help="keep the bundle and its verdicts as a regression case NAME")
     reproduce.add_argument("--cases-dir", type=Path, default=Path("tests/cases"), metavar="DIR",
                            help="where --save writes (default tests/cases)")
@@ -138,6 +141,7 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
         progress.step("running checks")
         results = run_checks(check_target(running), on_start=lambda id_: progress.detail(f"  checking {id_}"))
         progress.done()
+        _write_junit(args, topology.name, running.public_url, results)
         if as_json:
             print(results_json(topology.name, running.public_url, results))
         else:
@@ -152,6 +156,13 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
             if not keep_watching(running):
                 return 1
     return 1 if any(r.ok is False for r in results) else 0
+
+
+def _write_junit(args: argparse.Namespace, suite: str, public_url: str, results: list[CheckResult]) -> None:
+    if getattr(args, "junit", None):
+        from lab.junit import write_junit
+
+        write_junit(args.junit, suite, public_url, results)
 
 
 def keep_watching(running: RunningTopology, interval: float = 2.0) -> bool:
@@ -189,6 +200,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     progress = Progress(quiet=args.json)
     with reproduce(args.paths, args.public_url, args.certs, progress) as run:
         topology, results = run.running.topology, run.results
+        _write_junit(args, topology.name, run.running.public_url, results)
         if args.json:
             print(results_json(topology.name, run.running.public_url, results,
                                {"proxy": run.proxy_json, "mapping": [row.to_json() for row in run.mapping]}))
@@ -203,18 +215,15 @@ def _reproduce(args: argparse.Namespace) -> int:
                 print(user_commands(run.running))
         if args.save:
             setup = run.reproduction.setup
-            case = save_case(args.cases_dir, args.save, setup.bundle, run.running.public_url, run_proxy(run), results)
+            kind = run.proxy_json["kind"]
+            case = save_case(args.cases_dir, args.save, setup.bundle, run.running.public_url,
+                             str(kind) if kind else None, results)
             progress.step(f"saved the bundle and its verdicts as {case} ({summary_line(results)})")
         if args.keep:
             progress.step(f"\n{topology.name} stays up; press Ctrl-C to take it down")
             if not keep_watching(run.running):
                 return 1
     return 1 if any(r.ok is False for r in results) else 0
-
-
-def run_proxy(run: object) -> str | None:
-    proxy = getattr(run, "reproduction").setup.proxy
-    return proxy.kind if proxy else None
 
 
 def _down(args: argparse.Namespace) -> int:

@@ -4,12 +4,17 @@
         running = lab_topology("apache-https", proxy_config=Path("my-site.conf"))
         assert lab_checks(running, ["path.encoded-slash"])["path.encoded-slash"].ok
 
-Every topology started through ``lab_topology`` is removed when the test ends, passed or
+    def test_the_customers_files_push_20_mb(lab_reproduce):
+        run = lab_reproduce(Path("bundle"))
+        assert run.results_by_id["git.push-large"].ok
+
+Every topology started through these fixtures is removed when the test ends, passed or
 failed; runs killed outright are swept by the next start.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -22,7 +27,7 @@ from lab.targets import check_target
 from lab.topology import load_topology
 
 StartTopology = Callable[..., RunningTopology]
-RunChecks = Callable[[RunningTopology, Iterable[str] | None], dict[str, CheckResult]]
+RunChecks = Callable[..., dict[str, CheckResult]]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,8 +36,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def lab_topology(tmp_path: Path) -> Iterator[StartTopology]:
-    """Start catalog topologies by name; keyword options as the CLI's: ``proxy_config``,
-    ``properties``, ``public_url``, ``tls_variant``. Each gets its own PKI in tmp_path."""
+    """``lab_topology(name, *, proxy_config=None, properties=None, public_url=None,
+    tls_variant="good") -> RunningTopology``: start a catalog topology (``python -m lab
+    list``), with your site file and/or ``bitbucket.properties`` used verbatim, users on
+    ``public_url``, and a PKI variant. Each start gets its own PKI under ``tmp_path``."""
     started: list[RunningTopology] = []
 
     def start_topology(name: str, *, proxy_config: Path | None = None, properties: Path | None = None,
@@ -51,8 +58,25 @@ def lab_topology(tmp_path: Path) -> Iterator[StartTopology]:
 
 @pytest.fixture
 def lab_checks() -> RunChecks:
-    """Run checks (by id, default all that apply) on a running topology → {id: result}."""
+    """``lab_checks(running, ids=None) -> dict[str, CheckResult]``: run checks (by id,
+    default every one) on a running topology; each result has ``ok`` (True, False, or None
+    when not applicable or ``blocked_by`` another check), ``observed``, ``expected``, ``hint``."""
     def run(running: RunningTopology, ids: Iterable[str] | None = None) -> dict[str, CheckResult]:
         return {result.id: result for result in run_checks(check_target(running), ids)}
 
     return run
+
+
+@pytest.fixture
+def lab_reproduce(tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """``lab_reproduce(*paths, public_url=None) -> ReproducedRun``: reproduce a customer's
+    bundle (``python -m lab reproduce``) and run every check; the run has ``results``,
+    ``results_by_id``, ``mapping`` (what the lab mapped) and ``running``."""
+    from lab.reproduce.session import reproduce
+
+    with contextlib.ExitStack() as stack:
+        def start_reproduction(*paths: Path, public_url: str | None = None) -> object:
+            certs = tmp_path / f"certs-{len(list(tmp_path.glob('certs-*')))}"
+            return stack.enter_context(reproduce(list(paths), public_url, certs))
+
+        yield start_reproduction

@@ -24,11 +24,13 @@ import secrets
 import socket
 import tarfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+import requests
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
@@ -43,6 +45,7 @@ from lab.provision import ContainerFile, DropIns, Provisioner, catalog_provision
 from lab.topology import Node, Topology, certs_dir_for
 
 READY_TIMEOUT_S = 60
+UPSTREAM_UP_TIMEOUT_S = 15
 LISTEN_GRACE_S = 5
 GATEWAY_PORT = 1080
 PUBLISH_NETWORK = "publish"
@@ -333,6 +336,27 @@ def _wait_until_ready(running: RunningTopology) -> None:
         networks = running.topology.networks_of(node)
         network = next(iter(networks))
         _wait_for_any_port(running, node, network, networks[network][0], deadline)
+    if running.topology.proxy is not None:
+        _wait_for_upstream_up(running)
+
+
+def _wait_for_upstream_up(running: RunningTopology) -> None:
+    """A proxy that health-checks its upstream (HAProxy `check`, nginx/Apache retries)
+    answers 502/503 until it has seen Bitbucket up a few times; wait (bounded) until the
+    public URL answers anything else, so the first check does not race the health check."""
+    session = running.vantage("outside").session()
+    session.verify = False  # TLS is judged by the checks; here any HTTP answer will do
+    deadline = time.monotonic() + UPSTREAM_UP_TIMEOUT_S
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        while time.monotonic() < deadline:
+            try:
+                status = session.get(running.public_url + "/status", timeout=5, allow_redirects=False).status_code
+            except requests.RequestException:
+                return  # no HTTP answer at all: the checks will name why
+            if status not in (502, 503, 504):
+                return
+            time.sleep(0.2)
 
 
 def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host: str, deadline: float) -> None:

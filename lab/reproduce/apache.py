@@ -235,7 +235,7 @@ def _virtual_servers(top: Directive) -> list[VirtualServer]:
     vhosts = top.children("VirtualHost")
     protocols = top.first("Protocols")
     global_h2 = bool(protocols and "h2" in protocols.args)
-    global_tls = any(d.args[:1] == ("on",) for d in top.children("SSLEngine"))
+    global_tls = any(d.args[:1] and d.args[0].lower() == "on" for d in top.children("SSLEngine"))
     servers = [_vhost(vhost, balancers, global_h2, global_tls) for vhost in vhosts]
     taken = {listener.port for server in servers for listener in server.listeners}
     main = VirtualServer(source=top.source, names=_names(top), routes=_routes(top, balancers))
@@ -252,7 +252,7 @@ def _virtual_servers(top: Directive) -> list[VirtualServer]:
 def _vhost(vhost: Directive, balancers: dict[str, tuple[Upstream, ...]], global_h2: bool,
            global_tls: bool) -> VirtualServer:
     engine = vhost.first("SSLEngine")
-    tls = engine.args[:1] == ("on",) if engine and engine.args else global_tls
+    tls = engine.args[0].lower() == "on" if engine and engine.args else global_tls
     protocols = vhost.first("Protocols")
     http2 = "h2" in protocols.args if protocols else global_h2
     routes = _routes(vhost, balancers)

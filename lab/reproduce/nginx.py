@@ -73,7 +73,7 @@ def parse_nginx(bundle: Sequence[BundleFile]) -> ProxySetup:
         server_names=door.server_names, listeners=door.listeners, route_prefix=door.route_prefix,
         upstreams=door.upstreams, tls_files=_tls_files(top), includes=config.includes,
         directories=_directories(top), accounts=_accounts(top),
-        daemonizes=bool(daemon and daemon.args[:1] == ("on",)),
+        daemonizes=bool(daemon and daemon.args[:1] and daemon.args[0].lower() == "on"),
         daemon_source=daemon.source if daemon else None,
         name_sources=door.name_sources, route_source=door.route_source,
     )
@@ -137,8 +137,8 @@ def _virtual_server(server: Directive, upstream_blocks: dict[str, Directive]) ->
 
 
 def _listeners(server: Directive, redirect: str | None) -> list[Listener]:
-    ssl_on = any(d.args[:1] == ("on",) for d in server.children("ssl"))
-    http2_on = any(d.args[:1] == ("on",) for d in server.children("http2"))
+    ssl_on = any(d.args[:1] and d.args[0].lower() == "on" for d in server.children("ssl"))
+    http2_on = any(d.args[:1] and d.args[0].lower() == "on" for d in server.children("http2"))
     listens = server.children("listen")
     if not listens:
         return [Listener(80, ssl_on, redirect == "all", http2_on, server.source)]

@@ -34,6 +34,10 @@ class ReproducedRun:
     results: list[CheckResult]
 
     @property
+    def results_by_id(self) -> dict[str, CheckResult]:
+        return {result.id: result for result in self.results}
+
+    @property
     def proxy_json(self) -> dict[str, object]:
         proxy = self.reproduction.setup.proxy
         return {"kind": proxy.kind if proxy else None, "version": self.proxy_version}

@@ -10,9 +10,9 @@ included, out of order) — so a broken chain stays broken in the lab.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import trustme
 
@@ -33,6 +33,12 @@ ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
 """
 
 
+LEAF_ROLES = ("fullchain", "leaf", "fullchain+key", "leaf+key")
+"""Paths whose file starts with the server's own certificate: only these get a look-alike
+of the customer's certificate (a chain or CA file the customer sent stays the lab's)."""
+_DNS_NAME = re.compile(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*")
+
+
 @dataclass(frozen=True)
 class TlsPlacement:
     """What the lab put at one customer TLS path, and how to say it in the mapping."""
@@ -45,7 +51,8 @@ class TlsPlacement:
 def tls_files(references: Sequence[TlsReference], certificates: Sequence[CustomerCertificate],
               tls: TlsFiles, public_host: str) -> list[TlsPlacement]:
     """One placement per TLS reference (a path named twice is placed once)."""
-    lookalikes = {cert.for_path: cert for cert in certificates if cert.for_path}
+    served_roles = {ref.path for ref in references if ref.role in LEAF_ROLES}
+    lookalikes = {cert.for_path: cert for cert in certificates if cert.for_path in served_roles}
     keys_for = _pair_keys(references, lookalikes)
     issued: dict[str, tuple[bytes, bytes]] = {}  # customer cert path → (served PEM, key PEM)
     placed: dict[str, TlsPlacement] = {}
@@ -115,8 +122,8 @@ def _lookalike(customer: CustomerCertificate, tls: TlsFiles) -> tuple[bytes, byt
     window = ((now - datetime.timedelta(days=60), now - datetime.timedelta(days=1)) if customer.expired
               else (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=90)))
     key_type = trustme.KeyType.RSA if customer.key_type.startswith("rsa") else trustme.KeyType.ECDSA
-    leaf = issuer.issue_cert(*(customer.subjects or ("lab.invalid",)), not_before=window[0], not_after=window[1],
-                             key_type=key_type)
+    names = [name for name in customer.subjects if _DNS_NAME.fullmatch(name)] or ["lab.invalid"]
+    leaf = issuer.issue_cert(*names, not_before=window[0], not_after=window[1], key_type=key_type)
     parts = [leaf.cert_chain_pems[0].bytes()]
     if customer.count >= 2:
         parts.append((tls.directory / "chain.pem").read_bytes())

@@ -8,8 +8,8 @@ import pytest
 
 from lab.errors import LabError
 from lab.reproduce.apache import parse_apache, tokenize, unsupported_directives
-from lab.reproduce.bundle import collect_bundle
-from lab.reproduce.model import Listener, ProxySetup
+from lab.reproduce.model import ProxySetup
+from tests.unit.reproduceutil import parsed, ports, tls  # noqa: F401
 
 DEBIAN_SITE = """\
 <VirtualHost *:80>
@@ -225,19 +225,4 @@ def test_a_plain_reverse_proxy_needs_no_module_debian_lacks(tmp_path):
 
 
 def apache_setup(directory: Path, files: dict[str, str]) -> ProxySetup:
-    for relpath, text in files.items():
-        (directory / relpath).parent.mkdir(parents=True, exist_ok=True)
-        (directory / relpath).write_text(text)
-    return parse_apache(collect_bundle([directory]))
-
-
-def ports(listeners: tuple[Listener, ...]) -> dict[int, str]:
-    def describe(listener: Listener) -> str:
-        if listener.redirects_to_https:
-            return "redirect"
-        return ("tls" if listener.tls else "plain") + ("+h2" if listener.http2 else "")
-    return {listener.port: describe(listener) for listener in listeners}
-
-
-def tls(setup: ProxySetup) -> list[tuple[str, str, str]]:
-    return [(ref.directive, ref.path, ref.role) for ref in setup.tls_files]
+    return parsed(directory, files, parse_apache)

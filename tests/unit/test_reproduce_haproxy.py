@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.reproduce.bundle import collect_bundle
 from lab.reproduce.haproxy import parse_haproxy, split_words
-from lab.reproduce.model import Listener, ProxySetup
+from lab.reproduce.model import ProxySetup
+from tests.unit.reproduceutil import parsed, ports, tls  # noqa: F401
 
 DEBIAN_GLOBAL = """\
 global
@@ -149,19 +149,4 @@ def test_words_are_split_as_haproxy_splits_them(line, words):
 
 
 def haproxy_setup(directory: Path, files: dict[str, str]) -> ProxySetup:
-    for relpath, text in files.items():
-        (directory / relpath).parent.mkdir(parents=True, exist_ok=True)
-        (directory / relpath).write_text(text)
-    return parse_haproxy(collect_bundle([directory]))
-
-
-def ports(listeners: tuple[Listener, ...]) -> dict[int, str]:
-    def describe(listener: Listener) -> str:
-        if listener.redirects_to_https:
-            return "redirect"
-        return ("tls" if listener.tls else "plain") + ("+h2" if listener.http2 else "")
-    return {listener.port: describe(listener) for listener in listeners}
-
-
-def tls(setup: ProxySetup) -> list[tuple[str, str, str]]:
-    return [(ref.directive, ref.path, ref.role) for ref in setup.tls_files]
+    return parsed(directory, files, parse_haproxy)

@@ -8,9 +8,10 @@ import pytest
 
 from lab.errors import LabError
 from lab.reproduce.bundle import collect_bundle
-from lab.reproduce.model import Listener, ProxySetup
+from lab.reproduce.model import ProxySetup
 from lab.reproduce.nginx import parse_nginx
 from lab.reproduce.tree import path_matches
+from tests.unit.reproduceutil import ports, tls  # noqa: F401
 
 DEBIAN_NGINX_CONF = """\
 user www-data;
@@ -314,14 +315,3 @@ def nginx_setup(directory: Path, files: dict[str, str]) -> ProxySetup:
 def server(*lines: str) -> str:
     return "server {\n" + "".join(f"    {line}\n" for line in lines) + "}\n\n"
 
-
-def ports(listeners: tuple[Listener, ...]) -> dict[int, str]:
-    def describe(listener: Listener) -> str:
-        if listener.redirects_to_https:
-            return "redirect"
-        return ("tls" if listener.tls else "plain") + ("+h2" if listener.http2 else "")
-    return {listener.port: describe(listener) for listener in listeners}
-
-
-def tls(setup: ProxySetup) -> list[tuple[str, str, str]]:
-    return [(ref.directive, ref.path, ref.role) for ref in setup.tls_files]

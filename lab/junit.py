@@ -1,0 +1,47 @@
+"""JUnit XML for CI systems' test tabs: one test case per check.
+
+A failed check is a ``<failure>`` carrying what was observed, what was expected and the
+fix; a check that does not apply, or is blocked by another's failure, is ``<skipped>``
+with the reason. Written with the standard library's ElementTree.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
+from pathlib import Path
+
+from lab.checks import CheckResult
+
+
+def junit_xml(suite: str, public_url: str, results: Sequence[CheckResult]) -> bytes:
+    """The JUnit document for one topology's checks (``suite`` names the topology)."""
+    failures = sum(1 for r in results if r.ok is False)
+    skipped = sum(1 for r in results if r.ok is None)
+    root = ElementTree.Element("testsuites", name="bitbucket-lab", tests=str(len(results)),
+                               failures=str(failures), skipped=str(skipped))
+    testsuite = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(len(results)),
+                                       failures=str(failures), skipped=str(skipped), errors="0",
+                                       time=f"{sum(r.seconds for r in results):.3f}")
+    ElementTree.SubElement(ElementTree.SubElement(testsuite, "properties"), "property",
+                           name="public_url", value=public_url)
+    for result in results:
+        case = ElementTree.SubElement(testsuite, "testcase", classname=f"bitbucket-lab.{suite}",
+                                      name=result.id, time=f"{result.seconds:.3f}")
+        if result.ok is False:
+            failure = ElementTree.SubElement(case, "failure", message=f"{result.observed} — fix: {result.hint}",
+                                             type="CheckFailed")
+            failure.text = f"observed: {result.observed}\nexpected: {result.expected}\nfix: {result.hint}\n"
+        elif result.ok is None:
+            reason = f"blocked by {result.blocked_by}" if result.blocked_by else result.observed
+            ElementTree.SubElement(case, "skipped", message=reason)
+        else:
+            ElementTree.SubElement(case, "system-out").text = result.observed
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def write_junit(path: Path, suite: str, public_url: str, results: Sequence[CheckResult]) -> None:
+    """Write the JUnit file, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(junit_xml(suite, public_url, results))
