@@ -16,7 +16,7 @@ from lab.docker_env import LAB_LABEL
 from lab.images import ensure_images
 from lab.pki import make_pki
 from lab.provision import DropIns, node_environment, node_files
-from lab.runtime import GATEWAY_PORT, PUBLISH_NETWORK
+from lab.runtime import GATEWAY_PORT, PUBLISH_NETWORK, SEAL_CAPABILITIES
 from lab.topology import Topology
 
 
@@ -36,7 +36,7 @@ def export_compose(topology: Topology, out_dir: Path) -> Path:
             source.chmod(item.mode)
             volumes.append(f"./{source.relative_to(project).as_posix()}:{item.path}:ro")
         service: dict[str, object] = {
-            "image": tags[node.kind], "init": True, "labels": {LAB_LABEL: "1"},
+            "image": tags[node.kind], "init": True, "labels": {LAB_LABEL: "1"}, "cap_add": SEAL_CAPABILITIES,
             "networks": {net: {"aliases": list(aliases)} for net, aliases in node.networks.items()},
             "volumes": volumes,
         }
@@ -45,13 +45,12 @@ def export_compose(topology: Topology, out_dir: Path) -> Path:
         services[node.name] = service
     for network in topology.networks:
         services[f"gateway-{network}"] = {
-            "image": tags["gateway"], "init": True, "labels": {LAB_LABEL: "1"},
+            "image": tags["gateway"], "init": True, "labels": {LAB_LABEL: "1"}, "cap_add": SEAL_CAPABILITIES,
             "environment": {"LAB_ALLOW_NAMES": " ".join(topology.names_on(network))},
             "networks": [PUBLISH_NETWORK, network], "ports": [f"127.0.0.1::{GATEWAY_PORT}"],
         }
-    # Sealed as the lab runs it: internal networks, a publishing bridge without masquerading.
-    # (Compose has no hook for the lab's removal of default routes; the internal networks'
-    # forwarding rules still drop what would leave them.)
+    # Sealed as the lab runs it: internal networks, a publishing bridge without masquerading,
+    # and each image's entrypoint removes the default route before its service starts.
     networks: dict[str, object] = {net: {"internal": True, "labels": {LAB_LABEL: "1"}} for net in topology.networks}
     networks[PUBLISH_NETWORK] = {"labels": {LAB_LABEL: "1"},
                                  "driver_opts": {"com.docker.network.bridge.enable_ip_masquerade": "false"}}

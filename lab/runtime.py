@@ -46,6 +46,10 @@ from lab.topology import Node, Topology, certs_dir_for
 
 READY_TIMEOUT_S = 60
 UPSTREAM_UP_TIMEOUT_S = 15
+SEAL_CAPABILITIES = ["NET_ADMIN"]
+"""Held only by each image's entrypoint (``lab-seal``), which removes the container's
+default route — Docker adds one even on internal networks — and drops the capability
+(``setpriv``) before the service starts."""
 LISTEN_GRACE_S = 5
 GATEWAY_PORT = 1080
 PUBLISH_NETWORK = "publish"
@@ -79,7 +83,6 @@ class RunningTopology:
     run_id: str
     tls: TlsFiles
     client: docker.DockerClient
-    netadmin_image: str = ""  # an image with `ip`, for the route-dropping helper
     containers: dict[str, Container] = field(default_factory=dict)
     networks: dict[str, Network] = field(default_factory=dict)
     gateway_ports: dict[str, int] = field(default_factory=dict)
@@ -146,7 +149,7 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
     labels = {LAB_LABEL: "1", RUN_LABEL: run_id, PID_LABEL: _owner_token(os.getpid()),
               HOST_LABEL: socket.gethostname(), TOPOLOGY_LABEL: topology.name}
-    running = RunningTopology(topology, options, run_id, tls, client, tags["gateway"])
+    running = RunningTopology(topology, options, run_id, tls, client)
     try:
         started = time.monotonic()
         progress.step(f"starting {topology.name} (run {run_id})")
@@ -211,7 +214,7 @@ def _node_plan(running: RunningTopology, node: Node, image: str, labels: dict[st
     provision = running.options.provisioner or catalog_provisioner(running.options.drop_ins)
     setup = provision(topology, node, running.tls)
     kwargs: dict[str, object] = {"labels": {**labels, NODE_LABEL: node.name}, "init": True,
-                                 "environment": setup.environment}
+                                 "environment": setup.environment, "cap_add": SEAL_CAPABILITIES}
     if node.shares_host_with:
         return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, "", {}, setup.files,
                      running.client, _network_names(running), node.shares_host_with)
@@ -226,7 +229,7 @@ def _gateway_plan(running: RunningTopology, network: str, image: str, labels: di
     joins its lab network; it lets users reach exactly the names of that network."""
     name = f"gateway-{network}"
     kwargs: dict[str, object] = {
-        "labels": {**labels, NODE_LABEL: name}, "init": True,
+        "labels": {**labels, NODE_LABEL: name}, "init": True, "cap_add": SEAL_CAPABILITIES,
         "environment": {"LAB_ALLOW_NAMES": " ".join(running.topology.names_on(network))},
         # Published on loopback only: the docker SDK takes (address, None) for "any free port".
         "ports": {f"{GATEWAY_PORT}/tcp": ("127.0.0.1", None)},
@@ -258,37 +261,9 @@ def _create(plan: _Plan, host: Container | None = None) -> Container:
 def _start_and_connect(running: RunningTopology, plan: _Plan) -> None:
     container = running.containers[plan.name]
     container.start()
-    _drop_default_route(running, container, plan)
     for network, aliases in plan.networks.items():
         if network != plan.first_network:
             running.networks[network].connect(container, aliases=list(aliases) or None)
-
-
-def _drop_default_route(running: RunningTopology, container: Container, plan: _Plan) -> None:
-    """Docker gives a container a default route even on an internal network (its
-    forwarding rules then drop what leaves the subnet). The lab removes the route too, so
-    nothing in a topology can even try to reach beyond its own networks. A throwaway
-    container joins the node's network namespace with NET_ADMIN for this one command;
-    the node itself never holds that capability. A node that has already exited (a config
-    its proxy refused) is left to the readiness wait, which reports why."""
-    labels = {key: value for key, value in plan.run_kwargs["labels"].items()  # type: ignore[union-attr]
-              if key != NODE_LABEL}
-    helper = running.client.containers.create(
-        running.netadmin_image, ["ip", "route", "del", "default"], network_mode=f"container:{container.id}",
-        cap_add=["NET_ADMIN"], labels=labels)
-    try:
-        helper.start()
-        status = helper.wait(timeout=30)["StatusCode"]
-        output = helper.logs()
-    except APIError:
-        container.reload()
-        if container.status != "running":
-            return
-        raise
-    finally:
-        _remove_quietly(helper)
-    if status != 0 and b"No such process" not in output:  # no default route: nothing to remove
-        raise LabError(f"{container.name}: could not remove its default route: {output.decode(errors='replace')}")
 
 
 def _tar(files: Sequence[ContainerFile]) -> bytes:
@@ -416,6 +391,9 @@ def _raise_if_exited(running: RunningTopology, node: Node) -> None:
                          for line in log.splitlines() if "LAB-CONFIG-ERROR:" in line), None)
     if config_error:
         raise LabError(f"{node.kind} rejected the proxy config: {config_error}")
+    seal = next((line for line in log.splitlines() if "LAB-SEAL-ERROR:" in line), None)
+    if seal:
+        raise LabError(f"{node.name}: {seal.split('LAB-SEAL-ERROR:', 1)[1].strip()}")
     refusal = next((line for line in log.splitlines() if line.startswith("bitbucket.properties:")), None)
     if refusal:
         raise LabError(f"Bitbucket would not start with these properties: {refusal.split(':', 1)[1].strip()}")

@@ -49,14 +49,15 @@ def _spec(name: str, extra: Mapping[str, Path] | None = None) -> ImageSpec:
     return ImageSpec(name, context)
 
 
-_WAIT_HOSTS = {"wait-hosts.sh": IMAGES_DIR / "common" / "wait-hosts.sh",
-               "prepare-host.sh": IMAGES_DIR / "common" / "prepare-host.sh"}
+_SEAL = {"seal.sh": IMAGES_DIR / "common" / "seal.sh"}
+_PROXY_SCRIPTS = {**_SEAL, "wait-hosts.sh": IMAGES_DIR / "common" / "wait-hosts.sh",
+                  "prepare-host.sh": IMAGES_DIR / "common" / "prepare-host.sh"}
 SPECS: dict[str, ImageSpec] = {
-    "stub": _spec("stub", {"stub": STUB_SOURCE}),
-    "nginx": _spec("nginx", _WAIT_HOSTS),
-    "apache": _spec("apache", _WAIT_HOSTS),
-    "haproxy": _spec("haproxy", _WAIT_HOSTS),
-    "gateway": _spec("gateway"),
+    "stub": _spec("stub", {"stub": STUB_SOURCE, **_SEAL}),
+    "nginx": _spec("nginx", _PROXY_SCRIPTS),
+    "apache": _spec("apache", _PROXY_SCRIPTS),
+    "haproxy": _spec("haproxy", _PROXY_SCRIPTS),
+    "gateway": _spec("gateway", _SEAL),
 }
 IMAGE_NAMES: tuple[str, ...] = tuple(SPECS)
 

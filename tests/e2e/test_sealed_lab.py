@@ -36,6 +36,16 @@ def test_proxy_and_bitbucket_have_no_default_route(lab_topology, node):
     assert destinations and "00000000" not in destinations, routes
 
 
+@pytest.mark.parametrize("node,service", [("proxy", "nginx"), ("bitbucket", "python3"), ("gateway-outside", "python3")])
+def test_the_services_run_without_the_capability_the_seal_used(lab_topology, node, service):
+    container = lab_topology("nginx-https").containers[node]
+    pid = container.exec_run(["pidof", "-s", service]).output.decode().strip()
+    bounding = next(line for line in container.exec_run(["cat", f"/proc/{pid}/status"]).output.decode().splitlines()
+                    if line.startswith("CapBnd:"))
+    net_admin = 1 << 12  # CAP_NET_ADMIN
+    assert int(bounding.split()[1], 16) & net_admin == 0, bounding
+
+
 def test_only_the_gateway_joins_the_publishing_bridge(lab_topology):
     running = lab_topology("nginx-https")
     on_bridge = {name for name, container in running.containers.items()
