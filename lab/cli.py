@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     _topology_options(check, keep_default=False)
     check.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     check.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML there, one test case per check")
+    check.add_argument("--all", action="store_true", help="check every catalog topology, one after another")
+    check.add_argument("--shard", metavar="K/N", help="with --all: only shard K of N of the catalog (split by topology)")
     check.set_defaults(run=_check)
     reproduce = commands.add_parser(
         "reproduce", help="reproduce a customer's setup from their own files (a bundle directory or files)")
@@ -141,7 +143,7 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
         progress.step("running checks")
         results = run_checks(check_target(running), on_start=lambda id_: progress.detail(f"  checking {id_}"))
         progress.done()
-        _write_junit(args, topology.name, running.public_url, results)
+        _write_junit(args, [(topology.name, running.public_url, results)])
         if as_json:
             print(results_json(topology.name, running.public_url, results))
         else:
@@ -158,11 +160,11 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
     return 1 if any(r.ok is False for r in results) else 0
 
 
-def _write_junit(args: argparse.Namespace, suite: str, public_url: str, results: list[CheckResult]) -> None:
+def _write_junit(args: argparse.Namespace, suites: list[tuple[str, str, list[CheckResult]]]) -> None:
     if getattr(args, "junit", None):
         from lab.junit import write_junit
 
-        write_junit(args.junit, suite, public_url, results)
+        write_junit(args.junit, suites)
 
 
 def keep_watching(running: RunningTopology, interval: float = 2.0) -> bool:
@@ -186,7 +188,40 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.shard and not args.all:
+        raise LabError("--shard goes with --all")
+    if args.all:
+        return _check_all(args)
     return _run_topology(args, as_json=args.json)
+
+
+def _check_all(args: argparse.Namespace) -> int:
+    """Every catalog topology (of this shard) in turn, with the options given."""
+    import json
+
+    from lab.checks import run_checks
+    from lab.report import results_table
+    from lab.runtime import up
+    from lab.sharding import in_shard, parse_shard
+    from lab.targets import check_target
+
+    shard = parse_shard(args.shard) if args.shard else (1, 1)
+    if args.proxy_config or args.topology_file or args.public_url:
+        raise LabError("--all checks the catalog as it is: no --proxy-config, --topology-file or --public-url")
+    progress = Progress(quiet=args.json)
+    suites = []
+    for name in (name for name in catalog() if in_shard(name, shard)):
+        with up(load_topology(name), _options(args), progress) as running:
+            results = run_checks(check_target(running))
+            suites.append((name, running.public_url, results))
+        if not args.json:
+            print(f"\n{name} ({running.public_url})\n{results_table(results)}")
+    _write_junit(args, suites)
+    if args.json:
+        print(json.dumps({"shard": f"{shard[0]}/{shard[1]}", "topologies": [
+            {"topology": name, "public_url": url, "checks": [r.to_json() for r in results]}
+            for name, url, results in suites]}, indent=2, ensure_ascii=False))
+    return 1 if any(r.ok is False for _, _, results in suites for r in results) else 0
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -200,7 +235,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     progress = Progress(quiet=args.json)
     with reproduce(args.paths, args.public_url, args.certs, progress) as run:
         topology, results = run.running.topology, run.results
-        _write_junit(args, topology.name, run.running.public_url, results)
+        _write_junit(args, [(topology.name, run.running.public_url, results)])
         if args.json:
             print(results_json(topology.name, run.running.public_url, results,
                                {"proxy": run.proxy_json, "mapping": [row.to_json() for row in run.mapping]}))

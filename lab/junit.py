@@ -14,12 +14,30 @@ from pathlib import Path
 from lab.checks import CheckResult
 
 
+Suite = tuple[str, str, Sequence[CheckResult]]
+"""(topology name, public URL, its results)."""
+
+
 def junit_xml(suite: str, public_url: str, results: Sequence[CheckResult]) -> bytes:
     """The JUnit document for one topology's checks (``suite`` names the topology)."""
+    return junit_suites([(suite, public_url, results)])
+
+
+def junit_suites(suites: Sequence[Suite]) -> bytes:
+    """One JUnit document, a ``<testsuite>`` per topology."""
+    everything = [result for _, _, results in suites for result in results]
+    root = ElementTree.Element("testsuites", name="bitbucket-lab", tests=str(len(everything)),
+                               failures=str(sum(1 for r in everything if r.ok is False)),
+                               skipped=str(sum(1 for r in everything if r.ok is None)))
+    for suite, public_url, results in suites:
+        _testsuite(root, suite, public_url, results)
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _testsuite(root: ElementTree.Element, suite: str, public_url: str, results: Sequence[CheckResult]) -> None:
     failures = sum(1 for r in results if r.ok is False)
     skipped = sum(1 for r in results if r.ok is None)
-    root = ElementTree.Element("testsuites", name="bitbucket-lab", tests=str(len(results)),
-                               failures=str(failures), skipped=str(skipped))
     testsuite = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(len(results)),
                                        failures=str(failures), skipped=str(skipped), errors="0",
                                        time=f"{sum(r.seconds for r in results):.3f}")
@@ -37,11 +55,9 @@ def junit_xml(suite: str, public_url: str, results: Sequence[CheckResult]) -> by
             ElementTree.SubElement(case, "skipped", message=reason)
         else:
             ElementTree.SubElement(case, "system-out").text = result.observed
-    ElementTree.indent(root)
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def write_junit(path: Path, suite: str, public_url: str, results: Sequence[CheckResult]) -> None:
+def write_junit(path: Path, suites: Sequence[Suite]) -> None:
     """Write the JUnit file, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(junit_xml(suite, public_url, results))
+    path.write_bytes(junit_suites(suites))

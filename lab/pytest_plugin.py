@@ -21,17 +21,57 @@ from pathlib import Path
 import pytest
 
 from lab.checks import CheckResult, run_checks
+from lab.errors import LabError
 from lab.provision import DropIns
 from lab.runtime import LabOptions, RunningTopology, start
+from lab.sharding import in_shard, parse_shard
 from lab.targets import check_target
-from lab.topology import load_topology
+from lab.topology import catalog, load_topology
 
 StartTopology = Callable[..., RunningTopology]
 RunChecks = Callable[..., dict[str, CheckResult]]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--lab-shard", metavar="K/N", default=None,
+                     help="run only shard K of N: tests parametrized by a topology or customer case are "
+                          "split by it, the others by their file")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a Docker engine (real containers)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    text = config.getoption("--lab-shard")
+    if not text:
+        return
+    try:
+        shard = parse_shard(text)
+    except LabError as error:
+        raise pytest.UsageError(str(error)) from None
+    keep, drop = [], []
+    for item in items:
+        key = topology_key(item) or f"file:{item.path.name}"  # unbound tests: split by file
+        (keep if in_shard(key, shard) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def topology_key(item: pytest.Item) -> str | None:
+    """The topology (or customer case) a parametrized test brings up, if any: a parameter
+    that is a catalog name, has a ``topology`` attribute, or is a case directory."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    names = set(catalog())
+    for value in params.values():
+        if isinstance(value, str) and value in names:
+            return value
+        if isinstance(getattr(value, "topology", None), str):
+            return str(value.topology)
+        if isinstance(value, Path) and (value / "case.toml").is_file():
+            return f"case:{value.name}"
+    return None
 
 
 @pytest.fixture

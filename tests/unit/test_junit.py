@@ -32,3 +32,4 @@ def test_blocked_and_not_applicable_checks_are_skipped_with_their_reason():
     skipped = {case.get("name"): case.find("skipped") for case in suite.iter("testcase")}
     assert skipped["git.clone"].get("message") == "blocked by tls.chain"
     assert skipped["tls.chain"].get("message") == "the public URL is not https"
+
