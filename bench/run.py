@@ -9,6 +9,9 @@
   that create and start the same containers in parallel (ratio = lab / raw).
 - matrix: the seed matrix (tests/e2e/test_matrix.py) serially and with -n 2.
 - stub:   the stub's memory idle and during a 50 MB git push (VmRSS, VmHWM).
+- checks: per catalog topology, up time, check-phase wall time and the slowest check
+  (the critical path), as the ratio check-phase / slowest check (1.0 = fully concurrent).
+- reproduce: each customer case in tests/cases, bundle to verdicts, end to end.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from lab.images import IMAGE_NAMES, ensure_images  # noqa: E402
 from lab.pki import make_pki  # noqa: E402
 from lab.provision import DropIns, node_files  # noqa: E402
 from lab.runtime import LabOptions, start, sweep_dead_runs  # noqa: E402
-from lab.topology import PUBLIC_HOST, load_topology  # noqa: E402
+from lab.topology import load_topology  # noqa: E402
 
 
 def bench_images(cold: bool) -> None:
@@ -78,7 +81,7 @@ def bench_updown(name: str, repeats: int) -> None:
 def _raw_docker(topology, certs: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """The same containers, networks and files through the docker SDK alone, no readiness wait."""
     client, tags = docker_client(), ensure_images()
-    tls = make_pki(certs, [PUBLIC_HOST, "bitbucket"])
+    tls = make_pki(certs, topology.tls_names)
     suffix = os.urandom(3).hex()
     started = time.monotonic()
     networks = {net: client.networks.create(f"bench-{suffix}-{net}", labels={LAB_LABEL: "1"})
@@ -121,6 +124,39 @@ def bench_matrix() -> None:
                                  "tests/e2e/test_matrix.py", *extra], cwd=REPO, capture_output=True, text=True)
         summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
         print(f"seed matrix {label}: {time.monotonic() - started:6.1f} s   ({summary})")
+
+
+def bench_checks() -> None:
+    from lab.checks import run_checks
+    from lab.targets import check_target
+    from lab.topology import catalog
+
+    ensure_images()
+    for name in catalog():
+        with tempfile.TemporaryDirectory() as certs:
+            started = time.monotonic()
+            running = start(load_topology(name), LabOptions(certs_dir=Path(certs)))
+            up = time.monotonic() - started
+            try:
+                started = time.monotonic()
+                results = run_checks(check_target(running))
+                phase = time.monotonic() - started
+            finally:
+                running.stop()
+        slowest = max(results, key=lambda r: r.seconds)
+        print(f"{name:<26} up {up:4.1f} s  checks {phase:4.1f} s  slowest {slowest.id} {slowest.seconds:4.1f} s  "
+              f"ratio {phase / max(slowest.seconds, 0.01):4.2f}")
+
+
+def bench_reproduce() -> None:
+    from lab.reproduce.session import reproduce
+
+    for case in sorted((REPO / "tests" / "cases").glob("*/case.toml")):
+        with tempfile.TemporaryDirectory() as certs:
+            started = time.monotonic()
+            with reproduce([case.parent / "bundle"], certs_dir=Path(certs)) as run:
+                failed = sum(1 for r in run.results if r.ok is False)
+            print(f"reproduce {case.parent.name:<46} {time.monotonic() - started:5.1f} s ({failed} failed)")
 
 
 def bench_stub() -> None:
@@ -180,7 +216,7 @@ def _memory(pid: int) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("parts", nargs="*", default=["images", "updown", "matrix", "stub"])
+    parser.add_argument("parts", nargs="*", default=["images", "updown", "checks", "matrix", "stub"])
     parser.add_argument("--cold", action="store_true", help="remove the lab's images first and time a cold build")
     parser.add_argument("--topology", default="nginx-https")
     parser.add_argument("--repeats", type=int, default=5)
@@ -188,7 +224,8 @@ def main() -> None:
     sweep_dead_runs()
     for part in args.parts:
         {"images": lambda: bench_images(args.cold), "updown": lambda: bench_updown(args.topology, args.repeats),
-         "matrix": bench_matrix, "stub": bench_stub}[part]()
+         "matrix": bench_matrix, "stub": bench_stub, "checks": bench_checks,
+         "reproduce": bench_reproduce}[part]()
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         shard = parse_shard(text)
     except LabError as error:
         raise pytest.UsageError(str(error)) from None
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         key = topology_key(item) or f"file:{item.path.name}"  # unbound tests: split by file
         (keep if in_shard(key, shard) else drop).append(item)
@@ -79,24 +80,38 @@ def lab_topology(tmp_path: Path) -> Iterator[StartTopology]:
     """``lab_topology(name, *, proxy_config=None, properties=None, public_url=None,
     tls_variant="good") -> RunningTopology``: start a catalog topology (``python -m lab
     list``), with your site file and/or ``bitbucket.properties`` used verbatim, users on
-    ``public_url``, and a PKI variant. Each start gets its own PKI under ``tmp_path``."""
+    ``public_url``, and a PKI variant. Each start gets its own PKI under ``tmp_path``;
+    every topology is removed when the test ends."""
+    yield from _topologies(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def lab_module_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartTopology]:
+    """:func:`lab_topology` for a whole test module: start once, assert many times; the
+    topologies are removed when the module's last test ends."""
+    yield from _topologies(tmp_path_factory.mktemp("lab"))
+
+
+def _topologies(certs_root: Path) -> Iterator[StartTopology]:
     started: list[RunningTopology] = []
 
     def start_topology(name: str, *, proxy_config: Path | None = None, properties: Path | None = None,
                        public_url: str | None = None, tls_variant: str = "good") -> RunningTopology:
         options = LabOptions(DropIns(proxy_config, properties), tls_variant,
-                             certs_dir=tmp_path / f"certs-{name}-{len(started)}")
+                             certs_dir=certs_root / f"certs-{name}-{len(started)}")
         topology = load_topology(name)
         running = start(topology.with_public_url(public_url) if public_url else topology, options)
         started.append(running)
         return running
 
-    yield start_topology
-    for running in started:
-        running.stop()
+    try:
+        yield start_topology
+    finally:
+        for running in started:
+            running.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def lab_checks() -> RunChecks:
     """``lab_checks(running, ids=None) -> dict[str, CheckResult]``: run checks (by id,
     default every one) on a running topology; each result has ``ok`` (True, False, or None

@@ -52,7 +52,7 @@ def tls_files(references: Sequence[TlsReference], certificates: Sequence[Custome
               tls: TlsFiles, public_host: str) -> list[TlsPlacement]:
     """One placement per TLS reference (a path named twice is placed once)."""
     served_roles = {ref.path for ref in references if ref.role in LEAF_ROLES}
-    lookalikes = {cert.for_path: cert for cert in certificates if cert.for_path in served_roles}
+    lookalikes = {cert.for_path: cert for cert in certificates if cert.for_path and cert.for_path in served_roles}
     keys_for = _pair_keys(references, lookalikes)
     issued: dict[str, tuple[bytes, bytes]] = {}  # customer cert path → (served PEM, key PEM)
     placed: dict[str, TlsPlacement] = {}
@@ -99,7 +99,7 @@ def _path(ref: TlsReference, public_host: str) -> str:
     return ref.path + f"{public_host}.pem" if ref.path.endswith("/") else ref.path
 
 
-def _pair_keys(references: Sequence[TlsReference], lookalikes: dict[str | None, CustomerCertificate]) -> dict[str, str]:
+def _pair_keys(references: Sequence[TlsReference], lookalikes: dict[str, CustomerCertificate]) -> dict[str, str]:
     """{key path: certificate path} for look-alikes: the nearest key directive in the same file."""
     pairs = {}
     keys = [ref for ref in references if ref.role == "key"]

@@ -19,7 +19,7 @@ REPO = EXAMPLE.parents[1]
 def installed_lab_outside_the_checkout(cwd: Path) -> bool:
     found = subprocess.run([sys.executable, "-c", "import lab; print(lab.__file__)"], cwd=cwd,
                            capture_output=True, text=True, timeout=60, env=_clean_env())
-    return found.returncode == 0 and REPO not in Path(found.stdout.strip()).parents
+    return found.returncode == 0 and Path(found.stdout.strip()).parent != REPO / "lab"  # not the source tree
 
 
 @pytest.fixture

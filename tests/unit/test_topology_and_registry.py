@@ -103,3 +103,12 @@ def test_a_check_that_does_not_apply_is_not_blocked_and_says_why():
     assert REGISTRY["git.clone-slow"].applies(target) is not None
     assert REGISTRY["git.clone-slow"].applies(CheckTarget("http://x", Vantage(None, None),
                                                           slow_repos=("LAB/slow",))) is None
+
+
+def test_the_tls_probe_knows_which_versions_this_machines_openssl_can_speak():
+    import ssl
+
+    from lab.checks.tls_client import client_speaks
+
+    assert client_speaks(ssl.TLSVersion.TLSv1_2) and client_speaks(ssl.TLSVersion.TLSv1_3)
+    assert not client_speaks(ssl.TLSVersion.SSLv3)  # OpenSSL 3 is built without it: "cannot tell", never "refused"

@@ -8,8 +8,8 @@ HERE = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def results(lab_topology, lab_checks):
-    running = lab_topology("nginx-https", proxy_config=HERE / "bitbucket.conf",
+def results(lab_module_topology, lab_checks):
+    running = lab_module_topology("nginx-https", proxy_config=HERE / "bitbucket.conf",
                            properties=HERE / "bitbucket.properties")
     return lab_checks(running)
 
