@@ -127,8 +127,7 @@ def bench_matrix() -> None:
 
 
 def bench_checks() -> None:
-    from lab.checks import run_checks
-    from lab.targets import check_target
+    from lab.targets import check_running
     from lab.topology import catalog
 
     ensure_images()
@@ -139,7 +138,7 @@ def bench_checks() -> None:
             up = time.monotonic() - started
             try:
                 started = time.monotonic()
-                results = run_checks(check_target(running))
+                results = check_running(running)
                 phase = time.monotonic() - started
             finally:
                 running.stop()

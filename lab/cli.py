@@ -131,17 +131,16 @@ def _topology(args: argparse.Namespace) -> Topology:
 
 
 def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
-    from lab.checks import run_checks
     from lab.commands import user_commands
     from lab.report import results_json, results_table, topology_picture
     from lab.runtime import up
-    from lab.targets import check_target
+    from lab.targets import check_running
 
     topology = _topology(args)
     progress = Progress(quiet=as_json)
     with up(topology, _options(args), progress) as running:
         progress.step("running checks")
-        results = run_checks(check_target(running), on_start=lambda id_: progress.detail(f"  checking {id_}"))
+        results = check_running(running, on_start=lambda id_: progress.detail(f"  checking {id_}"))
         progress.done()
         _write_junit(args, [(topology.name, running.public_url, results)])
         if as_json:
@@ -199,11 +198,10 @@ def _check_all(args: argparse.Namespace) -> int:
     """Every catalog topology (of this shard) in turn, with the options given."""
     import json
 
-    from lab.checks import run_checks
     from lab.report import results_table
     from lab.runtime import up
     from lab.sharding import in_shard, parse_shard
-    from lab.targets import check_target
+    from lab.targets import check_running
 
     shard = parse_shard(args.shard) if args.shard else (1, 1)
     if args.proxy_config or args.topology_file or args.public_url:
@@ -212,7 +210,7 @@ def _check_all(args: argparse.Namespace) -> int:
     suites = []
     for name in (name for name in catalog() if in_shard(name, shard)):
         with up(load_topology(name), _options(args), progress) as running:
-            results = run_checks(check_target(running))
+            results = check_running(running)
             suites.append((name, running.public_url, results))
         if not args.json:
             print(f"\n{name} ({running.public_url})\n{results_table(results)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import contextvars
 import os
 import socket
 import subprocess
@@ -23,6 +24,10 @@ import requests
 import socks
 
 GIT_TIMEOUT_S = 300
+REQUEST_ID_HEADER = "X-Request-ID"
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+"""The id every request made in this context carries (``X-Request-ID``), so the proxy's
+and Bitbucket's logs can be matched to the check that sent it; the check runner sets it."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class Vantage:
         """A requests session that ignores every ambient setting."""
         session = requests.Session()
         session.trust_env = False
+        if tag := request_id.get():
+            session.headers[REQUEST_ID_HEADER] = tag
         session.verify = str(self.ca_file) if self.ca_file else empty_ca_file()
         if self.proxy_url:
             session.proxies = {"http": self.proxy_url, "https": self.proxy_url}
@@ -79,6 +86,8 @@ class Vantage:
         """Run the real git CLI from this vantage point; never raises on git's failure."""
         with tempfile.TemporaryDirectory(prefix="lab-git-home-") as home:
             command = ["git", "-c", "credential.helper=", *args]
+            if tag := request_id.get():
+                command[1:1] = ["-c", f"http.extraHeader={REQUEST_ID_HEADER}: {tag}"]
             if self.proxy_url:
                 command[1:1] = ["-c", f"http.proxy={self.proxy_url}"]
             try:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from lab.checks import CheckResult, run_checks
+from lab.checks import CheckResult
 from lab.errors import LabError
 from lab.provision import DropIns
 from lab.runtime import LabOptions, RunningTopology, start
 from lab.sharding import in_shard, parse_shard
-from lab.targets import check_target
+from lab.targets import check_running
 from lab.topology import catalog, load_topology
 
 StartTopology = Callable[..., RunningTopology]
@@ -115,9 +115,10 @@ def _topologies(certs_root: Path) -> Iterator[StartTopology]:
 def lab_checks() -> RunChecks:
     """``lab_checks(running, ids=None) -> dict[str, CheckResult]``: run checks (by id,
     default every one) on a running topology; each result has ``ok`` (True, False, or None
-    when not applicable or ``blocked_by`` another check), ``observed``, ``expected``, ``hint``."""
+    when not applicable or ``blocked_by`` another check), ``observed``, ``expected``, ``hint``,
+    and for a failed check ``evidence`` (the proxy's and Bitbucket's log lines)."""
     def run(running: RunningTopology, ids: Iterable[str] | None = None) -> dict[str, CheckResult]:
-        return {result.id: result for result in run_checks(check_target(running), ids)}
+        return {result.id: result for result in check_running(running, ids)}
 
     return run
 

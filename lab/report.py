@@ -25,8 +25,21 @@ def results_table(results: Sequence[CheckResult], timings: bool = False) -> str:
         if result.ok is False:
             lines.append(f"   {'':<24} expected: {result.expected}")
             lines.append(f"   {'':<24} fix: {result.hint}")
+            lines += [f"   {'':<24} log: {line[:width]}" for line in telling_lines(result)]
     lines.append(summary_line(results))
     return "\n".join(lines)
+
+
+def telling_lines(result: CheckResult, most: int = 3) -> list[str]:
+    """The 1–3 evidence lines worth reading on a terminal: proxy errors first, then what
+    Bitbucket saw (or that nothing arrived)."""
+    if result.evidence is None:
+        return []
+    proxy = [f"proxy: {line}" for line in result.evidence.proxy if " rid=" not in line][-2:]
+    proxy = proxy or [f"proxy: {line}" for line in result.evidence.proxy][-1:]
+    bitbucket = [f"bitbucket: {line}" for line in result.evidence.bitbucket][-1:]
+    note = [result.evidence.note] if result.evidence.note else []
+    return (proxy + (bitbucket or note))[:most]
 
 
 def summary_line(results: Sequence[CheckResult]) -> str:

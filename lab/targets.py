@@ -1,8 +1,11 @@
-"""Turn a running topology into what the checks need."""
+"""Turn a running topology into what the checks need, and run them with evidence."""
 
 from __future__ import annotations
 
-from lab.checks import CheckTarget
+from collections.abc import Callable, Iterable
+
+from lab.checks import CheckResult, CheckTarget, run_checks
+from lab.evidence import attach_evidence
 from lab.provision import effective_properties
 from lab.runtime import RunningTopology
 
@@ -23,3 +26,9 @@ def check_target(running: RunningTopology) -> CheckTarget:
         applicable=topology.checks,
         slow_repos=slow,
     )
+
+
+def check_running(running: RunningTopology, ids: Iterable[str] | None = None,
+                  on_start: Callable[[str], None] | None = None) -> list[CheckResult]:
+    """Run checks on a running topology; failed ones carry the proxy's and Bitbucket's log lines."""
+    return attach_evidence(running, run_checks(check_target(running), ids, on_start))

@@ -97,10 +97,28 @@ class CheckResult:
     hint: str = ""
     seconds: float = 0.0
     blocked_by: str | None = None
+    started: float = 0.0              # wall-clock time the check began (for log windows)
+    request_id: str | None = None     # the X-Request-ID its requests carried
+    evidence: Evidence | None = None  # what the proxy and Bitbucket logged, for a failed check
 
     def to_json(self) -> dict[str, object]:
         return {"id": self.id, "ok": self.ok, "observed": self.observed, "expected": self.expected,
-                "hint": self.hint, "seconds": round(self.seconds, 3), "blocked_by": self.blocked_by}
+                "hint": self.hint, "seconds": round(self.seconds, 3), "blocked_by": self.blocked_by,
+                "evidence": self.evidence.to_json() if self.evidence else None}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Log lines about one check's requests: the proxy's (access and error logs) and
+    Bitbucket's (did each request arrive, with which Host and path). ``note`` says why a
+    side has nothing to show."""
+
+    proxy: tuple[str, ...] = ()
+    bitbucket: tuple[str, ...] = ()
+    note: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"proxy": list(self.proxy), "bitbucket": list(self.bitbucket), "note": self.note}
 
 
 CheckFunction = Callable[[CheckTarget], Verdict]

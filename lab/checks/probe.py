@@ -6,6 +6,7 @@ import socket
 import ssl
 
 from lab.checks.base import CheckTarget
+from lab.client import REQUEST_ID_HEADER, request_id
 
 
 def open_socket(target: CheckTarget, context: ssl.SSLContext | None = None,
@@ -30,7 +31,9 @@ def early_status_for_body(target: CheckTarget, path: str, size: int, wait: float
     git streams big pushes chunked, so a proxy limit often surfaces on git's side only as
     "curl 55 Send failure: Broken pipe"; this asks the proxy the question directly.
     """
+    tag = request_id.get()
     request = (f"POST {target.context_path}{path} HTTP/1.1\r\nHost: {target.parts.netloc}\r\n"
+               + (f"{REQUEST_ID_HEADER}: {tag}\r\n" if tag else "") +
                f"Content-Type: application/x-git-receive-pack-request\r\nContent-Length: {size}\r\n"
                "Connection: close\r\n\r\n").encode()
     try:

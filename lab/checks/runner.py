@@ -9,6 +9,7 @@ its traceback saved to a file.
 from __future__ import annotations
 
 import concurrent.futures
+import secrets
 import tempfile
 import time
 import traceback
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable
 
 from lab.checks.base import REGISTRY, CheckResult, CheckSpec, CheckTarget, Verdict, failed
 from lab.checks.network import describe, gateway_answers, is_network_error
+from lab.client import request_id
 
 MAX_PARALLEL_CHECKS = 6
 FRONT_DOOR = "reach.front-door"
@@ -66,10 +68,15 @@ def _run_or_skip(spec: CheckSpec, target: CheckTarget, results: dict[str, CheckR
         return CheckResult(spec.id, None, f"not run: {cause} failed", spec.proves, blocked_by=cause)
     if on_start is not None:
         on_start(spec.id)
-    started = time.monotonic()
-    verdict = _call(spec, target)
+    tag = f"lab-{spec.id}-{secrets.token_hex(4)}"
+    token = request_id.set(tag)  # every request of this check carries it (X-Request-ID)
+    started, wall = time.monotonic(), time.time()
+    try:
+        verdict = _call(spec, target)
+    finally:
+        request_id.reset(token)
     return CheckResult(spec.id, verdict.ok, verdict.observed, verdict.expected, verdict.hint,
-                       time.monotonic() - started)
+                       time.monotonic() - started, started=wall, request_id=tag)
 
 
 def _not_applicable(spec: CheckSpec, target: CheckTarget) -> str | None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.checks import CheckResult, run_checks
+from lab.checks import CheckResult
 from lab.errors import LabError
 from lab.progress import SILENT, Progress
 from lab.provision import DropIns
@@ -18,7 +18,7 @@ from lab.reproduce.labmap import Mapping, Reproduction, case_name, proxy_rows, r
 from lab.reproduce.model import CustomerSetup
 from lab.reproduce.placement import place_files
 from lab.runtime import LabOptions, RunningTopology, up
-from lab.targets import check_target
+from lab.targets import check_running
 
 VERSION_COMMANDS = {"nginx": ["nginx", "-v"], "apache": ["apache2", "-v"], "haproxy": ["haproxy", "-v"]}
 
@@ -54,7 +54,7 @@ def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: P
     with _customer_paths_in_errors(setup), up(plan.topology, options, progress) as running:
         mapping = plan.mapping + proxy_rows(setup, running.tls)
         progress.step("running checks")
-        results = run_checks(check_target(running), on_start=lambda id_: progress.detail(f"  checking {id_}"))
+        results = check_running(running, on_start=lambda id_: progress.detail(f"  checking {id_}"))
         progress.done()
         yield ReproducedRun(plan, running, mapping, proxy_version(running), results)
 

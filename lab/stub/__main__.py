@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path,
                         default=Path(os.environ.get("BITBUCKET_HOME", DEFAULT_HOME)),
                         help="Bitbucket home; reads shared/bitbucket.properties under it")
-    parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    parser.add_argument("--access-log", action="store_true", help="log every request to stderr as one JSON line (LAB-REQUEST …)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.home)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import secrets
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,11 +87,21 @@ class StubHandler(BaseHTTPRequestHandler):
             response = self.server.app.handle(exchange)
         if not exchange.body_consumed and ("content-length" in headers or "transfer-encoding" in headers):
             self.close_connection = True
+        self._log_exchange(headers, response.status)
         self._send(response, exchange.user)
+
+    def _log_exchange(self, headers: dict[str, str], status: int) -> None:
+        """One JSON line per request (with ``--access-log``): what Bitbucket saw, for the
+        lab's evidence — the request id a check sent, the Host and raw path that arrived."""
+        if not self.server.access_log:
+            return
+        record = {"id": headers.get("x-request-id"), "method": self.command, "uri": self.path,
+                  "version": self.request_version, "host": headers.get("host"), "status": status,
+                  "connector": self.server.connector.port}
+        print("LAB-REQUEST " + json.dumps(record), file=sys.stderr, flush=True)
 
     def _send(self, response: Response, user: str | None) -> None:
         # Tomcat 8.5+ sends no reason phrase and Bitbucket no Server header.
-        self.log_request(response.status)
         self.send_response_only(response.status, "")
         self.send_header("Date", self.date_time_string())
         present = {name.lower() for name, _ in response.headers}
@@ -118,8 +130,7 @@ class StubHandler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
     def log_message(self, format: str, *args: object) -> None:
-        if self.server.access_log:
-            super().log_message(format, *args)
+        return  # requests are logged as JSON lines by _log_exchange
 
 
 @functools.lru_cache(maxsize=64)

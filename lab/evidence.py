@@ -1,0 +1,106 @@
+"""Evidence for failed checks, read from the proxy's and Bitbucket's own logs.
+
+Every request a check sends carries its id (``X-Request-ID``): the stub logs each request
+it receives as a ``LAB-REQUEST`` JSON line, the catalog's proxy configs log the id in
+their access logs. For a failing check the lab quotes the proxy's lines with that id and
+its error-log lines from the check's time window, and says whether (and how) Bitbucket
+saw each request — "no request of this check reached Bitbucket" means the proxy answered
+itself. A known log signature (:mod:`lab.logsigs`) becomes the hint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import re
+from collections.abc import Sequence
+
+from docker.errors import APIError, NotFound
+
+from lab.checks import CheckResult
+from lab.checks.base import Evidence
+from lab.logsigs import explain
+from lab.runtime import RunningTopology
+
+WINDOW_SLACK_S = 0.5
+MAX_LINES = 12
+LOG_FILES = ("/var/log/nginx/*.log", "/var/log/apache2/*.log", "/var/log/httpd/*log", "/etc/httpd/logs/*log",
+             "/var/log/haproxy*.log")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Line:
+    at: float | None   # seconds since the epoch, when known (Docker's timestamp)
+    text: str
+
+
+def attach_evidence(running: RunningTopology, results: Sequence[CheckResult]) -> list[CheckResult]:
+    """``results`` with evidence (and a log-derived hint, when a signature matches) on
+    every failed check; reads the logs once."""
+    failing = [r for r in results if r.ok is False and r.request_id]
+    if not failing:
+        return list(results)
+    proxy = running.topology.proxy
+    proxy_lines = _read(running, proxy.name) if proxy else []
+    stub_lines = _read(running, running.topology.bitbucket.name)
+    return [_with_evidence(r, proxy.kind if proxy else None, proxy_lines, stub_lines) if r in failing else r
+            for r in results]
+
+
+def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Line],
+                   stub_lines: list[_Line]) -> CheckResult:
+    tag = result.request_id or ""
+    start, end = result.started - WINDOW_SLACK_S, result.started + result.seconds + WINDOW_SLACK_S
+    proxy = [line.text for line in proxy_lines
+             if tag in line.text or (not _is_access(line.text) and (line.at is None or start <= line.at <= end))]
+    arrived = [_stub_view(line.text) for line in stub_lines if tag in line.text and "LAB-REQUEST" in line.text]
+    note = "" if arrived else "no request of this check reached Bitbucket: the proxy answered (or refused) it itself"
+    hint = result.hint
+    if kind is not None and (found := explain(proxy, kind)):
+        signature, line = found
+        hint = f"{signature.fix} (the proxy logged: {line.strip()[:200]})"
+    evidence = Evidence(tuple(proxy[-MAX_LINES:]), tuple(arrived[-MAX_LINES:]),
+                        note if kind is not None else ("" if arrived else "no request of this check reached Bitbucket"))
+    return dataclasses.replace(result, hint=hint, evidence=evidence)
+
+
+_ACCESS = re.compile(r'"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT) [^"]*" \d{3} ')
+
+
+def _is_access(text: str) -> bool:
+    """An access-log line (the request, then its status) rather than an error-log line."""
+    return " rid=" in text or bool(_ACCESS.search(text))
+
+
+def _stub_view(text: str) -> str:
+    try:
+        record = json.loads(text.split("LAB-REQUEST ", 1)[1])
+    except (IndexError, ValueError):
+        return text
+    return f"{record['method']} {record['uri']} {record['version']} Host: {record['host']} → {record['status']}"
+
+
+def _read(running: RunningTopology, node: str) -> list[_Line]:
+    """The node's Docker log (with timestamps) and the proxy log files it wrote."""
+    container = running.containers.get(node)
+    if container is None:
+        return []
+    lines: list[_Line] = []
+    with contextlib.suppress(APIError, NotFound):
+        raw = container.logs(timestamps=True).decode("utf-8", "replace")
+        lines += [_timestamped(text) for text in raw.splitlines() if text.strip()]
+        files = container.exec_run(["sh", "-c", "for f in " + " ".join(LOG_FILES) +
+                                    '; do [ -f "$f" ] && tail -n 300 "$f"; done; true'])
+        lines += [_Line(None, text) for text in files.output.decode("utf-8", "replace").splitlines() if text.strip()]
+    return lines
+
+
+def _timestamped(text: str) -> _Line:
+    stamp, _, rest = text.partition(" ")
+    try:
+        at = datetime.datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return _Line(None, text)
+    return _Line(at, rest)
