@@ -34,9 +34,17 @@ SIGNATURES: tuple[Signature, ...] = (
          "Bitbucket's certificate does not name the host Apache checks (SSLProxyCheckPeerName; with "
          "ProxyPreserveHost On Apache checks the public name): give Bitbucket's certificate that name, or use "
          "`ProxyPreserveHost Off` with server.proxy-name, or `SSLProxyCheckPeerName off`"),
+    _sig("TLS spoken to a plain port", r"wrong version number|packet length too long|http request.*SSL|SSL routines::record layer",
+         APACHE + NGINX, "the proxy speaks TLS to a port of Bitbucket's that answers plain HTTP: the upstream scheme "
+         "does not match the port (https:// to 7990, or http:// to Tomcat's TLS port)"),
+    _sig("TLS to port 7990", r"AH01084: pass request body failed to \S+:7990\b", APACHE,
+         "Apache speaks TLS to port 7990, Bitbucket's plain HTTP connector: the upstream scheme does not match the "
+         "port (use http:// there, or point https:// at the TLS connector: server.port with server.ssl.*)"),
     _sig("AH00898/AH01084 TLS to Bitbucket", r"AH00898|AH01084|AH01961|AH02039|Error during SSL Handshake with remote",
-         APACHE, "Apache's TLS handshake with Bitbucket failed: `SSLProxyEngine on`, and "
-         "`SSLProxyCACertificateFile` must hold the CA that issued Bitbucket's certificate"),
+         APACHE, "Apache's TLS handshake with Bitbucket failed: it needs `SSLProxyEngine on`, a "
+         "`SSLProxyCACertificateFile` holding the CA that issued Bitbucket's certificate, and a certificate that "
+         "names the host Apache checks (SSLProxyCheckPeerName; with ProxyPreserveHost On that is the public name) — "
+         "`LogLevel ssl:info` makes Apache log which one failed"),
     _sig("AH01102 status line", r"AH01102|error reading status line from remote server", APACHE,
          "Bitbucket closed the connection before answering: the upstream scheme does not match the port "
          "(http:// to Tomcat's TLS port, or https:// to a plain one)"),

@@ -93,7 +93,7 @@ FAILURES = {
         "nginx-https", {"redirects.http-to-https": "redirect"},
         site_edits={"return 301 https://$host$request_uri;": "return 404;"}),
     "short proxy read timeout cuts a slow clone": Failure(
-        "nginx-https", {"git.clone-slow": "proxy_read_timeout"},
+        "nginx-https", {"git.clone-slow": "proxy_read_timeout` (and"},
         site_edits={"proxy_read_timeout 600s;": "proxy_read_timeout 1s;"},
         properties={"lab.slow-repos": "LAB/slow:3"}, passes=("git.clone",)),
     "haproxy short server timeout cuts a slow clone": Failure(
@@ -109,6 +109,20 @@ FAILURES = {
     "base url differs from the public url": Failure(
         "apache-https", {"baseurl.match": "setup.baseUrl=https://bitbucket.lab.test/bitbucket"},
         properties={"setup.baseUrl": "http://old-bitbucket:7990"}, passes=("redirects.public",)),
+    # Issue 16: the proxy's own log names the cause; the hint must come from it.
+    "apache re-encrypting without SSLProxyVerifyDepth answers 500 (AH02040)": Failure(
+        "apache-https-reencrypt", {"reach.status": "SSLProxyVerifyDepth", "git.clone": "SSLProxyVerifyDepth"},
+        site_edits={"    SSLProxyVerifyDepth 3\n": ""}, passes=("tls.chain",)),
+    "nginx re-encrypting with the wrong proxy_ssl_name": Failure(
+        "nginx-https-reencrypt", {"reach.status": "proxy_ssl_name", "git.clone": "proxy_ssl_name"},
+        site_edits={"proxy_ssl_name bitbucket;": "proxy_ssl_name bitbucket.internal.lab.test;"}, passes=("tls.chain",)),
+    "nginx upstream on a port where nothing listens": Failure(
+        "nginx-https", {"reach.status": "check the upstream host and port", "git.clone": "check the upstream host and port"},
+        site_edits={"proxy_pass http://bitbucket:7990;": "proxy_pass http://bitbucket:7991;"}, passes=("tls.chain",)),
+    "apache re-encrypting to tomcat's plain http port": Failure(
+        "apache-https", {"reach.status": "scheme does not match the port"},
+        site_edits={"ProxyPass /bitbucket http://bitbucket:7990/bitbucket nocanon":
+                    "SSLProxyEngine on\n    ProxyPass /bitbucket https://bitbucket:7990/bitbucket nocanon"}),
     "mod_auth_basic in front of bitbucket": Failure(
         "apache-https", {"git.auth-challenge": "mod_auth_basic", "git.clone": "mod_auth_basic"},
         site_edits={"    ProxyRequests Off\n": "    ProxyRequests Off\n    <Location /bitbucket>\n"
@@ -142,6 +156,9 @@ def test_failure_mode_is_caught_by_its_check_with_a_hint_naming_the_cause(lab_to
     for check_id in failure.passes:
         assert results[check_id].ok is True, f"{check_id}: {results[check_id].observed} | {results[check_id].hint}"
     assert not any("crashed" in r.observed for r in results.values()), [r for r in results.values() if "crashed" in r.observed]
+    for result in results.values():  # issue 16: every failure quotes the logs, or says why there is nothing
+        if result.ok is False:
+            assert result.evidence is not None and (result.evidence.proxy or result.evidence.note), result
 
 
 def test_the_body_limit_probe_sees_413_only_where_the_proxy_has_a_limit(lab_topology, tmp_path):
