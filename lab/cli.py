@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from lab.errors import LabError
 from lab.pki import TLS_VARIANTS
 from lab.progress import Progress
+from lab.releases import DEFAULT_RELEASE, RELEASES
 from lab.topology import catalog, check_public_url, load_topology, load_topology_file
 
 if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command needs them
@@ -53,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     listing = commands.add_parser("list", help="the topology catalog, one line each")
+    listing.add_argument("--versions", action="store_true",
+                         help="instead: the exact nginx, Apache httpd, HAProxy and OpenSSL of each proxy release "
+                              "(read from the built images; builds what is missing)")
     listing.set_defaults(run=_list)
     up = commands.add_parser("up", help="bring a topology up, check it, print commands; stay up until Ctrl-C")
     _topology_options(up, keep_default=True)
@@ -78,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--cases-dir", type=Path, default=Path("tests/cases"), metavar="DIR",
                            help="where --save writes (default tests/cases)")
     reproduce.add_argument("--certs", type=Path, metavar="DIR", help="where the PKI goes (default certs/<name>)")
+    _proxy_version_option(reproduce, default=None)
     reproduce.set_defaults(run=_reproduce)
     down = commands.add_parser("down", help="remove what dead lab runs left behind (--all: everything the lab owns)")
     down.add_argument("--all", action="store_true", help="also remove live runs' containers and networks")
@@ -93,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _proxy_version_option(parser: argparse.ArgumentParser, default: str | None = DEFAULT_RELEASE) -> None:
+    parser.add_argument("--proxy-version", choices=RELEASES, default=default, metavar="RELEASE",
+                        help=f"Debian release the proxy comes from: {', '.join(RELEASES)} (default "
+                             + (f"{default})" if default else "the one closest to a version line in the bundle, "
+                                f"else {DEFAULT_RELEASE})") + "; `list --versions` shows what each ships")
+
+
 def _topology_options(parser: argparse.ArgumentParser, keep_default: bool) -> None:
     parser.add_argument("--topology", default=DEFAULT_TOPOLOGY, metavar="NAME",
                         help=f"catalog name (default {DEFAULT_TOPOLOGY}); see `list`")
@@ -106,11 +118,20 @@ def _topology_options(parser: argparse.ArgumentParser, keep_default: bool) -> No
     parser.add_argument("--tls-variant", default="good", choices=list(TLS_VARIANTS),
                         help="PKI variant: " + "; ".join(f"{k}: {v}" for k, v in TLS_VARIANTS.items()))
     parser.add_argument("--certs", type=Path, metavar="DIR", help="where the PKI goes (default certs/<topology>)")
+    _proxy_version_option(parser)
     parser.add_argument("--keep", action=argparse.BooleanOptionalAction, default=keep_default,
                         help="stay up until Ctrl-C after the checks" + (" (default)" if keep_default else ""))
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.versions:
+        from lab.images.versions import release_versions
+
+        print(f"{'release':<10} {'nginx':<10} {'apache':<10} {'haproxy':<20} openssl")
+        for release, versions in release_versions(Progress()).items():
+            print(f"{release:<10} {versions['nginx']:<10} {versions['apache']:<10} {versions['haproxy']:<20} "
+                  f"{versions['openssl']}")
+        return 0
     for name in catalog():
         topology = load_topology(name)
         print(f"{name:<24} {topology.public_url:<40} {topology.summary}")
@@ -121,7 +142,8 @@ def _options(args: argparse.Namespace) -> LabOptions:
     from lab.provision import DropIns
     from lab.runtime import LabOptions
 
-    return LabOptions(DropIns(args.proxy_config, args.properties), args.tls_variant, args.certs)
+    return LabOptions(DropIns(args.proxy_config, args.properties), args.tls_variant, args.certs,
+                      proxy_release=args.proxy_version)
 
 
 def _topology(args: argparse.Namespace) -> Topology:
@@ -231,7 +253,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     if args.public_url:
         check_public_url(args.public_url)
     progress = Progress(quiet=args.json)
-    with reproduce(args.paths, args.public_url, args.certs, progress) as run:
+    with reproduce(args.paths, args.public_url, args.certs, progress, args.proxy_version) as run:
         topology, results = run.running.topology, run.results
         _write_junit(args, [(topology.name, run.running.public_url, results)])
         if args.json:

@@ -38,9 +38,10 @@ from docker.models.networks import Network
 from lab.client import Vantage
 from lab.docker_env import HOST_LABEL, LAB_LABEL, PID_LABEL, RUN_LABEL, docker_client
 from lab.errors import LabError
-from lab.images import ensure_images
+from lab.images import DEFAULT_RELEASE, ensure_images
 from lab.pki import TlsFiles, make_pki
 from lab.progress import SILENT, Progress
+from lab.releases import rejection_hint
 from lab.provision import ContainerFile, DropIns, Provisioner, catalog_provisioner
 from lab.topology import Node, Topology, certs_dir_for
 
@@ -72,6 +73,8 @@ class LabOptions:
     """Each node's files and environment; default: the catalog's, with the drop-ins."""
     backend_names: tuple[str, ...] | None = None
     """Names of Bitbucket's own TLS certificate, when they differ from the front door's."""
+    proxy_release: str = DEFAULT_RELEASE
+    """The Debian release the proxy comes from (``--proxy-version``)."""
 
 
 @dataclass
@@ -141,7 +144,7 @@ def up(topology: Topology, options: LabOptions | None = None,
 def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) -> RunningTopology:
     """Start ``topology``; on any failure, remove what was started and raise."""
     options.drop_ins.validate(topology)
-    tags = ensure_images(progress=progress)
+    tags = ensure_images(progress=progress, release=options.proxy_release)
     client = docker_client()
     sweep_dead_runs(client)
     certs_dir = options.certs_dir or certs_dir_for(topology)
@@ -390,7 +393,8 @@ def _raise_if_exited(running: RunningTopology, node: Node) -> None:
     config_error = next((line.split("LAB-CONFIG-ERROR:", 1)[1].strip()
                          for line in log.splitlines() if "LAB-CONFIG-ERROR:" in line), None)
     if config_error:
-        raise LabError(f"{node.kind} rejected the proxy config: {config_error}")
+        hint = rejection_hint(node.kind, config_error, running.options.proxy_release)
+        raise LabError(f"{node.kind} rejected the proxy config: {config_error}{hint}")
     seal = next((line for line in log.splitlines() if "LAB-SEAL-ERROR:" in line), None)
     if seal:
         raise LabError(f"{node.name}: {seal.split('LAB-SEAL-ERROR:', 1)[1].strip()}")

@@ -23,12 +23,14 @@ from docker.errors import APIError, ImageNotFound
 from lab.docker_env import LAB_LABEL, docker_client
 from lab.errors import LabError
 from lab.progress import SILENT, Progress
+from lab.releases import DEFAULT_RELEASE, check_release
 
 IMAGES_DIR = Path(__file__).resolve().parent
 STUB_SOURCE = IMAGES_DIR.parent / "stub"
-UPSTREAM_BASE = "debian:bookworm-slim"
-LOCAL_BASE = "bitbucket-lab/base:bookworm"
+PROXY_IMAGES = ("nginx", "apache", "haproxy")
+"""Built from the chosen release's base; the stub and the gateway always from the default."""
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+DEBOOTSTRAP_SCRIPTS = "/usr/share/debootstrap/scripts"
 LOCK_PATH = Path(tempfile.gettempdir()) / "bitbucket-lab-images.lock"
 BUILD_TIMEOUT_S = 900
 
@@ -62,20 +64,23 @@ SPECS: dict[str, ImageSpec] = {
 IMAGE_NAMES: tuple[str, ...] = tuple(SPECS)
 
 
-def image_tag(name: str, base_id: str) -> str:
-    """``bitbucket-lab/<name>:<hash>`` for the image built from this tree on ``base_id``."""
+def image_tag(name: str, base_id: str, release: str = DEFAULT_RELEASE) -> str:
+    """``bitbucket-lab/<name>:<hash>`` for the image built from this tree on ``base_id``
+    (``<release>-<hash>`` for a proxy of another release than the default)."""
     if name not in SPECS:
         raise LabError(f"unknown image {name!r}; the lab has: {', '.join(IMAGE_NAMES)}")
     digest = hashlib.sha256(base_id.encode())
     for arcname, data in _context_files(SPECS[name]):
         digest.update(arcname.encode() + b"\0" + hashlib.sha256(data).digest())
-    return f"bitbucket-lab/{name}:{digest.hexdigest()[:16]}"
+    prefix = "" if release == DEFAULT_RELEASE else f"{release}-"
+    return f"bitbucket-lab/{name}:{prefix}{digest.hexdigest()[:16]}"
 
 
 def ensure_images(
-    names: tuple[str, ...] | None = None, progress: Progress = SILENT
+    names: tuple[str, ...] | None = None, progress: Progress = SILENT, release: str = DEFAULT_RELEASE
 ) -> dict[str, str]:
-    """Return {name: tag} for ``names`` (default all), building only what is missing.
+    """Return {name: tag} for ``names`` (default all), building only what is missing; the
+    proxies come from Debian ``release`` (its base is made on first use).
 
     Safe to call from several processes at once (pytest -n): builds are serialised by a
     file lock, and the second process finds the images the first one built.
@@ -84,21 +89,27 @@ def ensure_images(
     for name in wanted:
         if name not in SPECS:
             raise LabError(f"unknown image {name!r}; the lab has: {', '.join(IMAGE_NAMES)}")
+    check_release(release)
     client = docker_client()
     with _build_lock():
-        base_ref = _ensure_base(client, progress)
-        base_id = client.images.get(base_ref).id
-        tags = {name: image_tag(name, base_id) for name in wanted}
+        bases = {DEFAULT_RELEASE: _ensure_base(client, progress)}
+        if release != DEFAULT_RELEASE and any(name in PROXY_IMAGES for name in wanted):
+            bases[release] = _ensure_base(client, progress, release)
+        plan = {name: bases[release] if name in PROXY_IMAGES and release in bases else bases[DEFAULT_RELEASE]
+                for name in wanted}
+        tags = {name: image_tag(name, client.images.get(base).id,
+                                release if name in PROXY_IMAGES else DEFAULT_RELEASE)
+                for name, base in plan.items()}
         missing = [name for name, tag in tags.items() if not _image_exists(client, tag)]
         if missing:
-            _build_parallel(client, missing, tags, base_ref, progress)
+            _build_parallel(client, missing, tags, plan, progress)
     return tags
 
 
 def _build_parallel(client: docker.DockerClient, names: list[str], tags: dict[str, str],
-                    base_ref: str, progress: Progress) -> None:
+                    bases: dict[str, str], progress: Progress) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
-        futures = [pool.submit(_build_one, client, SPECS[n], tags[n], base_ref, progress)
+        futures = [pool.submit(_build_one, client, SPECS[n], tags[n], bases[n], progress)
                    for n in names]
         for future in futures:
             future.result()
@@ -134,44 +145,47 @@ def _image_exists(client: docker.DockerClient, ref: str) -> bool:
     return True
 
 
-def _ensure_base(client: docker.DockerClient, progress: Progress) -> str:
-    """The base image reference: an override, the upstream slim image, or a local one."""
-    override = os.environ.get("LAB_BASE_IMAGE")
+def _ensure_base(client: docker.DockerClient, progress: Progress, release: str = DEFAULT_RELEASE) -> str:
+    """The base image reference of ``release``: an override (default release only), the
+    upstream slim image, or one made locally with debootstrap."""
+    override = os.environ.get("LAB_BASE_IMAGE") if release == DEFAULT_RELEASE else None
     if override:
         if not _image_exists(client, override):
             raise LabError(f"LAB_BASE_IMAGE={override} is not a local image")
         return override
-    for ref in (UPSTREAM_BASE, LOCAL_BASE):
+    upstream, local = f"debian:{release}-slim", f"bitbucket-lab/base:{release}"
+    for ref in (upstream, local):
         if _image_exists(client, ref):
             return ref
     try:
-        progress.step(f"pulling {UPSTREAM_BASE}")
-        client.images.pull(UPSTREAM_BASE)
-        return UPSTREAM_BASE
+        progress.step(f"pulling {upstream}")
+        client.images.pull(upstream)
+        return upstream
     except APIError:
-        progress.step(f"no registry reachable; making {LOCAL_BASE} with debootstrap")
-    _debootstrap_base(client, progress)
-    return LOCAL_BASE
+        progress.step(f"no registry reachable; making {local} with debootstrap")
+    _debootstrap_base(client, progress, release)
+    return local
 
 
-def _debootstrap_base(client: docker.DockerClient, progress: Progress) -> None:
+def _debootstrap_base(client: docker.DockerClient, progress: Progress, release: str = DEFAULT_RELEASE) -> None:
     if shutil.which("debootstrap") is None:
-        raise LabError(f"cannot pull {UPSTREAM_BASE} and debootstrap is not installed "
+        raise LabError(f"cannot pull debian:{release}-slim and debootstrap is not installed "
                        "(apt-get install debootstrap), or set LAB_BASE_IMAGE to a local image")
     if os.geteuid() != 0:
-        raise LabError(f"cannot pull {UPSTREAM_BASE}; making a base with debootstrap needs root")
+        raise LabError(f"cannot pull debian:{release}-slim; making a base with debootstrap needs root")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lab-base-") as workdir:
         root, tarball = Path(workdir, "root"), Path(workdir, "root.tar")
-        command = ["debootstrap", "--variant=minbase", "bookworm", str(root), DEBIAN_MIRROR]
+        command = ["debootstrap", "--variant=minbase", release, str(root), DEBIAN_MIRROR]
+        if not Path(DEBOOTSTRAP_SCRIPTS, release).exists():  # an older debootstrap knows no newer suite
+            command.append(f"{DEBOOTSTRAP_SCRIPTS}/sid")
         result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
         if result.returncode != 0:
             last = (result.stdout + result.stderr).strip().splitlines()[-1:]
             raise LabError(f"debootstrap failed: {' '.join(last) or result.returncode}")
         subprocess.run(["tar", "-C", str(root), "-cf", str(tarball), "."], check=True)
-        repository, tag = LOCAL_BASE.split(":")
-        client.api.import_image_from_file(str(tarball), repository=repository, tag=tag)
-    progress.step(f"made {LOCAL_BASE} in {time.monotonic() - started:.1f} s")
+        client.api.import_image_from_file(str(tarball), repository="bitbucket-lab/base", tag=release)
+    progress.step(f"made bitbucket-lab/base:{release} in {time.monotonic() - started:.1f} s")
 
 
 def _context_files(spec: ImageSpec) -> Iterator[tuple[str, bytes]]:

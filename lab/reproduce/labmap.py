@@ -95,9 +95,6 @@ def _general_rows(setup: CustomerSetup) -> list[Mapping]:
         rows.append(Mapping("bitbucket.properties", "(not in the bundle)",
                             "the lab's Bitbucket runs with defaults on the upstream's port"))
     rows += [Mapping("ignored file", relpath, "read as free text") for relpath in setup.ignored]
-    if setup.version_hint:
-        rows.append(Mapping("proxy version", setup.version_hint,
-                            "the lab runs Debian bookworm's release (the version that ran is in the results)"))
     return rows
 
 

@@ -16,6 +16,7 @@ from lab.reproduce import read_bundle
 from lab.reproduce.apache import detect_server_root
 from lab.reproduce.labmap import Mapping, Reproduction, case_name, proxy_rows, reproduction
 from lab.reproduce.model import CustomerSetup
+from lab.releases import DEFAULT_RELEASE, release_for
 from lab.reproduce.placement import place_files
 from lab.runtime import LabOptions, RunningTopology, up
 from lab.targets import check_running
@@ -45,18 +46,35 @@ class ReproducedRun:
 
 @contextlib.contextmanager
 def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: Path | None = None,
-              progress: Progress = SILENT) -> Iterator[ReproducedRun]:
-    """Bring the customer's setup up from ``paths``, run every check, yield; always take it down."""
+              progress: Progress = SILENT, proxy_release: str | None = None) -> Iterator[ReproducedRun]:
+    """Bring the customer's setup up from ``paths``, run every check, yield; always take it down.
+    The proxy's Debian release is ``proxy_release``, else the one closest to a version line
+    in the bundle, else the default — the mapping says which and why."""
     setup = read_bundle(list(paths), public_url)
     plan = reproduction(setup, case_name(list(paths)))
+    release, row = _release(setup, proxy_release)
+    plan.mapping.append(row)
     drop_ins = DropIns(None, setup.properties.path if setup.properties else None)
-    options = LabOptions(drop_ins, certs_dir=certs_dir, provisioner=plan.provision, backend_names=plan.backend_names)
+    options = LabOptions(drop_ins, certs_dir=certs_dir, provisioner=plan.provision, backend_names=plan.backend_names,
+                         proxy_release=release)
     with _customer_paths_in_errors(setup), up(plan.topology, options, progress) as running:
         mapping = plan.mapping + proxy_rows(setup, running.tls)
         progress.step("running checks")
         results = check_running(running, on_start=lambda id_: progress.detail(f"  checking {id_}"))
         progress.done()
         yield ReproducedRun(plan, running, mapping, proxy_version(running), results)
+
+
+def _release(setup: CustomerSetup, chosen: str | None) -> tuple[str, Mapping]:
+    """The proxy's Debian release and the mapping row that says why it was chosen."""
+    hint = setup.version_hint
+    if chosen:
+        return chosen, Mapping("proxy release", hint or "(no version line in the bundle)", f"{chosen}: --proxy-version")
+    if setup.proxy is None or not hint or "/" not in hint:
+        return DEFAULT_RELEASE, Mapping("proxy release", hint or "(no version line in the bundle)",
+                                        f"{DEFAULT_RELEASE}: the lab's default")
+    release, why = release_for(setup.proxy.kind, hint.split("/", 1)[1])
+    return release, Mapping("proxy release", hint, f"{release}: {why}")
 
 
 @contextlib.contextmanager

@@ -48,7 +48,8 @@ def test_check_json_has_the_contract_shape_and_exits_0_when_all_pass(tmp_path):
     assert (document["topology"], document["public_url"]) == ("direct-http", "http://bitbucket.lab.test:7990")
     assert [c["id"] for c in document["checks"]] == list(CHECK_IDS)
     for entry in document["checks"]:
-        assert set(entry) == {"id", "ok", "observed", "expected", "hint", "seconds", "blocked_by"}
+        assert set(entry) == {"id", "ok", "observed", "expected", "hint", "seconds", "blocked_by", "evidence"}
+        assert entry["evidence"] is None  # evidence is gathered for failed checks only
         assert entry["ok"] in (True, False, None) and entry["blocked_by"] is None
         assert entry["seconds"] > 0 or entry["ok"] is None
     assert {c["id"] for c in document["checks"] if c["ok"] is None} >= {"tls.chain", "redirects.http-to-https"}

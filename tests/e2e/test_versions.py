@@ -1,0 +1,97 @@
+"""Issue 15: the proxies of every Debian release the lab offers (bullseye, bookworm,
+trixie, forky) run the recommended topologies, and what one release rejects is explained.
+
+Marked ``versions``: each release's images are built on first use (debootstrap + three
+Dockerfiles, about a minute per release cold), so the matrix can run on its own:
+``nox -s tests -- -m versions -n 2``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lab.errors import LabError
+from lab.provision import DropIns
+from lab.releases import DEFAULT_RELEASE, KNOWN_VERSIONS, RELEASES
+from lab.runtime import LabOptions, start
+from lab.targets import check_running
+from lab.topology import catalog, load_topology
+
+pytestmark = pytest.mark.versions
+OTHER_RELEASES = [release for release in RELEASES if release != DEFAULT_RELEASE]  # bookworm: the main matrix
+PROXIED = [name for name in catalog() if load_topology(name).proxy is not None]
+
+
+@pytest.mark.parametrize("name", PROXIED)
+@pytest.mark.parametrize("release", OTHER_RELEASES)
+def test_recommended_topology_passes_on_every_release(release, name, tmp_path):
+    running = start(load_topology(name), LabOptions(certs_dir=tmp_path / "certs", proxy_release=release))
+    try:
+        results = check_running(running)
+    finally:
+        running.stop()
+    assert {r.id: f"{r.observed} | {r.hint}" for r in results if r.ok is False} == {}
+
+
+HTTP2_ON = """server {
+    listen 443 ssl;
+    http2 on;
+    server_name bitbucket.lab.test;
+    ssl_certificate /etc/lab/tls/fullchain.pem;
+    ssl_certificate_key /etc/lab/tls/privkey.pem;
+    client_max_body_size 0;
+    location /bitbucket { proxy_pass http://bitbucket:7990; proxy_set_header Host $host; }
+}
+"""
+
+
+def test_http2_on_is_rejected_on_bookworm_naming_the_releases_that_accept_it(tmp_path):
+    site = tmp_path / "site.conf"
+    site.write_text(HTTP2_ON)
+    with pytest.raises(LabError) as raised:
+        start(load_topology("nginx-https"), LabOptions(DropIns(site, None), certs_dir=tmp_path / "c"))
+    message = str(raised.value)
+    assert 'unknown directive "http2"' in message and "--proxy-version trixie" in message and "\n" not in message
+
+
+def test_http2_on_runs_on_trixie(tmp_path):
+    site = tmp_path / "site.conf"
+    site.write_text(HTTP2_ON)
+    running = start(load_topology("nginx-https"), LabOptions(DropIns(site, None), certs_dir=tmp_path / "c",
+                                                               proxy_release="trixie"))
+    try:
+        results = {r.id: r for r in check_running(running, ["reach.front-door", "tls.chain", "reach.status"])}
+    finally:
+        running.stop()
+    assert results["reach.status"].ok, results["reach.status"]
+
+
+def test_list_versions_reads_each_releases_versions_from_its_images():
+    result = subprocess.run([sys.executable, "-m", "lab", "list", "--versions"], capture_output=True, text=True,
+                            timeout=1800)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:]}
+    assert list(rows) == list(RELEASES)
+    for release in RELEASES:
+        nginx, apache, haproxy, openssl = rows[release]
+        assert nginx.split(".")[:2] == KNOWN_VERSIONS["nginx"][release].split(".")[:2], rows[release]
+        assert haproxy.split(".")[:2] == KNOWN_VERSIONS["haproxy"][release].split(".")[:2], rows[release]
+        assert apache.startswith("2.4.") and openssl[:1] in "123", rows[release]
+
+
+def test_reproduce_takes_the_release_from_the_customers_version_line(tmp_path):
+    bundle = tmp_path / "acme"
+    bundle.mkdir()
+    (bundle / "nginx-v.txt").write_text("$ nginx -v\nnginx version: nginx/1.18.0\n")
+    (bundle / "bitbucket").write_text("server {\n    listen 80;\n    server_name git.acme.example;\n"
+                                      "    location / { proxy_pass http://bb.acme.example:7990; }\n}\n")
+    result = subprocess.run([sys.executable, "-m", "lab", "reproduce", str(bundle), "--json", "--no-keep",
+                             "--certs", str(tmp_path / "certs")], capture_output=True, text=True, timeout=900)
+    document = json.loads(result.stdout)
+    assert document["proxy"] == {"kind": "nginx", "version": "nginx/1.18.0"}, result.stderr[-500:]
+    row = next(row for row in document["mapping"] if row["what"] == "proxy release")
+    assert row["customer"] == "nginx/1.18.0" and row["lab"].startswith("bullseye:")
