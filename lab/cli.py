@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -33,16 +34,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.run(args))
-    except LabError as error:
-        print(f"error: {error}", file=sys.stderr)
-        if getattr(args, "json", False):
-            from lab.report import error_json
-
-            print(error_json(str(error)))
-        return 2
+    except (LabError, subprocess.SubprocessError) as error:
+        return _fail(args, str(error))
+    except Exception as error:  # the Docker engine's own refusals, in one line
+        if type(error).__module__.startswith("docker."):
+            return _fail(args, f"Docker refused: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+        raise
     except KeyboardInterrupt:
         print("interrupted; everything the lab started is removed", file=sys.stderr)
         return 130
+
+
+def _fail(args: argparse.Namespace, message: str) -> int:
+    """One line on stderr (and a JSON object on stdout with --json); exit 2."""
+    print(f"error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        from lab.report import error_json
+
+        print(error_json(message))
+    return 2
 
 
 def _interrupt(signum: int, frame: object) -> None:

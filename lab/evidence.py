@@ -24,7 +24,7 @@ from lab.checks.base import Evidence
 from lab.logsigs import explain
 from lab.runtime import RunningTopology
 
-WINDOW_SLACK_S = 0.5
+WINDOW_SLACK_S = 1.0  # error logs stamp whole seconds
 MAX_LINES = 12
 LOG_FILES = ("/var/log/nginx/*.log", "/var/log/apache2/*.log", "/var/log/httpd/*log", "/etc/httpd/logs/*log",
              "/var/log/haproxy*.log")
@@ -53,12 +53,18 @@ def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Lin
                    stub_lines: list[_Line]) -> CheckResult:
     tag = result.request_id or ""
     start, end = result.started - WINDOW_SLACK_S, result.started + result.seconds + WINDOW_SLACK_S
-    proxy = [line.text for line in proxy_lines
-             if tag in line.text or (not _is_access(line.text) and (line.at is None or start <= line.at <= end))]
+    # Lines that are this check's for sure: its id, or an error line stamped inside its run.
+    own = [line.text for line in proxy_lines
+           if tag in line.text or (not _is_access(line.text) and line.at is not None and start <= line.at <= end)]
+    unstamped = [line.text for line in proxy_lines if line.at is None and not _is_access(line.text)
+                 and line.text not in own]
+    proxy = own or unstamped[-MAX_LINES:]
     arrived = [_stub_view(line.text) for line in stub_lines if tag in line.text and "LAB-REQUEST" in line.text]
     note = "" if arrived else "no request of this check reached Bitbucket: the proxy answered (or refused) it itself"
+    if not own and unstamped:
+        note += ("; " if note else "") + "the proxy's error lines could not be tied to this check (no time in them)"
     hint = result.hint
-    if kind is not None and (found := explain(proxy, kind)):
+    if kind is not None and (found := explain(own, kind)):  # a hint only from lines that are this check's
         signature, line = found
         hint = f"{signature.fix} (the proxy logged: {line.strip()[:200]})"
     evidence = Evidence(tuple(proxy[-MAX_LINES:]), tuple(arrived[-MAX_LINES:]),
@@ -93,8 +99,24 @@ def _read(running: RunningTopology, node: str) -> list[_Line]:
         lines += [_timestamped(text) for text in raw.splitlines() if text.strip()]
         files = container.exec_run(["sh", "-c", "for f in " + " ".join(LOG_FILES) +
                                     '; do [ -f "$f" ] && tail -n 300 "$f"; done; true'])
-        lines += [_Line(None, text) for text in files.output.decode("utf-8", "replace").splitlines() if text.strip()]
+        lines += [_Line(_logged_at(text), text) for text in files.output.decode("utf-8", "replace").splitlines()
+                  if text.strip()]
     return lines
+
+
+_NGINX_TIME = re.compile(r"^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) ")
+_APACHE_TIME = re.compile(r"^\[\w{3} (\w{3} \d{2} \d{2}:\d{2}:\d{2})(\.\d+)? (\d{4})\]")
+
+
+def _logged_at(text: str) -> float | None:
+    """The time in an nginx or Apache error-log line (containers run in UTC), else None."""
+    utc = datetime.timezone.utc
+    if match := _NGINX_TIME.match(text):
+        return datetime.datetime.strptime(match.group(1), "%Y/%m/%d %H:%M:%S").replace(tzinfo=utc).timestamp()
+    if match := _APACHE_TIME.match(text):
+        stamp = datetime.datetime.strptime(f"{match.group(1)} {match.group(3)}", "%b %d %H:%M:%S %Y")
+        return stamp.replace(tzinfo=utc).timestamp() + float(match.group(2) or 0)
+    return None
 
 
 def _timestamped(text: str) -> _Line:

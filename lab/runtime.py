@@ -47,6 +47,10 @@ from lab.topology import Node, Topology, certs_dir_for
 
 READY_TIMEOUT_S = 60
 UPSTREAM_UP_TIMEOUT_S = 15
+SEALED_DNS = ["127.0.0.1"]
+"""Docker's embedded DNS still answers the lab's names; a name it does not know is passed
+to this server inside the container's own namespace, where none listens — so no lookup
+ever leaves the lab, even on hosts whose resolver Docker would query from the host."""
 SEAL_CAPABILITIES = ["NET_ADMIN"]
 """Held only by each image's entrypoint (``lab-seal``), which removes the container's
 default route — Docker adds one even on internal networks — and drops the capability
@@ -121,13 +125,16 @@ class RunningTopology:
         return lines
 
     def stop(self) -> None:
-        """Remove every container, then every network, of this run; never raises."""
+        """Remove every container, then every network, of this run — also those created
+        but not yet recorded when a start failed or was interrupted; never raises."""
         if self.containers:
             with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
                 list(pool.map(_remove_quietly, self.containers.values()))
         for network in self.networks.values():
             with contextlib.suppress(APIError, NotFound):
                 network.remove()
+        with contextlib.suppress(APIError, NotFound):
+            _remove_labelled(self.client, lambda labels: labels.get(RUN_LABEL) == self.run_id, {"label": f"{RUN_LABEL}={self.run_id}"})
 
 
 @contextlib.contextmanager
@@ -222,6 +229,7 @@ def _node_plan(running: RunningTopology, node: Node, image: str, labels: dict[st
         return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, "", {}, setup.files,
                      running.client, _network_names(running), node.shares_host_with)
     kwargs["hostname"] = node.name
+    kwargs["dns"] = SEALED_DNS
     networks = {net: (*aliases, node.name) for net, aliases in node.networks.items()}
     return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, _primary_network(topology, node),
                  networks, setup.files, running.client, _network_names(running))
@@ -232,7 +240,7 @@ def _gateway_plan(running: RunningTopology, network: str, image: str, labels: di
     joins its lab network; it lets users reach exactly the names of that network."""
     name = f"gateway-{network}"
     kwargs: dict[str, object] = {
-        "labels": {**labels, NODE_LABEL: name}, "init": True, "cap_add": SEAL_CAPABILITIES,
+        "labels": {**labels, NODE_LABEL: name}, "init": True, "cap_add": SEAL_CAPABILITIES, "dns": SEALED_DNS,
         "environment": {"LAB_ALLOW_NAMES": " ".join(running.topology.names_on(network))},
         # Published on loopback only: the docker SDK takes (address, None) for "any free port".
         "ports": {f"{GATEWAY_PORT}/tcp": ("127.0.0.1", None)},
@@ -343,6 +351,8 @@ def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host:
     while True:
         if any(vantage.reaches(host, port, timeout=2) for port in node.ports):
             return
+        if node.shares_host_with and set(listening_ports(running.containers[node.name]) or ()) & set(node.ports):
+            return  # on its host's loopback only (server.address=127.0.0.1): up, though users cannot reach it
         _raise_if_exited(running, node)
         if time.monotonic() - running_since > LISTEN_GRACE_S:
             _raise_if_listening_elsewhere(running, node)
@@ -449,14 +459,16 @@ def remove_everything(client: docker.DockerClient | None = None) -> int:
     return _remove_labelled(client or docker_client(), lambda labels: True)
 
 
-def _remove_labelled(client: docker.DockerClient, should_remove: Callable[[dict[str, str]], bool]) -> int:
+def _remove_labelled(client: docker.DockerClient, should_remove: Callable[[dict[str, str]], bool],
+                     filters: dict[str, str] | None = None) -> int:
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": LAB_LABEL}, ignore_removed=True):
+    filters = filters or {"label": LAB_LABEL}
+    for container in client.containers.list(all=True, filters=filters, ignore_removed=True):
         if should_remove(container.labels):
             with contextlib.suppress(APIError, NotFound):
                 container.remove(force=True, v=True)
                 removed += 1
-    for network in client.networks.list(filters={"label": LAB_LABEL}):
+    for network in client.networks.list(filters=filters):
         if should_remove(network.attrs.get("Labels") or {}):
             with contextlib.suppress(APIError, NotFound):
                 network.remove()

@@ -164,6 +164,10 @@ def topology_from_toml(name: str, data: Mapping[str, Any]) -> Topology:
     for node in nodes:
         if node.kind not in NODE_KINDS:
             raise LabError(f"topology {name}: node {node.name} has unknown kind {node.kind!r}")
+        if not node.networks or not all(node.networks.values()) or not node.ports:
+            raise LabError(f"topology {name}: node {node.name} needs networks with at least one alias each, and ports")
+    if sum(1 for node in nodes if node.kind == "stub") != 1:
+        raise LabError(f"topology {name}: exactly one node of kind \"stub\" (Bitbucket) is needed")
     public_url = str(data["public_url"])
     try:
         check_public_url(public_url)

@@ -197,7 +197,13 @@ def direct_tomcat_port(target: CheckTarget) -> Verdict:
                       "keep Tomcat's port off the users' network (firewall, or bind server.address to the "
                       "proxy-facing interface)" if reachable else "users cannot reach Tomcat's port directly")
     vantage = target.inside or target.users
-    response = vantage.session().get(target.tomcat_url.rstrip("/") + "/", allow_redirects=False, timeout=TIMEOUT_S)
+    try:
+        response = vantage.session().get(target.tomcat_url.rstrip("/") + "/", allow_redirects=False, timeout=TIMEOUT_S)
+    except requests.RequestException:
+        if reachable:
+            raise
+        return passed(f"{shown} unreachable from users and from the lab's inside network (bound to its host's "
+                      "loopback?): users cannot bypass the proxy", f"{shown} unreachable from users")
     location = response.headers.get("Location", "")
     expected = f"{shown} {'reachable' if reachable else 'unreachable'} from users; from inside 302 to {target.public_url}/… or 200"
     if response.status_code == 200 or location.startswith(target.public_url + "/"):

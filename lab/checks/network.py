@@ -7,6 +7,7 @@ gateway gone, TLS refused, no answer in time.
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 
@@ -62,8 +63,18 @@ def describe(error: BaseException, target: CheckTarget, host: str | None = None,
 
 
 def is_network_error(error: BaseException) -> bool:
-    """Errors of the network or TLS, as opposed to a bug in a check."""
-    return isinstance(error, (requests.RequestException, OSError, ssl.SSLError))
+    """Errors of the network or TLS, as opposed to a bug in a check (a missing file or
+    program is a bug, not a network finding)."""
+    if isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return False
+    if isinstance(error, OSError) and error.errno in _NETWORK_ERRNOS:
+        return True
+    return isinstance(error, (requests.RequestException, ssl.SSLError, ConnectionError, TimeoutError,
+                              socket.gaierror, socket.timeout)) or type(error).__module__ == "socks"
+
+
+_NETWORK_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED,
+                   errno.ECONNREFUSED, errno.ETIMEDOUT}
 
 
 def _chain_text(error: BaseException) -> str:

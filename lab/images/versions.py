@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import socket
 
-from lab.docker_env import LAB_LABEL, docker_client
+from docker.errors import DockerException
+
+from lab.docker_env import HOST_LABEL, LAB_LABEL, PID_LABEL, docker_client
+from lab.errors import LabError
 from lab.images.build import PROXY_IMAGES, ensure_images
 from lab.progress import SILENT, Progress
 from lab.releases import RELEASES
+from lab.runtime import _owner_token
 
 COMMANDS = {"nginx": ("nginx", ["nginx", "-v"], r"nginx/([\w.]+)"),
             "apache": ("apache", ["apache2", "-v"], r"Apache/([\w.]+)"),
             "haproxy": ("haproxy", ["haproxy", "-v"], r"HAProxy version ([\w.+~-]+)"),
-            "openssl": ("nginx", ["openssl", "version"], r"OpenSSL ([\w.]+)")}
+            "openssl": ("nginx", ["nginx", "-V"], r"(?:built|running) with OpenSSL ([\w.]+)")}
+"""What to run in which image, and where its version is in the output."""
 
 
 def release_versions(progress: Progress = SILENT) -> dict[str, dict[str, str]]:
@@ -23,10 +31,32 @@ def release_versions(progress: Progress = SILENT) -> dict[str, dict[str, str]]:
 
 def image_versions(tags: dict[str, str]) -> dict[str, str]:
     """What each proxy image reports about itself (``-v``), by a throwaway container."""
-    client, versions = docker_client(), {}
-    for what, (image, command, pattern) in COMMANDS.items():
-        output = client.containers.run(tags[image], command, entrypoint=[], remove=True, stderr=True,
-                                       labels={LAB_LABEL: "1"}, network_mode="none")
-        match = re.search(pattern, output.decode("utf-8", "replace"))
-        versions[what] = match.group(1) if match else "?"
+    versions = {}
+    for what, (image, command, _) in COMMANDS.items():
+        versions[what] = parse_version(what, run_once(tags[image], command)) or "?"
     return versions
+
+
+def parse_version(what: str, output: str) -> str | None:
+    match = re.search(COMMANDS[what][2], output)
+    return match.group(1) if match else None
+
+
+def run_once(image: str, command: list[str]) -> str:
+    """A command's output in a throwaway container of ``image`` (no network), removed after."""
+    client = docker_client()
+    try:
+        container = client.containers.create(image, command, entrypoint=[], network_mode="none",
+                                             labels={LAB_LABEL: "1", PID_LABEL: _owner_token(os.getpid()),
+                                                     HOST_LABEL: socket.gethostname()})
+    except DockerException as error:
+        raise LabError(f"cannot run {image}: {error}") from None
+    try:
+        container.start()
+        container.wait(timeout=60)
+        return container.logs().decode("utf-8", "replace")
+    except DockerException as error:
+        raise LabError(f"running {' '.join(command)} in {image} failed: {error}") from None
+    finally:
+        with contextlib.suppress(DockerException):
+            container.remove(force=True)

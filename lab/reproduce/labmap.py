@@ -20,8 +20,9 @@ from lab.pki import KEYSTORE_ALIAS, KEYSTORE_PASSWORD, TlsFiles, keystore
 from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup
 from lab.reproduce.apache import detect_server_root, unsupported_directives
 from lab.reproduce.model import CustomerSetup, ProxySetup, Upstream
-from lab.reproduce.placement import LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, Placed, place_files, proxy_start
-from lab.reproduce.tlsmap import tls_files
+from lab.reproduce.placement import (LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, Placed, ProxyStart, place_files,
+                                     proxy_start)
+from lab.reproduce.tlsmap import TlsPlacement, tls_files
 from lab.stub.config import KNOWN_KEYS
 from lab.topology import PROXIES_DIR, Node, Topology
 
@@ -40,6 +41,21 @@ class Mapping:
         return {"what": self.what, "customer": self.customer, "lab": self.lab}
 
 
+@dataclass(frozen=True)
+class ProxyPlan:
+    """Where the proxy's files go and how it starts — decided once per reproduction."""
+
+    server_root: str
+    placed: list[Placed]
+    start: ProxyStart
+
+    @classmethod
+    def of(cls, proxy: ProxySetup) -> ProxyPlan:
+        server_root = detect_server_root(proxy.files) if proxy.kind == "apache" else ""
+        placed = place_files(proxy, server_root)
+        return cls(server_root, placed, proxy_start(proxy, placed, server_root))
+
+
 @dataclass
 class Reproduction:
     """A customer's setup as the lab runs it."""
@@ -48,13 +64,17 @@ class Reproduction:
     topology: Topology
     mapping: list[Mapping] = field(default_factory=list)
     backend_names: tuple[str, ...] | None = None
+    proxy_plan: ProxyPlan | None = None
+    tls_placements: list[TlsPlacement] = field(default_factory=list)
 
     def provision(self, topology: Topology, node: Node, tls: TlsFiles) -> NodeSetup:
         """Files and environment of ``node`` (the runtime's provisioner)."""
         if node.kind == "stub":
             return NodeSetup(_stub_files(self.setup, tls), {})
-        assert self.setup.proxy is not None
-        return _proxy_setup(self.setup, self.setup.proxy, tls, topology)
+        assert self.setup.proxy is not None and self.proxy_plan is not None
+        public_host = urllib.parse.urlsplit(topology.public_url).hostname or ""
+        self.tls_placements = tls_files(self.setup.proxy.tls_files, self.setup.certificates, tls, public_host)
+        return _proxy_setup(self.setup.proxy, self.proxy_plan, self.tls_placements)
 
 
 def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
@@ -79,7 +99,7 @@ def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
         first = proxy.upstreams[0]
         backend = (tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams if not u.is_local), BITBUCKET]))
                    if first.scheme == "https" and not first.is_local else None)
-    return Reproduction(setup, topology, mapping, backend)
+    return Reproduction(setup, topology, mapping, backend, ProxyPlan.of(proxy) if proxy else None)
 
 
 def _general_rows(setup: CustomerSetup) -> list[Mapping]:
@@ -93,7 +113,7 @@ def _general_rows(setup: CustomerSetup) -> list[Mapping]:
                                 "ignored by the lab's Bitbucket (it models the connector, context path and base URL)"))
     else:
         rows.append(Mapping("bitbucket.properties", "(not in the bundle)",
-                            "the lab's Bitbucket runs with defaults on the upstream's port"))
+                            "the lab's Bitbucket runs with: " + ", ".join(_assumed_properties(setup))))
     rows += [Mapping("ignored file", relpath, "read as free text") for relpath in setup.ignored]
     return rows
 
@@ -166,7 +186,7 @@ def _diagram(proxy: ProxySetup, host: str, upstream: Upstream, local: bool) -> s
 
 
 def _upstream_row(upstream: Upstream) -> Mapping:
-    if upstream.is_ip:
+    if _rewritten(upstream):
         return Mapping("upstream", _shown(upstream),
                        f"rewritten to {_alias(upstream)} in a working copy of {upstream.source.file} "
                        "(the lab's Bitbucket cannot take the customer's address); everything else verbatim")
@@ -180,7 +200,7 @@ def _shown(upstream: Upstream) -> str:
 def _alias(upstream: Upstream) -> str:
     """The name the lab's Bitbucket answers for this upstream: the customer's own name, or
     ``bitbucket-10-20-30-40`` for an address."""
-    return "bitbucket-" + re.sub(r"[^0-9A-Za-z]+", "-", upstream.host).strip("-") if upstream.is_ip else upstream.host
+    return "bitbucket-" + re.sub(r"[^0-9A-Za-z]+", "-", upstream.host).strip("-") if _rewritten(upstream) else upstream.host
 
 
 def _connector_ports(values: dict[str, str], default: int = 7990) -> tuple[int, ...]:
@@ -189,28 +209,43 @@ def _connector_ports(values: dict[str, str], default: int = 7990) -> tuple[int, 
     return tuple(dict.fromkeys(int(port) for port in ports if port.isdigit()))
 
 
+def _assumed_properties(setup: CustomerSetup) -> list[str]:
+    """``key=value`` lines the lab runs Bitbucket with when the bundle has no properties."""
+    upstream = setup.proxy.upstreams[0] if setup.proxy and setup.proxy.upstreams else None
+    lines = [f"server.port={upstream.port if upstream else 7990}"]
+    if upstream is not None and upstream.scheme == "https":
+        lines += ["server.ssl.enabled=true", "server.ssl.key-store-type=PKCS12"]
+    return lines
+
+
+def _stub_values(setup: CustomerSetup) -> dict[str, str]:
+    if setup.properties is not None:
+        return setup.properties_values
+    return dict(line.split("=", 1) for line in _assumed_properties(setup))
+
+
 def _stub_files(setup: CustomerSetup, tls: TlsFiles) -> list[ContainerFile]:
     """The customer's properties verbatim (or defaults on the upstream's port), and a lab
     keystore wherever a TLS connector expects one, with the customer's alias and password."""
-    values = setup.properties_values
+    values = _stub_values(setup)
     if setup.properties is not None:
         properties = setup.properties.path.read_bytes()
     else:
-        upstream = setup.proxy.upstreams[0] if setup.proxy and setup.proxy.upstreams else None
-        lines = [f"server.port={upstream.port if upstream else 7990}"]
-        if upstream is not None and upstream.scheme == "https":
-            lines += ["server.ssl.enabled=true", "server.ssl.key-store-type=PKCS12"]
         properties = ("# defaults the lab assumed: the bundle has no bitbucket.properties\n"
-                      + "\n".join(lines) + "\n").encode()
-        values = dict(line.split("=", 1) for line in lines)
+                      + "\n".join(_assumed_properties(setup)) + "\n").encode()
     files = [ContainerFile(f"{BITBUCKET_SHARED}/bitbucket.properties", properties)]
-    for prefix in ["server", *sorted({m.group(0)[:-1] for key in values
-                                      if (m := re.match(r"server\.additional-connector\.\d+\.", key))})]:
-        if values.get(f"{prefix}.ssl.enabled", "").strip().lower() != "true":
-            continue
-        store = values.get(f"{prefix}.ssl.key-store", "").strip() or KEYSTORE_PATH
-        files.append(ContainerFile(store, _customer_keystore(tls, values, prefix), 0o600))
+    files += [ContainerFile(store, _customer_keystore(tls, values, prefix), 0o600)
+              for prefix, store in tls_connectors(values)]
     return files
+
+
+def tls_connectors(values: dict[str, str]) -> list[tuple[str, str]]:
+    """(key prefix, keystore path) of every connector the properties turn TLS on for —
+    the main one and each ``server.additional-connector.N``."""
+    prefixes = ["server", *sorted({m.group(0)[:-1] for key in values
+                                   if (m := re.match(r"server\.additional-connector\.\d+\.", key))})]
+    return [(prefix, values.get(f"{prefix}.ssl.key-store", "").strip() or KEYSTORE_PATH) for prefix in prefixes
+            if values.get(f"{prefix}.ssl.enabled", "").strip().lower() == "true"]
 
 
 def _customer_keystore(tls: TlsFiles, values: dict[str, str], prefix: str) -> bytes:
@@ -226,40 +261,41 @@ def _customer_keystore(tls: TlsFiles, values: dict[str, str], prefix: str) -> by
                     values.get(f"{prefix}.ssl.key-store-password", KEYSTORE_PASSWORD))
 
 
-def _proxy_setup(setup: CustomerSetup, proxy: ProxySetup, tls: TlsFiles, topology: Topology) -> NodeSetup:
-    server_root = detect_server_root(proxy.files) if proxy.kind == "apache" else ""
-    placed = place_files(proxy, server_root)
-    start = proxy_start(proxy, placed, server_root)
-    files = [ContainerFile(item.path, _working_copy(item, proxy)) for item in placed]
-    if start.main_config == LAB_RHEL_HTTPD_CONF:
+def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlacement]) -> NodeSetup:
+    files = [ContainerFile(item.path, _working_copy(item, proxy)) for item in plan.placed]
+    if plan.start.main_config == LAB_RHEL_HTTPD_CONF:
         files.append(ContainerFile(LAB_RHEL_HTTPD_CONF, (PROXIES_DIR / "apache" / "httpd-rhel.conf").read_bytes()))
-    if start.main_config == LAB_HAPROXY_BASE or LAB_HAPROXY_BASE in start.environment.get("LAB_HAPROXY_FILES", ""):
+    if LAB_HAPROXY_BASE in plan.start.environment.get("LAB_HAPROXY_FILES", ""):
         files.append(ContainerFile(LAB_HAPROXY_BASE, (PROXIES_DIR / "haproxy" / "haproxy.cfg").read_bytes()))
-    public_host = urllib.parse.urlsplit(topology.public_url).hostname or ""
-    files += [item.file for item in tls_files(proxy.tls_files, setup.certificates, tls, public_host)]
-    environment = dict(start.environment)
+    files += [item.file for item in placements]
+    environment = dict(plan.start.environment)
     environment["LAB_WAIT_FOR_HOSTS"] = " ".join(dict.fromkeys(_alias(u) for u in proxy.upstreams if not u.is_local))
     return NodeSetup(files, environment)
 
 
-def proxy_rows(setup: CustomerSetup, tls: TlsFiles) -> list[Mapping]:
+def proxy_rows(plan: Reproduction) -> list[Mapping]:
     """Mapping rows for the proxy host: where each file went, the main config, TLS paths,
-    directories, accounts, how it runs in the foreground (needs the run's PKI)."""
-    proxy = setup.proxy
-    if proxy is None:
+    directories, accounts, how it runs in the foreground (after the run was provisioned)."""
+    setup, proxy = plan.setup, plan.setup.proxy
+    if proxy is None or plan.proxy_plan is None:
         return _keystore_rows(setup)
-    server_root = detect_server_root(proxy.files) if proxy.kind == "apache" else ""
-    placed = place_files(proxy, server_root)
-    start = proxy_start(proxy, placed, server_root)
+    placed, start = plan.proxy_plan.placed, plan.proxy_plan.start
     rows = [Mapping("proxy file", item.file.relpath, f"{item.path} ({item.reason})") for item in placed]
+    rows += [Mapping("working copy", item.file.relpath,
+                     f"every {', '.join(u.host for u in proxy.upstreams if _rewritten(u))} replaced by the lab's name "
+                     "for it; nothing else changed")
+             for item in placed if _working_copy(item, proxy) != item.file.path.read_bytes()]
     if not proxy.main_file:
         rows.append(Mapping("main config", "(not in the bundle)", f"{start.main_config}: {start.main_reason}"))
-    public_host = urllib.parse.urlsplit(setup.public_url).hostname or ""
     rows += [Mapping("TLS file", f"{item.reference.directive} {item.reference.path} ({item.reference.source})",
                      f"{item.file.path}: {item.lab}")
-             for item in tls_files(proxy.tls_files, setup.certificates, tls, public_host)]
+             for item in plan.tls_placements]
+    lab_dirs = [d for d in start.environment.get("LAB_DIRS", "").split() if d not in proxy.directories]
+    lab_accounts = [a for a in start.environment.get("LAB_ACCOUNTS", "").split() if a not in proxy.accounts]
     rows += [Mapping("directory", directory, "created on the proxy host") for directory in proxy.directories]
+    rows += [Mapping("directory", "(the lab's RHEL stand-in needs it)", f"{directory} created") for directory in lab_dirs]
     rows += [Mapping("account", account, "created on the proxy host when Debian lacks it") for account in proxy.accounts]
+    rows += [Mapping("account", "(the lab's RHEL stand-in runs as it)", f"{account} created") for account in lab_accounts]
     rows.append(Mapping("foreground", f"daemon ({proxy.daemon_source})" if proxy.daemon_source else "(default)",
                         _foreground(proxy)))
     return rows + _keystore_rows(setup)
@@ -275,29 +311,29 @@ def _foreground(proxy: ProxySetup) -> str:
 
 
 def _keystore_rows(setup: CustomerSetup) -> list[Mapping]:
-    values = setup.properties_values
-    rows = []
-    for key in sorted(values):
-        if key.endswith("ssl.enabled") and values[key].strip().lower() == "true":
-            prefix = key[: -len(".ssl.enabled")]
-            store = values.get(f"{prefix}.ssl.key-store", "").strip() or KEYSTORE_PATH
-            rows.append(Mapping("keystore", f"{prefix}.ssl.key-store={store}",
-                                "a lab PKCS12 keystore there, with the customer's alias and password"))
-    return rows
+    return [Mapping("keystore", f"{prefix}.ssl.key-store={store}",
+                    "a lab PKCS12 keystore there, with the customer's alias and password")
+            for prefix, store in tls_connectors(_stub_values(setup))]
+
+
+def _rewritten(upstream: Upstream) -> bool:
+    """Only an upstream given as an address other than the proxy's own is rewritten."""
+    return upstream.is_ip and not upstream.is_local
 
 
 def _working_copy(item: Placed, proxy: ProxySetup) -> bytes:
-    """The file's bytes; only an upstream given as an address is replaced, on its own line."""
+    """The file's bytes; an upstream given as an address is replaced by the lab's name for
+    it everywhere in the file (ProxyPass and ProxyPassReverse alike), and nothing else."""
     data = item.file.path.read_bytes()
-    rewrites = [u for u in proxy.upstreams if u.is_ip and u.source.file == item.file.relpath]
-    if not rewrites:
-        return data
-    lines = data.decode("utf-8").splitlines(keepends=True)
-    for upstream in rewrites:
-        index = upstream.source.line - 1
-        if 0 <= index < len(lines):
-            lines[index] = re.sub(rf"(?<![0-9.]){re.escape(upstream.host)}(?![0-9])", _alias(upstream), lines[index])
-    return "".join(lines).encode()
+    text = data.decode("utf-8")
+    for upstream in {u.host: u for u in proxy.upstreams if _rewritten(u)}.values():
+        pattern = rf"(?<![0-9A-Za-z.]){re.escape(upstream.host.strip('[]'))}(?![0-9A-Za-z])"
+        if upstream.source.file == item.file.relpath or re.search(pattern, text):
+            text, count = re.subn(pattern, _alias(upstream), text)
+            if count == 0:
+                raise LabError(f"{upstream.source}: the upstream address {upstream.host} is not in the file as "
+                               "written, so the lab cannot point it at its Bitbucket")
+    return text.encode() if text != data.decode("utf-8") else data
 
 
 def case_name(paths: list[Path]) -> str:

@@ -12,6 +12,7 @@ import fnmatch
 import posixpath
 from dataclasses import dataclass
 
+from lab.errors import LabError
 from lab.reproduce.model import INCLUDE_DISTRIBUTION, INCLUDE_NOTHING, BundleFile, ProxySetup
 
 DEBIAN_APACHE_ROOT = "/etc/apache2"
@@ -57,7 +58,19 @@ def place_files(proxy: ProxySetup, server_root: str) -> list[Placed]:
             placed.append(Placed(file, path, f"where `{include}` finds it"))
         else:
             placed.append(Placed(file, _site_path(proxy.kind, server_root, file), _site_reason(proxy.kind, server_root)))
+    _refuse_collisions(placed)
     return placed
+
+
+def _refuse_collisions(placed: list[Placed]) -> None:
+    """Two customer files may not land on one path: one would silently hide the other."""
+    seen: dict[str, Placed] = {}
+    for item in placed:
+        if item.path in seen:
+            raise LabError(f"{seen[item.path].file.relpath} and {item.file.relpath} would both be {item.path} on the "
+                           "proxy host: send the files in the directories they live in (etc/nginx/…) so each keeps "
+                           "its own path")
+        seen[item.path] = item
 
 
 def proxy_start(proxy: ProxySetup, placed: list[Placed], server_root: str) -> ProxyStart:

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from docker.errors import DockerException
+
 from lab.checks import CheckResult
 from lab.errors import LabError
+from lab.images.versions import COMMANDS, parse_version
 from lab.progress import SILENT, Progress
 from lab.provision import DropIns
 from lab.reproduce import read_bundle
-from lab.reproduce.apache import detect_server_root
 from lab.reproduce.labmap import Mapping, Reproduction, case_name, proxy_rows, reproduction
 from lab.reproduce.model import CustomerSetup
 from lab.releases import DEFAULT_RELEASE, release_for
-from lab.reproduce.placement import place_files
 from lab.runtime import LabOptions, RunningTopology, up
 from lab.targets import check_running
 
-VERSION_COMMANDS = {"nginx": ["nginx", "-v"], "apache": ["apache2", "-v"], "haproxy": ["haproxy", "-v"]}
 
 
 @dataclass
@@ -57,8 +56,8 @@ def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: P
     drop_ins = DropIns(None, setup.properties.path if setup.properties else None)
     options = LabOptions(drop_ins, certs_dir=certs_dir, provisioner=plan.provision, backend_names=plan.backend_names,
                          proxy_release=release)
-    with _customer_paths_in_errors(setup), up(plan.topology, options, progress) as running:
-        mapping = plan.mapping + proxy_rows(setup, running.tls)
+    with _customer_paths_in_errors(plan), up(plan.topology, options, progress) as running:
+        mapping = plan.mapping + proxy_rows(plan)
         progress.step("running checks")
         results = check_running(running, on_start=lambda id_: progress.detail(f"  checking {id_}"))
         progress.done()
@@ -70,7 +69,8 @@ def _release(setup: CustomerSetup, chosen: str | None) -> tuple[str, Mapping]:
     hint = setup.version_hint
     if chosen:
         return chosen, Mapping("proxy release", hint or "(no version line in the bundle)", f"{chosen}: --proxy-version")
-    if setup.proxy is None or not hint or "/" not in hint:
+    prefix = {"nginx": "nginx/", "apache": "Apache/", "haproxy": "HAProxy/"}.get(setup.proxy.kind if setup.proxy else "")
+    if setup.proxy is None or not hint or not prefix or not hint.startswith(prefix):
         return DEFAULT_RELEASE, Mapping("proxy release", hint or "(no version line in the bundle)",
                                         f"{DEFAULT_RELEASE}: the lab's default")
     release, why = release_for(setup.proxy.kind, hint.split("/", 1)[1])
@@ -78,16 +78,15 @@ def _release(setup: CustomerSetup, chosen: str | None) -> tuple[str, Mapping]:
 
 
 @contextlib.contextmanager
-def _customer_paths_in_errors(setup: CustomerSetup) -> Iterator[None]:
+def _customer_paths_in_errors(plan: Reproduction) -> Iterator[None]:
     """A proxy's refusal names the path inside the container; say which customer file it is."""
     try:
         yield
     except LabError as error:
         message = str(error)
-        if setup.proxy is not None:
-            server_root = detect_server_root(setup.proxy.files) if setup.proxy.kind == "apache" else ""
-            for item in sorted(place_files(setup.proxy, server_root), key=lambda item: -len(item.path)):
-                message = message.replace(item.path, f"{item.file.relpath} (at {item.path})")
+        placed = plan.proxy_plan.placed if plan.proxy_plan else []
+        for item in sorted(placed, key=lambda item: -len(item.path)):
+            message = message.replace(item.path, f"{item.file.relpath} (at {item.path})")
         raise LabError(message) from None
 
 
@@ -96,10 +95,14 @@ def proxy_version(running: RunningTopology) -> str | None:
     proxy = running.topology.proxy
     if proxy is None:
         return None
-    result = running.containers[proxy.name].exec_run(VERSION_COMMANDS[proxy.kind])
-    text = result.output.decode("utf-8", "replace")
-    match = re.search(r"(nginx/[\w.]+|Apache/[\w.]+|HAProxy version [\w.+~-]+)", text)
-    return match.group(1).replace("HAProxy version ", "HAProxy/") if match else None
+    image, command, _ = COMMANDS[proxy.kind]
+    try:
+        result = running.containers[proxy.name].exec_run(command)
+    except DockerException:
+        return None
+    version = parse_version(proxy.kind, result.output.decode("utf-8", "replace"))
+    prefix = {"nginx": "nginx", "apache": "Apache", "haproxy": "HAProxy"}[proxy.kind]
+    return f"{prefix}/{version}" if version else None
 
 
 def mapping_table(mapping: Sequence[Mapping]) -> str:

@@ -124,16 +124,22 @@ def _lookalike(customer: CustomerCertificate, tls: TlsFiles) -> tuple[bytes, byt
     key_type = trustme.KeyType.RSA if customer.key_type.startswith("rsa") else trustme.KeyType.ECDSA
     names = [name for name in customer.subjects if _DNS_NAME.fullmatch(name)] or ["lab.invalid"]
     leaf = issuer.issue_cert(*names, not_before=window[0], not_after=window[1], key_type=key_type)
-    parts = [leaf.cert_chain_pems[0].bytes()]
-    if customer.count >= 2:
-        parts.append((tls.directory / "chain.pem").read_bytes())
+    return b"".join(_shape(customer, leaf.cert_chain_pems[0].bytes(), tls)), leaf.private_key_pem.bytes()
+
+
+def _shape(customer: CustomerCertificate, leaf: bytes, tls: TlsFiles) -> list[bytes]:
+    """The customer's file, certificate by certificate, with the lab's: the leaf always
+    first (the key must match it), then an intermediate only where the customer has one —
+    the lab's when theirs is in order, an unrelated CA's when it is not (a wrong
+    intermediate) — then the root when they include theirs."""
+    intermediates = customer.count - 1 - (1 if customer.includes_root else 0)
+    parts = [leaf]
+    if intermediates >= 1:
+        parts.append((tls.directory / "chain.pem").read_bytes() if customer.ordered
+                     else trustme.CA(organization_name="Not the issuer").cert_pem.bytes())
     if customer.includes_root:
         parts.append(tls.ca.read_bytes())
-    if not customer.ordered and len(parts) > 2:
-        parts[1:] = reversed(parts[1:])
-    elif not customer.ordered and len(parts) == 2:
-        parts.reverse()
-    return b"".join(parts), leaf.private_key_pem.bytes()
+    return parts
 
 
 def _describe(customer: CustomerCertificate) -> str:

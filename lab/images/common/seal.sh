@@ -8,4 +8,4 @@ if ip route show default | grep -q .; then
   echo "LAB-SEAL-ERROR: could not remove the default route (the container needs NET_ADMIN)" >&2
   exit 3
 fi
-exec setpriv --bounding-set -net_admin -- "$@"
+exec setpriv --bounding-set -net_admin --inh-caps -net_admin --ambient-caps -net_admin -- "$@"
