@@ -18,7 +18,7 @@ from lab.runtime import _owner_token
 
 COMMANDS = {"nginx": ("nginx", ["nginx", "-v"], r"nginx/([\w.]+)"),
             "apache": ("apache", ["apache2", "-v"], r"Apache/([\w.]+)"),
-            "haproxy": ("haproxy", ["haproxy", "-v"], r"HAProxy version ([\w.+~-]+)"),
+            "haproxy": ("haproxy", ["haproxy", "-v"], r"HA-?Proxy version ([\w.+~-]+)"),
             "openssl": ("nginx", ["nginx", "-V"], r"(?:built|running) with OpenSSL ([\w.]+)")}
 """What to run in which image, and where its version is in the output."""
 
