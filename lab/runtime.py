@@ -130,11 +130,11 @@ class RunningTopology:
         if self.containers:
             with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
                 list(pool.map(_remove_quietly, self.containers.values()))
-        for network in self.networks.values():
-            with contextlib.suppress(APIError, NotFound):
-                network.remove()
-        with contextlib.suppress(APIError, NotFound):
-            _remove_labelled(self.client, lambda labels: labels.get(RUN_LABEL) == self.run_id, {"label": f"{RUN_LABEL}={self.run_id}"})
+        if self.networks:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.networks)) as pool:
+                list(pool.map(_remove_network_quietly, self.networks.values()))
+        with contextlib.suppress(APIError, NotFound):  # what a failed or interrupted start created unrecorded
+            _remove_labelled(self.client, lambda labels: True, {"label": f"{RUN_LABEL}={self.run_id}"})
 
 
 @contextlib.contextmanager
@@ -414,6 +414,11 @@ def _raise_if_exited(running: RunningTopology, node: Node) -> None:
     last = " | ".join(log.splitlines()[-3:])
     raise LabError(f"{node.name} ({node.kind}) exited with code "
                    f"{container.attrs['State'].get('ExitCode')}: {last}")
+
+
+def _remove_network_quietly(network: Network) -> None:
+    with contextlib.suppress(APIError, NotFound):
+        network.remove()
 
 
 def _remove_quietly(container: Container) -> None:
