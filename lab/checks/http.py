@@ -159,6 +159,39 @@ def path_encoded_slash(target: CheckTarget) -> Verdict:
                   expected, _encoded_slash_hint(response))
 
 
+ENCODED_SAMPLES = {  # what a branch or file name may hold, as git and browsers encode it
+    "%3B": "semicolon", "%25": "percent sign", "%23": "hash", "+": "plus", "%20": "space",
+    "%C3%A9": "UTF-8 é", "//": "double slash",
+}
+ECHO_PATH = "/rest/lab/1.0/echo/"
+
+
+@check("path.encoded-chars", "%3B, %25, %23, +, %20, UTF-8 and // in a path reach Bitbucket byte for byte",
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
+def path_encoded_chars(target: CheckTarget) -> Verdict:
+    session = target.users.session()
+    expected = "each reaches Bitbucket unchanged: " + " ".join(ENCODED_SAMPLES)
+    changed = []
+    for sample, name in ENCODED_SAMPLES.items():
+        segment = f"a{sample}b"
+        response = session.get(target.url(ECHO_PATH + segment), allow_redirects=False, timeout=TIMEOUT_S)
+        raw = str(_json_field(response, "raw_uri"))
+        if response.status_code != 200 or not raw:
+            changed.append(f"{sample} ({name}) → {response.status_code} {_body_kind(response)}, Bitbucket saw nothing")
+        elif not raw.endswith(ECHO_PATH + segment):
+            changed.append(f"{sample} ({name}) → Bitbucket saw …{raw[raw.find('echo/') + 4:][:40]}")
+    if not changed:
+        return passed("all reached Bitbucket unchanged: " + " ".join(ENCODED_SAMPLES), expected)
+    return failed("; ".join(changed), expected, _encoded_chars_hint(changed))
+
+
+def _encoded_chars_hint(changed: list[str]) -> str:
+    return ("the proxy decodes or rewrites the path before Bitbucket sees it: nginx `proxy_pass` must have no URI "
+            "part (`proxy_pass http://bitbucket:7990;`), Apache needs `nocanon` on ProxyPass and "
+            "`AllowEncodedSlashes NoDecode` (and `MergeSlashes Off` for //), HAProxy must not `set-path`/"
+            "`replace-path` or normalise the URI; files and branches with these characters break otherwise")
+
+
 @check("baseurl.match", "what Bitbucket sees (scheme, host, port, secure, context path) equals the public URL",
        FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
 def baseurl_match(target: CheckTarget) -> Verdict:

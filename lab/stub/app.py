@@ -26,6 +26,8 @@ SESSION_COOKIE = "BITBUCKETSESSIONID"
 REALM = 'Basic realm="Atlassian Bitbucket"'
 APPLICATION_PROPERTIES = {"version": "9.4.22", "buildNumber": "9004022",
                           "buildDate": "1730000000000", "displayName": "Bitbucket"}
+ECHO_PREFIX = "/rest/lab/1.0/echo/"
+"""Lab diagnostics: any path under it answers with the request line exactly as it arrived."""
 _COMMITS = re.compile(r"/rest/api/1\.0/projects/([^/]+)/repos/([^/]+)/commits/([^/]+)")
 _SCM = re.compile(r"/scm/([^/]+)/([^/]+?)(\.git)?(/.*)")
 
@@ -55,6 +57,9 @@ class BitbucketApp:
             return self._commit(exchange, *match.groups())
         if match := _SCM.fullmatch(path):
             return self._git(exchange, match.group(1), match.group(2), match.group(4))
+        if path.startswith(ECHO_PREFIX):
+            return _json(200, {"raw_uri": exchange.raw_uri, "request_line": f"{exchange.method} {exchange.raw_uri} "
+                                                                              f"{exchange.version}"})
         return _json(404, {"errors": [{"message": f"No resource at {exchange.raw_uri}"}]})
 
     def _authenticate(self, exchange: Exchange) -> str | None:
@@ -135,7 +140,8 @@ class BitbucketApp:
             "context_path": exchange.context_path, "configured_base_url": self.settings.base_url,
             "implied_base_url": implied_base_url(view, exchange.context_path),
             "forward_headers_strategy": "NATIVE" if self.settings.forward_headers_native else "NONE",
-            "user": exchange.user, "time": time.time(),
+            "user": exchange.user, "time": time.time(), "protocol": exchange.version,
+            "request_line": f"{exchange.method} {exchange.raw_uri} {exchange.version}",
         })
 
 

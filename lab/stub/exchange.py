@@ -48,6 +48,7 @@ class Exchange:
     raw_uri: str
     user: str | None = None
     body_consumed: bool = False
+    version: str = "HTTP/1.1"  # the protocol of the request line, as the proxy sent it
 
     def read_body(self, limit: int = 1 << 20) -> bytes:
         """The whole request body, for small bodies such as a login form."""

@@ -75,7 +75,7 @@ class StubHandler(BaseHTTPRequestHandler):
         settings = self.server.app.settings
         view = view_request(self.server.connector, incoming, settings.forward_headers_native)
         exchange = Exchange(self.command, view, settings.context_path, "", headers,
-                            iter_request_body(self.rfile, headers), self.path)
+                            iter_request_body(self.rfile, headers), self.path, version=self.request_version)
         answer = precheck(self.server.connector, incoming, view, settings.context_path)
         if answer is not None:
             response = Response(answer.status, [("Location", answer.location)] if answer.location else [],

@@ -71,3 +71,17 @@ def test_fifty_concurrent_clients_and_a_stalled_one_do_not_stall_the_stub(tmp_pa
                 range(50)))
         stalled.close()
     assert statuses == [200] * 50  # a stall would surface as a 10 s timeout error
+
+
+
+def test_the_echo_endpoint_returns_the_request_line_exactly_as_it_arrived(tmp_path):
+    import json
+
+    from tests.unit.stubutil import raw_request
+
+    target = "/rest/lab/1.0/echo/a%3Bb//c%C3%A9+d%25"
+    with running_stub(tmp_path, "server.port=0\n") as stub:
+        answer = raw_request(stub.ports[0], target, {"Host": "bitbucket"})
+    document = json.loads(answer.body)
+    assert document["raw_uri"] == target
+    assert document["request_line"] == f"GET {target} HTTP/1.1"
