@@ -129,6 +129,8 @@ def _topology_options(parser: argparse.ArgumentParser, keep_default: bool) -> No
                         help="PKI variant: " + "; ".join(f"{k}: {v}" for k, v in TLS_VARIANTS.items()))
     parser.add_argument("--certs", type=Path, metavar="DIR", help="where the PKI goes (default certs/<topology>)")
     _proxy_version_option(parser)
+    parser.add_argument("--http2", action="store_true",
+                        help="the recommended TLS front door also offers HTTP/2 (your own files are never edited)")
     parser.add_argument("--keep", action=argparse.BooleanOptionalAction, default=keep_default,
                         help="stay up until Ctrl-C after the checks" + (" (default)" if keep_default else ""))
 
@@ -153,7 +155,7 @@ def _options(args: argparse.Namespace) -> LabOptions:
     from lab.runtime import LabOptions
 
     return LabOptions(DropIns(args.proxy_config, args.properties), args.tls_variant, args.certs,
-                      proxy_release=args.proxy_version)
+                      proxy_release=args.proxy_version, http2=args.http2)
 
 
 def _topology(args: argparse.Namespace) -> Topology:

@@ -81,9 +81,10 @@ class Vantage:
         }
         return env
 
-    def git(self, args: Sequence[str], cwd: Path | None = None,
-            timeout: float = GIT_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-        """Run the real git CLI from this vantage point; never raises on git's failure."""
+    def git(self, args: Sequence[str], cwd: Path | None = None, timeout: float = GIT_TIMEOUT_S,
+            trace_curl: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run the real git CLI from this vantage point; never raises on git's failure.
+        ``trace_curl``: libcurl's trace (protocol negotiation) goes to stderr too."""
         with tempfile.TemporaryDirectory(prefix="lab-git-home-") as home:
             command = ["git", "-c", "credential.helper=", *args]
             if tag := request_id.get():
@@ -91,7 +92,9 @@ class Vantage:
             if self.proxy_url:
                 command[1:1] = ["-c", f"http.proxy={self.proxy_url}"]
             try:
-                return subprocess.run(command, cwd=cwd, env=self.git_env(Path(home)),
+                env = self.git_env(Path(home)) | ({"GIT_TRACE_CURL": "1", "GIT_TRACE_CURL_NO_DATA": "1"}
+                                                  if trace_curl else {})
+                return subprocess.run(command, cwd=cwd, env=env,
                                       capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired as expired:
                 return subprocess.CompletedProcess(command, 124, str(expired.stdout or ""),

@@ -70,19 +70,29 @@ Provisioner = Callable[[Topology, Node, TlsFiles], NodeSetup]
 ``reproduce`` brings its own, built from a customer's bundle."""
 
 
-def catalog_provisioner(drop_ins: DropIns) -> Provisioner:
+HTTP2_EDITS: dict[str, tuple[str, str]] = {
+    "nginx": ("listen 443 ssl;", "listen 443 ssl http2;"),
+    "apache": ("    SSLEngine on\n", "    SSLEngine on\n    Protocols h2 http/1.1\n"),
+    "haproxy": ("alpn http/1.1", "alpn h2,http/1.1"),
+}
+"""``--http2``: the one edit that makes each recommended TLS front door offer HTTP/2 (ALPN).
+A drop-in or a customer's file is never edited: checks find h2 by asking the front door."""
+
+
+def catalog_provisioner(drop_ins: DropIns, http2: bool = False) -> Provisioner:
     """The catalog's files (site file, properties, lab TLS files), or the drop-ins verbatim."""
     def provision(topology: Topology, node: Node, tls: TlsFiles) -> NodeSetup:
-        return NodeSetup(node_files(topology, node, tls, drop_ins), node_environment(topology, node))
+        return NodeSetup(node_files(topology, node, tls, drop_ins, http2), node_environment(topology, node))
     return provision
 
 
-def node_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns) -> list[ContainerFile]:
+def node_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns,
+               http2: bool = False) -> list[ContainerFile]:
     """Every file ``node`` needs, by its kind."""
     if node.kind == "stub":
         return _stub_files(topology, tls, drop_ins)
     if node.kind in PROXY_BASE_CONFIG:
-        return _proxy_files(topology, node, tls, drop_ins)
+        return _proxy_files(topology, node, tls, drop_ins, http2)
     return []
 
 
@@ -118,13 +128,20 @@ def _stub_files(topology: Topology, tls: TlsFiles, drop_ins: DropIns) -> list[Co
             ContainerFile(KEYSTORE_PATH, tls.keystore.read_bytes(), 0o600)]
 
 
-def _proxy_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns) -> list[ContainerFile]:
+def _proxy_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns,
+                 http2: bool = False) -> list[ContainerFile]:
     base_name, base_path = PROXY_BASE_CONFIG[node.kind]
     site_source = drop_ins.proxy_config or topology.proxy_site_file()
     if site_source is None:
         raise LabError(f"topology {topology.name}: proxy node {node.name} has no proxy_site")
+    site = site_source.read_bytes()
+    if http2 and drop_ins.proxy_config is None:
+        old, new = HTTP2_EDITS[node.kind]
+        if old.encode() not in site:
+            raise LabError(f"--http2: topology {topology.name} has no TLS front door to offer HTTP/2 on")
+        site = site.replace(old.encode(), new.encode())
     files = [ContainerFile(base_path, (PROXIES_DIR / node.kind / base_name).read_bytes()),
-             ContainerFile(SITE_PATH, site_source.read_bytes())]
+             ContainerFile(SITE_PATH, site)]
     for name, data in tls.proxy_files().items():
         private = name in ("privkey.pem", "haproxy.pem")
         files.append(ContainerFile(f"{TLS_DIR}/{name}", data, 0o600 if private else 0o644))

@@ -79,6 +79,8 @@ class LabOptions:
     """Names of Bitbucket's own TLS certificate, when they differ from the front door's."""
     proxy_release: str = DEFAULT_RELEASE
     """The Debian release the proxy comes from (``--proxy-version``)."""
+    http2: bool = False
+    """The recommended TLS front door also offers HTTP/2 (``--http2``)."""
 
 
 @dataclass
@@ -221,7 +223,7 @@ class _Plan:
 
 def _node_plan(running: RunningTopology, node: Node, image: str, labels: dict[str, str]) -> _Plan:
     topology = running.topology
-    provision = running.options.provisioner or catalog_provisioner(running.options.drop_ins)
+    provision = running.options.provisioner or catalog_provisioner(running.options.drop_ins, running.options.http2)
     setup = provision(topology, node, running.tls)
     kwargs: dict[str, object] = {"labels": {**labels, NODE_LABEL: node.name}, "init": True,
                                  "environment": setup.environment, "cap_add": SEAL_CAPABILITIES}

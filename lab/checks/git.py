@@ -4,16 +4,17 @@ clone of a deliberately slow repository (the stub's ``lab.slow-repos`` knob)."""
 from __future__ import annotations
 
 import functools
-import re
 import os
+import re
 import secrets
+import ssl
 import subprocess
 import tempfile
 from pathlib import Path
 
-from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, CheckTarget, Verdict, check, failed, passed
+from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, CheckTarget, Verdict, check, failed, not_applicable, passed
 from lab.checks.explain import connector_hint
-from lab.checks.probe import early_status_for_body
+from lab.checks.probe import early_status_for_body, open_socket
 
 THROUGH_FRONT_DOOR = ("reach.front-door", "tls.chain", "tls.hostname")
 
@@ -38,7 +39,9 @@ GIT_HINTS = (
     ("certificate has expired", "the server certificate has expired"),
     ("no alternative certificate subject name", "the certificate does not name the public host"),
     ("HTTP/2 stream", "HTTP/2 between git and the proxy breaks big transfers: disable http2 at the proxy, or "
-     "`git config http.version HTTP/1.1` on clients"),
+     "`git config http.version HTTP/1.1` on clients (see http2.git)"),
+    ("Connection died", "the connection to the proxy died mid-request — with HTTP/2 at the proxy, see http2.git: "
+     "`git config http.version HTTP/1.1` is the client-side workaround"),
     ("early EOF", "the proxy cut the transfer: raise nginx `proxy_read_timeout`/`proxy_send_timeout`, Apache "
      "ProxyPass `timeout=` or HAProxy `timeout server`/`timeout client` well above 60 s"),
     ("RPC failed", "the proxy broke the transfer: check its timeouts and body limits"),
@@ -108,7 +111,61 @@ def large_payload() -> bytes:
     return os.urandom(LARGE_PUSH_BYTES)
 
 
-def _push(target: CheckTarget, payload: bytes) -> Verdict:
+def _offers_h2(target: CheckTarget) -> str | None:
+    if not target.https:
+        return "the public URL is not https (git speaks HTTP/2 over TLS only)"
+    return None
+
+
+@check("http2.git", "where the front door offers HTTP/2, git clones and pushes over HTTP/2 and over HTTP/1.1",
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_offers_h2)
+def http2_git(target: CheckTarget) -> Verdict:
+    if negotiated_protocol(target) != "h2":
+        return not_applicable("the front door does not offer HTTP/2 (ALPN: http/1.1 only)")
+    expected = "clone and a 20 MB push succeed with git forced to HTTP/2, and with HTTP/1.1"
+    outcomes = {version: _over(target, version) for version in ("HTTP/2", "HTTP/1.1")}
+    broken = {version: problem for version, problem in outcomes.items() if problem}
+    if not broken:
+        return passed("HTTP/2 (negotiated h2) and HTTP/1.1 both clone and push", expected)
+    observed = "; ".join(f"over {version}: {problem}" for version, problem in broken.items())
+    if set(broken) == {"HTTP/2"}:
+        return failed(observed, expected, "git breaks only over HTTP/2: fix the proxy's HTTP/2 (or turn it off: "
+                      "nginx without `http2`, Apache `Protocols http/1.1`, HAProxy `alpn http/1.1`), or have "
+                      "clients run `git config --global http.version HTTP/1.1`")
+    return failed(observed, expected, "git fails over HTTP/1.1 as well: see git.clone and git.push")
+
+
+def negotiated_protocol(target: CheckTarget) -> str | None:
+    """The protocol the front door picks when offered h2 and http/1.1 (ALPN)."""
+    context = ssl.create_default_context(cafile=str(target.users.ca_file)) if target.users.ca_file \
+        else ssl.create_default_context()
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with open_socket(target, context) as sock:
+        return sock.selected_alpn_protocol() if isinstance(sock, ssl.SSLSocket) else None
+
+
+def _over(target: CheckTarget, version: str) -> str | None:
+    """What went wrong cloning and pushing with git forced to ``version``, or None;
+    GIT_TRACE_CURL proves which protocol curl really used."""
+    forced = ["-c", f"http.version={version}"]
+    with tempfile.TemporaryDirectory(prefix="lab-h2-") as work:
+        clone = target.users.git([*forced, "clone", "--quiet", target.git_url(), str(Path(work) / "repo")],
+                                 trace_curl=True)
+        if clone.returncode != 0:
+            return f"clone: {_last_error(clone.stderr)}"
+        used = "HTTP/2" if re.search(r"ALPN[:,] server accepted (to use )?h2|using HTTP/2", clone.stderr) else "HTTP/1.1"
+        if used != version:
+            return f"curl used {used}, not {version}"
+    pushed = _push(target, large_payload() if version == "HTTP/2" else b"over HTTP/1.1\n", forced)
+    return None if pushed.ok else f"push: {pushed.observed}"
+
+
+def _last_error(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.startswith(("fatal:", "error:"))]
+    return (lines[-1] if lines else stderr.strip().splitlines()[-1] if stderr.strip() else "failed")[:200]
+
+
+def _push(target: CheckTarget, payload: bytes, git_options: list[str] | None = None) -> Verdict:
     branch = f"lab-check/{secrets.token_hex(4)}"
     size = f"{len(payload) / 1024 / 1024:.0f} MB" if len(payload) > 1 << 20 else f"{len(payload)} bytes"
     expected = f"git push of {size} to {branch} succeeds and ls-remote shows it"
@@ -125,13 +182,15 @@ def _push(target: CheckTarget, payload: bytes) -> Verdict:
             if local_step.returncode != 0:  # never push the old HEAD and call it a pass
                 return failed(f"git {step} failed locally: {local_step.stderr.strip()[:200]}",
                               expected, "a problem on the lab's side (disk, git), not the topology's")
-        pushed = target.users.git(["-c", "pack.compression=0", "push", "origin", f"HEAD:refs/heads/{branch}"], cwd=clone)
+        pushed = target.users.git([*(git_options or []), "-c", "pack.compression=0", "push", "origin",
+                                   f"HEAD:refs/heads/{branch}"], cwd=clone)
         if pushed.returncode != 0:
             return _push_verdict(pushed, expected, target, len(payload))
-        listed = target.users.git(["ls-remote", target.git_url(), f"refs/heads/{branch}"]).stdout
+        options = git_options or []
+        listed = target.users.git([*options, "ls-remote", target.git_url(), f"refs/heads/{branch}"]).stdout
         local = target.users.git(["rev-parse", "HEAD"], cwd=clone).stdout.strip()
         # Users clone this repository while `up` keeps the topology: leave no check branches in it.
-        removed = target.users.git(["push", "-q", "origin", "--delete", branch], cwd=clone).returncode == 0
+        removed = target.users.git([*options, "push", "-q", "origin", "--delete", branch], cwd=clone).returncode == 0
     if listed.split()[:1] != [local]:
         return failed(f"pushed, but the remote has {listed.strip() or 'no such branch'}", expected,
                       "the push did not land: check the proxy routes POST …/git-receive-pack")

@@ -123,6 +123,11 @@ FAILURES = {
         "apache-https", {"reach.status": "scheme does not match the port"},
         site_edits={"ProxyPass /bitbucket http://bitbucket:7990/bitbucket nocanon":
                     "SSLProxyEngine on\n    ProxyPass /bitbucket https://bitbucket:7990/bitbucket nocanon"}),
+    # Issue 13: measured on bookworm's nginx 1.22 — curl gives up ("Connection died") over h2 only.
+    "nginx offering http2 with no concurrent streams breaks git over h2 only": Failure(
+        "nginx-https", {"http2.git": "http.version HTTP/1.1", "git.clone": "http.version HTTP/1.1"},
+        site_edits={"listen 443 ssl;": "listen 443 ssl http2;",
+                    "    client_max_body_size 0;\n": "    client_max_body_size 0;\n    http2_max_concurrent_streams 0;\n"}),
     "mod_auth_basic in front of bitbucket": Failure(
         "apache-https", {"git.auth-challenge": "mod_auth_basic", "git.clone": "mod_auth_basic"},
         site_edits={"    ProxyRequests Off\n": "    ProxyRequests Off\n    <Location /bitbucket>\n"

@@ -12,7 +12,25 @@ def test_recommended_topology_passes_every_check_that_applies(lab_topology, lab_
     results = lab_checks(lab_topology(name))
     failures = {id_: f"{r.observed} | fix: {r.hint}" for id_, r in results.items() if r.ok is False}
     assert failures == {}
-    not_applicable = {"git.clone-slow"}  # no slow repository is configured in the catalog
+    not_applicable = {"git.clone-slow", "http2.git"}  # no slow repository; HTTP/2 is off unless --http2
     if not load_topology(name).public_url.startswith("https://"):
         not_applicable |= {"tls.chain", "tls.hostname", "tls.protocols", "redirects.http-to-https"}
     assert {id_ for id_, r in results.items() if r.ok is None} == not_applicable
+
+
+HTTP2_FRONT_DOORS = [name for name in catalog()
+                     if load_topology(name).proxy is not None and load_topology(name).public_url.startswith("https://")]
+
+
+@pytest.mark.parametrize("name", HTTP2_FRONT_DOORS)
+def test_recommended_tls_front_door_with_http2_passes_every_check_and_git_uses_h2(name, tmp_path):
+    from lab.runtime import LabOptions, start
+    from lab.targets import check_running
+
+    running = start(load_topology(name), LabOptions(certs_dir=tmp_path / "certs", http2=True))
+    try:
+        results = {r.id: r for r in check_running(running)}
+    finally:
+        running.stop()
+    assert {i: f"{r.observed} | {r.hint}" for i, r in results.items() if r.ok is False} == {}
+    assert results["http2.git"].ok is True and "negotiated h2" in results["http2.git"].observed
