@@ -25,6 +25,7 @@ TIMEOUT_S = 15
 BROWSER_HEADERS = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
                    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) BitbucketLab/1.0"}
 ENCODED_REF_PATH = "/rest/api/1.0/projects/LAB/repos/repo/commits/refs%2Fheads%2Ffeature%2Fx"
+DIAGNOSTICS = "/rest/lab/1.0/request"
 
 
 @check("reach.status", "the public URL's /status answers RUNNING (no loop, no error)", FRONT_DOOR_TO_BITBUCKET,
@@ -190,6 +191,43 @@ def _encoded_chars_hint(changed: list[str]) -> str:
             "part (`proxy_pass http://bitbucket:7990;`), Apache needs `nocanon` on ProxyPass and "
             "`AllowEncodedSlashes NoDecode` (and `MergeSlashes Off` for //), HAProxy must not `set-path`/"
             "`replace-path` or normalise the URI; files and branches with these characters break otherwise")
+
+
+LARGE_COOKIE_BYTES = 12 * 1024
+HEADER_LIMITS = (  # who answered, by the words of its error page → the limit to raise
+    ("Request Header Or Cookie Too Large", "nginx `large_client_header_buffers 4 32k;` (default 4 8k)"),
+    ("exceeds server limit", "Apache `LimitRequestFieldSize 32768` (default 8190) in the <VirtualHost>"),
+    ("Your browser sent an invalid request", "HAProxy `tune.bufsize 32768` in `global` (default 16384)"),
+    ("server.max-http-header-size", "Bitbucket's `server.max-http-header-size` in bitbucket.properties"),
+)
+
+
+def _has_separate_tomcat(target: CheckTarget) -> str | None:
+    if not target.tomcat_url:
+        return "the topology names no Tomcat URL to compare with"
+    tomcat = urllib.parse.urlsplit(target.tomcat_url)
+    if (tomcat.hostname, tomcat.port) == (target.host, target.parts.port):
+        return "users reach Bitbucket directly: there is no proxy to compare with"
+    return None
+
+
+@check("headers.large", "a 12 KB cookie (big SSO cookies) gets the same answer through the proxy as from Bitbucket "
+       "directly", FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_has_separate_tomcat)
+def headers_large(target: CheckTarget) -> Verdict:
+    assert target.tomcat_url is not None
+    cookie = {"Cookie": "lab_sso=" + "x" * LARGE_COOKIE_BYTES}
+    through = target.users.session().get(target.url(DIAGNOSTICS), headers=cookie, allow_redirects=False,
+                                         timeout=TIMEOUT_S)
+    direct = (target.inside or target.users).session().get(target.tomcat_url.rstrip("/") + DIAGNOSTICS,
+                                                            headers=cookie, allow_redirects=False, timeout=TIMEOUT_S)
+    expected = f"through the proxy: {direct.status_code}, as from Bitbucket directly"
+    if through.status_code == direct.status_code:
+        return passed(f"{through.status_code} through the proxy and directly", expected)
+    limit = next((fix for words, fix in HEADER_LIMITS if words in through.text), None)
+    return failed(f"{through.status_code} through the proxy ({_body_kind(through)}), {direct.status_code} directly",
+                  expected, f"the proxy cuts requests with large headers: raise {limit}" if limit else
+                  "the proxy cuts requests with large headers: raise nginx `large_client_header_buffers`, Apache "
+                  "`LimitRequestFieldSize`, HAProxy `tune.bufsize`")
 
 
 @check("baseurl.match", "what Bitbucket sees (scheme, host, port, secure, context path) equals the public URL",

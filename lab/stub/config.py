@@ -22,7 +22,7 @@ _CONNECTOR_KEYS = (
 )
 _GLOBAL_KEYS = (
     "server.context-path", "server.forward-headers-strategy", "setup.baseUrl",
-    "lab.users", "lab.repos", "lab.slow-repos",
+    "lab.users", "lab.repos", "lab.slow-repos", "server.max-http-header-size",
 )
 KNOWN_KEYS: tuple[str, ...] = (
     _GLOBAL_KEYS
@@ -73,6 +73,7 @@ class StubSettings:
     users: Mapping[str, str] = field(default_factory=lambda: {"admin": "admin"})
     repos: tuple[str, ...] = ("LAB/repo",)
     slow_repos: Mapping[str, float] = field(default_factory=dict)
+    max_header_bytes: int | None = None  # server.max-http-header-size; unset: no limit (Bitbucket's default unconfirmed)
 
 
 def load_settings(home: Path, environ: Mapping[str, str] | None = None) -> StubSettings:
@@ -103,6 +104,7 @@ def settings_from_properties(props: Mapping[str, str], home: Path) -> StubSettin
         users=dict(_pairs(props.get("lab.users", "admin:admin"), "lab.users")),
         repos=tuple(dict.fromkeys(_repo_names(props.get("lab.repos", "LAB/repo")) + list(slow))),
         slow_repos=slow,
+        max_header_bytes=_size(props, "server.max-http-header-size"),
     )
 
 
@@ -147,6 +149,17 @@ def _tls(props: Mapping[str, str], prefix: str, home: Path) -> TlsSettings:
         key_alias=props.get(f"{prefix}.ssl.key-alias", "tomcat").strip(),
         key_store_type=store_type,
     )
+
+
+def _size(props: Mapping[str, str], key: str) -> int | None:
+    """Spring's data sizes: ``8192``, ``8KB``, ``1MB``."""
+    text = (props.get(key) or "").strip().upper()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)\s*(B|KB|MB)?", text)
+    if not match:
+        raise ConfigError(f"{key}={text} is not a size (8192, 8KB, 1MB)")
+    return int(match.group(1)) * {"B": 1, None: 1, "KB": 1024, "MB": 1 << 20}[match.group(2)]
 
 
 def _port(props: Mapping[str, str], key: str, text: str | None) -> int:

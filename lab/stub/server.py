@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lab.stub.app import BitbucketApp
 from lab.stub.config import ConnectorSettings, StubSettings
-from lab.stub.connector import IncomingRequest, precheck, view_request
+from lab.stub.connector import Answer, IncomingRequest, precheck, view_request
 from lab.stub.exchange import Exchange, Response, iter_request_body
 from lab.stub.tls import server_context
 
@@ -77,6 +77,9 @@ class StubHandler(BaseHTTPRequestHandler):
         exchange = Exchange(self.command, view, settings.context_path, "", headers,
                             iter_request_body(self.rfile, headers), self.path, version=self.request_version)
         answer = precheck(self.server.connector, incoming, view, settings.context_path)
+        header_bytes = sum(len(name) + len(value) + 4 for name, value in self.headers.items())
+        if settings.max_header_bytes is not None and header_bytes > settings.max_header_bytes:
+            answer = Answer(400, reason="Request header is too large (server.max-http-header-size)")
         if answer is not None:
             response = Response(answer.status, [("Location", answer.location)] if answer.location else [],
                                 answer.reason.encode())

@@ -128,6 +128,13 @@ FAILURES = {
         "nginx-https", {"http2.git": "http.version HTTP/1.1", "git.clone": "http.version HTTP/1.1"},
         site_edits={"listen 443 ssl;": "listen 443 ssl http2;",
                     "    client_max_body_size 0;\n": "    client_max_body_size 0;\n    http2_max_concurrent_streams 0;\n"}),
+    "nginx default header buffers cut a big sso cookie": Failure(
+        "nginx-https", {"headers.large": "large_client_header_buffers"},
+        site_edits={"    large_client_header_buffers 4 32k;   # big SSO cookies; the default 4 8k answers 400\n": ""},
+        passes=("reach.status",)),
+    "apache default LimitRequestFieldSize cuts a big sso cookie": Failure(
+        "apache-https", {"headers.large": "LimitRequestFieldSize"},
+        site_edits={"    LimitRequestFieldSize 32768\n": ""}, passes=("reach.status",)),
     "mod_auth_basic in front of bitbucket": Failure(
         "apache-https", {"git.auth-challenge": "mod_auth_basic", "git.clone": "mod_auth_basic"},
         site_edits={"    ProxyRequests Off\n": "    ProxyRequests Off\n    <Location /bitbucket>\n"
