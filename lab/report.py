@@ -22,6 +22,8 @@ def results_table(results: Sequence[CheckResult], timings: bool = False) -> str:
         seconds = f"{result.seconds:6.1f}s " if timings and result.seconds else ("        " if timings else "")
         mark = "⊘" if result.blocked_by else MARKS[result.ok]
         lines.append(f" {mark} {result.id:<24} {seconds}{observed}")
+        if result.ok is True and result.hint:  # a finding that is not a failure
+            lines.append(f"   {'':<24} note: {result.hint}")
         if result.ok is False:
             lines.append(f"   {'':<24} expected: {result.expected}")
             lines.append(f"   {'':<24} fix: {result.hint}")

@@ -3,6 +3,7 @@ clone of a deliberately slow repository (the stub's ``lab.slow-repos`` knob)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -15,6 +16,8 @@ from pathlib import Path
 from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, CheckTarget, Verdict, check, failed, not_applicable, passed
 from lab.checks.explain import connector_hint
 from lab.checks.probe import early_status_for_body, open_socket
+from lab.checks.throttle import slow_uplink
+from lab.client import request_id
 
 THROUGH_FRONT_DOOR = ("reach.front-door", "tls.chain", "tls.hostname")
 
@@ -109,6 +112,49 @@ def large_payload() -> bytes:
     """20 MB of random (incompressible) bytes, made once per process: each push commits
     it on its own branch, so one payload serves every push of the run."""
     return os.urandom(LARGE_PUSH_BYTES)
+
+
+STREAMED_PAYLOAD = 4 << 20
+UPLINK_BYTES_PER_SECOND = 4 << 20
+STREAMED_SHARE = 0.5
+"""Through a 4 MB/s uplink a 4 MB push takes about a second to send: a proxy that streams
+hands Bitbucket the body over most of that second, one that spools it in a final burst."""
+
+
+@check("git.push-streamed", "a big push reaches Bitbucket while git is still sending: the proxy streams the "
+       "request body instead of spooling it first (a finding, not a failure, unless the push fails)",
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
+def git_push_streamed(target: CheckTarget) -> Verdict:
+    sending = STREAMED_PAYLOAD / UPLINK_BYTES_PER_SECOND
+    expected = f"the push body reaches Bitbucket over ≥ {STREAMED_SHARE * sending:.1f} s of its ~{sending:.0f} s upload"
+    assert target.users.socks_port is not None
+    with slow_uplink(target.users.socks_port, UPLINK_BYTES_PER_SECOND) as port:
+        slow = dataclasses.replace(target, users=dataclasses.replace(target.users, socks_port=port))
+        pushed = _push(slow, large_payload()[:STREAMED_PAYLOAD], ["-c", "http.postBuffer=65536"])
+    if not pushed.ok:
+        return failed(pushed.observed, expected, pushed.hint)
+    timing = _largest_body(target)
+    if timing is None:
+        return passed("pushed; Bitbucket's body timing could not be read (diagnostics endpoint)", expected)
+    spread = float(timing["last_byte_at"]) - float(timing["first_byte_at"])
+    observed = f"{int(timing['bytes']) / (1 << 20):.1f} MB reached Bitbucket over {spread:.2f} s"
+    if spread >= STREAMED_SHARE * sending:
+        return passed(observed + " (streamed)", expected)
+    return Verdict(True, observed + " — spooled by the proxy before Bitbucket saw a byte", expected,
+                   "the proxy buffers the whole push first (slow big pushes, disk use, timeouts): nginx needs "
+                   "`proxy_request_buffering off;` (on by default) and `proxy_http_version 1.1;` — git sends pushes "
+                   "chunked, and nginx spools chunked bodies to an HTTP/1.0 upstream whatever the buffering says")
+
+
+def _largest_body(target: CheckTarget) -> dict[str, object] | None:
+    """Bitbucket's record of the biggest request body this check sent (by its X-Request-ID)."""
+    tag = request_id.get()
+    response = target.users.session().get(target.url(f"/rest/lab/1.0/body-timings?id={tag}"), timeout=15)
+    try:
+        records = [r for r in response.json().get("requests", []) if r.get("first_byte_at")]
+    except ValueError:
+        return None
+    return max(records, key=lambda r: int(r["bytes"]), default=None)
 
 
 def _offers_h2(target: CheckTarget) -> str | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lab.stub.config import StubSettings
 from lab.stub.connector import absolute_location, implied_base_url
-from lab.stub.exchange import Exchange, Response
+from lab.stub.exchange import BodyTimings, Exchange, Response
 from lab.stub.git import GitRepositories
 
 SESSION_COOKIE = "BITBUCKETSESSIONID"
@@ -40,12 +40,14 @@ class BitbucketApp:
         self.repos = GitRepositories(home / "shared" / "data" / "repositories",
                                      settings.repos, settings.slow_repos)
         self._sessions: dict[str, str] = {}
+        self.body_timings = BodyTimings()
         self._lock = threading.Lock()
         self._exact: dict[str, Callable[[Exchange], Response]] = {
             "/status": self._status, "/": self._root, "/dashboard": self._dashboard,
             "/login": self._login_form, "/j_atl_security_check": self._login_post,
             "/rest/api/1.0/application-properties": self._application_properties,
             "/rest/lab/1.0/request": self._diagnostics,
+            "/rest/lab/1.0/body-timings": self._body_timings,
         }
 
     def handle(self, exchange: Exchange) -> Response:
@@ -128,6 +130,11 @@ class BitbucketApp:
             return Response(401, [("WWW-Authenticate", REALM), ("Content-Type", "text/plain")],
                             b"Authentication required\n")
         return self.repos.serve(exchange, project, slug, tail)
+
+    def _body_timings(self, exchange: Exchange) -> Response:
+        """When the bodies of the requests with ``?id=<X-Request-ID>`` arrived (lab diagnostics)."""
+        request_id = urllib.parse.parse_qs(exchange.view.query).get("id", [""])[0]
+        return _json(200, {"id": request_id, "requests": self.body_timings.of(request_id)})
 
     def _diagnostics(self, exchange: Exchange) -> Response:
         view = exchange.view

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -113,3 +115,36 @@ def _iter_chunked(rfile: ByteReader) -> Iterator[bytes]:
             remaining -= len(data)
             yield data
         rfile.readline(1024)
+
+
+class BodyTimings:
+    """When each request's body arrived (by X-Request-ID): the first and last byte, and how
+    much — so the lab can tell a proxy that streams a push from one that spools it first."""
+
+    def __init__(self, keep: int = 200) -> None:
+        self._records: dict[str, list[dict[str, object]]] = {}
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def timed(self, request_id: str | None, path: str, body: Iterator[bytes]) -> Iterator[bytes]:
+        """``body``, recording its timing under ``request_id`` as it is read."""
+        if not request_id:
+            yield from body
+            return
+        record: dict[str, object] = {"path": path, "headers_at": time.time(), "first_byte_at": None,
+                                     "last_byte_at": None, "bytes": 0}
+        with self._lock:
+            self._records.setdefault(request_id, []).append(record)
+            while len(self._records) > self._keep:
+                self._records.pop(next(iter(self._records)))
+        for data in body:
+            now = time.time()
+            if record["first_byte_at"] is None:
+                record["first_byte_at"] = now
+            record["last_byte_at"] = now
+            record["bytes"] = int(str(record["bytes"])) + len(data)
+            yield data
+
+    def of(self, request_id: str) -> list[dict[str, object]]:
+        with self._lock:
+            return [dict(record) for record in self._records.get(request_id, [])]

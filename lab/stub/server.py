@@ -74,8 +74,10 @@ class StubHandler(BaseHTTPRequestHandler):
                                    self.client_address[0], local_addr, local_port, name)
         settings = self.server.app.settings
         view = view_request(self.server.connector, incoming, settings.forward_headers_native)
-        exchange = Exchange(self.command, view, settings.context_path, "", headers,
-                            iter_request_body(self.rfile, headers), self.path, version=self.request_version)
+        body = self.server.app.body_timings.timed(headers.get("x-request-id"), self.path,
+                                                  iter_request_body(self.rfile, headers))
+        exchange = Exchange(self.command, view, settings.context_path, "", headers, body, self.path,
+                            version=self.request_version)
         answer = precheck(self.server.connector, incoming, view, settings.context_path)
         header_bytes = sum(len(name) + len(value) + 4 for name, value in self.headers.items())
         if settings.max_header_bytes is not None and header_bytes > settings.max_header_bytes:

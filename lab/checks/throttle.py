@@ -1,0 +1,75 @@
+"""A slow link between git and the lab's gateway, on this machine's loopback only.
+
+To see whether a proxy streams a push or spools it, the push must take a while to send:
+this relay listens on 127.0.0.1, forwards every connection to the users' gateway, and
+paces what the client sends to ``bytes_per_second``. Answers flow back at full speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+CHUNK = 16384
+
+
+@contextlib.contextmanager
+def slow_uplink(gateway_port: int, bytes_per_second: int) -> Iterator[int]:
+    """Yield a 127.0.0.1 port that relays to ``gateway_port`` with the upload paced."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=_accept, args=(listener, gateway_port, bytes_per_second, stop), daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        listener.close()
+
+
+def _accept(listener: socket.socket, gateway_port: int, rate: int, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            client, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        threading.Thread(target=_relay, args=(client, gateway_port, rate, stop), daemon=True).start()
+
+
+def _relay(client: socket.socket, gateway_port: int, rate: int, stop: threading.Event) -> None:
+    with client, socket.create_connection(("127.0.0.1", gateway_port), timeout=30) as upstream:
+        back = threading.Thread(target=_pump, args=(upstream, client, 0, stop), daemon=True)
+        back.start()
+        _pump(client, upstream, rate, stop)
+        back.join(timeout=30)
+
+
+def _pump(source: socket.socket, target: socket.socket, rate: int, stop: threading.Event) -> None:
+    """Copy until EOF; with ``rate``, no faster than that many bytes a second."""
+    started, sent = time.monotonic(), 0
+    source.settimeout(30)
+    while not stop.is_set():
+        try:
+            data = source.recv(CHUNK)
+        except OSError:
+            break
+        if not data:
+            break
+        if rate:
+            sent += len(data)
+            ahead = sent / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+        try:
+            target.sendall(data)
+        except OSError:
+            break
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)
