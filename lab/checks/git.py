@@ -136,8 +136,8 @@ def git_push_streamed(target: CheckTarget) -> Verdict:
     timing = _largest_body(target)
     if timing is None:
         return passed("pushed; Bitbucket's body timing could not be read (diagnostics endpoint)", expected)
-    spread = float(timing["last_byte_at"]) - float(timing["first_byte_at"])
-    observed = f"{int(timing['bytes']) / (1 << 20):.1f} MB reached Bitbucket over {spread:.2f} s"
+    spread = timing.last_byte_at - timing.first_byte_at
+    observed = f"{timing.size / (1 << 20):.1f} MB reached Bitbucket over {spread:.2f} s"
     if spread >= STREAMED_SHARE * sending:
         return passed(observed + " (streamed)", expected)
     return Verdict(True, observed + " — spooled by the proxy before Bitbucket saw a byte", expected,
@@ -146,15 +146,23 @@ def git_push_streamed(target: CheckTarget) -> Verdict:
                    "chunked, and nginx spools chunked bodies to an HTTP/1.0 upstream whatever the buffering says")
 
 
-def _largest_body(target: CheckTarget) -> dict[str, object] | None:
+@dataclasses.dataclass(frozen=True)
+class _BodyTiming:
+    first_byte_at: float
+    last_byte_at: float
+    size: int
+
+
+def _largest_body(target: CheckTarget) -> _BodyTiming | None:
     """Bitbucket's record of the biggest request body this check sent (by its X-Request-ID)."""
     tag = request_id.get()
     response = target.users.session().get(target.url(f"/rest/lab/1.0/body-timings?id={tag}"), timeout=15)
     try:
-        records = [r for r in response.json().get("requests", []) if r.get("first_byte_at")]
-    except ValueError:
+        records = [_BodyTiming(float(r["first_byte_at"]), float(r["last_byte_at"]), int(r["bytes"]))
+                   for r in response.json().get("requests", []) if r.get("first_byte_at")]
+    except (ValueError, KeyError, TypeError):
         return None
-    return max(records, key=lambda r: int(r["bytes"]), default=None)
+    return max(records, key=lambda record: record.size, default=None)
 
 
 def _offers_h2(target: CheckTarget) -> str | None:
