@@ -12,6 +12,7 @@
 - checks: per catalog topology, up time, check-phase wall time and the slowest check
   (the critical path), as the ratio check-phase / slowest check (1.0 = fully concurrent).
 - reproduce: each customer case in tests/cases, bundle to verdicts, end to end.
+- reload: a failure-catalog variant by reload in place vs by recreate.
 """
 
 from __future__ import annotations
@@ -147,6 +148,34 @@ def bench_checks() -> None:
               f"ratio {phase / max(slowest.seconds, 0.01):4.2f}")
 
 
+def bench_reload(repeats: int) -> None:
+    """A failure-catalog variant (nginx without client_max_body_size) applied by reload in
+    place, next to the same variant by recreate (up + down)."""
+    from lab.reload import reload_in_place
+    from lab.topology import PROXIES_DIR
+
+    with tempfile.TemporaryDirectory() as work:
+        site = Path(work) / "site.conf"
+        site.write_text((PROXIES_DIR / "nginx/https.conf").read_text().replace("client_max_body_size 0;", ""))
+        recreates, reloads = [], []
+        for _ in range(repeats):
+            started = time.monotonic()
+            start(load_topology("nginx-https"), LabOptions(DropIns(site, None), certs_dir=Path(work))).stop()
+            recreates.append(time.monotonic() - started)
+        running = start(load_topology("nginx-https"), LabOptions(certs_dir=Path(work)))
+        try:
+            for index in range(repeats):
+                drop_ins = DropIns(site, None) if index % 2 == 0 else DropIns()
+                started = time.monotonic()
+                reload_in_place(running, LabOptions(drop_ins, certs_dir=Path(work)))
+                reloads.append(time.monotonic() - started)
+        finally:
+            running.stop()
+    recreate, reload = statistics.median(recreates), statistics.median(reloads)
+    print(f"variant by recreate (up + down): {recreate:5.2f} s   by reload in place: {reload:5.2f} s   "
+          f"ratio {reload / recreate:4.2f}")
+
+
 def bench_reproduce() -> None:
     from lab.reproduce.session import reproduce
 
@@ -215,7 +244,7 @@ def _memory(pid: int) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("parts", nargs="*", default=["images", "updown", "checks", "matrix", "stub"])
+    parser.add_argument("parts", nargs="*", default=["images", "updown", "reload", "checks", "matrix", "stub"])
     parser.add_argument("--cold", action="store_true", help="remove the lab's images first and time a cold build")
     parser.add_argument("--topology", default="nginx-https")
     parser.add_argument("--repeats", type=int, default=5)
@@ -224,7 +253,7 @@ def main() -> None:
     for part in args.parts:
         {"images": lambda: bench_images(args.cold), "updown": lambda: bench_updown(args.topology, args.repeats),
          "matrix": bench_matrix, "stub": bench_stub, "checks": bench_checks,
-         "reproduce": bench_reproduce}[part]()
+         "reproduce": bench_reproduce, "reload": lambda: bench_reload(args.repeats)}[part]()
 
 
 if __name__ == "__main__":

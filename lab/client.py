@@ -13,6 +13,7 @@ import contextlib
 import functools
 import contextvars
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -91,14 +92,31 @@ class Vantage:
                 command[1:1] = ["-c", f"http.extraHeader={REQUEST_ID_HEADER}: {tag}"]
             if self.proxy_url:
                 command[1:1] = ["-c", f"http.proxy={self.proxy_url}"]
-            try:
-                env = self.git_env(Path(home)) | ({"GIT_TRACE_CURL": "1", "GIT_TRACE_CURL_NO_DATA": "1"}
-                                                  if trace_curl else {})
-                return subprocess.run(command, cwd=cwd, env=env,
-                                      capture_output=True, text=True, timeout=timeout)
-            except subprocess.TimeoutExpired as expired:
-                return subprocess.CompletedProcess(command, 124, str(expired.stdout or ""),
-                                                   f"git timed out after {timeout:.0f} s")
+            env = self.git_env(Path(home)) | ({"GIT_TRACE_CURL": "1", "GIT_TRACE_CURL_NO_DATA": "1"}
+                                              if trace_curl else {})
+            return run_bounded(command, cwd, env, timeout)
+
+
+def run_bounded(command: list[str], cwd: Path | None, env: dict[str, str],
+                timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in a process group of its own and end the whole group when it is
+    done or its time is up — git's helpers (remote-https, send-pack) never outlive it."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        stdout, stderr = process.communicate()
+        return subprocess.CompletedProcess(command, 124, stdout, f"{stderr}\ngit timed out after {timeout:.0f} s")
+    finally:
+        _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 @functools.cache

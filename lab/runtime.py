@@ -21,32 +21,30 @@ import contextlib
 import io
 import os
 import secrets
-import socket
 import tarfile
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-import requests
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 
 from lab.client import Vantage
-from lab.docker_env import HOST_LABEL, LAB_LABEL, PID_LABEL, RUN_LABEL, docker_client
+from lab.docker_env import RUN_LABEL, docker_client
 from lab.errors import LabError
 from lab.images import DEFAULT_RELEASE, ensure_images
 from lab.pki import TlsFiles, make_pki
 from lab.progress import SILENT, Progress
-from lab.releases import rejection_hint
-from lab.provision import ContainerFile, DropIns, Provisioner, catalog_provisioner
+from lab.readiness import wait_until_ready
+from lab.sweep import owner_labels, remove_everything, remove_run, sweep_dead_runs
+from lab.provision import ContainerFile, DropIns, NodeSetup, Provisioner, catalog_provisioner
 from lab.topology import Node, Topology, certs_dir_for
 
-READY_TIMEOUT_S = 60
-UPSTREAM_UP_TIMEOUT_S = 15
+__all__ = ["LabOptions", "RunningTopology", "remove_everything", "start", "sweep_dead_runs", "up"]
+
 SEALED_DNS = ["127.0.0.1"]
 """Docker's embedded DNS still answers the lab's names; a name it does not know is passed
 to this server inside the container's own namespace, where none listens — so no lookup
@@ -55,12 +53,10 @@ SEAL_CAPABILITIES = ["NET_ADMIN"]
 """Held only by each image's entrypoint (``lab-seal``), which removes the container's
 default route — Docker adds one even on internal networks — and drops the capability
 (``setpriv``) before the service starts."""
-LISTEN_GRACE_S = 5
 GATEWAY_PORT = 1080
 PUBLISH_NETWORK = "publish"
 NODE_LABEL = "org.bitbucket-lab.node"
 TOPOLOGY_LABEL = "org.bitbucket-lab.topology"
-DOCKER_DNS_HEX = "0B00007F"  # 127.0.0.11, Docker's embedded DNS, listens in every container
 
 
 @dataclass(frozen=True)
@@ -95,6 +91,8 @@ class RunningTopology:
     containers: dict[str, Container] = field(default_factory=dict)
     networks: dict[str, Network] = field(default_factory=dict)
     gateway_ports: dict[str, int] = field(default_factory=dict)
+    provisioned: dict[str, NodeSetup] = field(default_factory=dict)
+    """What each node was given, so a reload in place can tell what changed."""
 
     @property
     def public_url(self) -> str:
@@ -136,7 +134,7 @@ class RunningTopology:
             with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.networks)) as pool:
                 list(pool.map(_remove_network_quietly, self.networks.values()))
         with contextlib.suppress(APIError, NotFound):  # what a failed or interrupted start created unrecorded
-            _remove_labelled(self.client, lambda labels: True, {"label": f"{RUN_LABEL}={self.run_id}"})
+            remove_run(self.client, self.run_id)
 
 
 @contextlib.contextmanager
@@ -159,15 +157,14 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     certs_dir = options.certs_dir or certs_dir_for(topology)
     tls = make_pki(certs_dir, topology.tls_names, options.tls_variant, backend_names=options.backend_names)
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
-    labels = {LAB_LABEL: "1", RUN_LABEL: run_id, PID_LABEL: _owner_token(os.getpid()),
-              HOST_LABEL: socket.gethostname(), TOPOLOGY_LABEL: topology.name}
+    labels = {**owner_labels(), RUN_LABEL: run_id, TOPOLOGY_LABEL: topology.name}
     running = RunningTopology(topology, options, run_id, tls, client)
     try:
         started = time.monotonic()
         progress.step(f"starting {topology.name} (run {run_id})")
         _create_networks(running, labels)
         _start_containers(running, tags, labels)
-        _wait_until_ready(running)
+        wait_until_ready(running)
         progress.step(f"{topology.name} is up in {time.monotonic() - started:.1f} s")
     except BaseException:
         running.stop()
@@ -225,6 +222,7 @@ def _node_plan(running: RunningTopology, node: Node, image: str, labels: dict[st
     topology = running.topology
     provision = running.options.provisioner or catalog_provisioner(running.options.drop_ins, running.options.http2)
     setup = provision(topology, node, running.tls)
+    running.provisioned[node.name] = setup
     kwargs: dict[str, object] = {"labels": {**labels, NODE_LABEL: node.name}, "init": True,
                                  "environment": setup.environment, "cap_add": SEAL_CAPABILITIES}
     if node.shares_host_with:
@@ -267,7 +265,7 @@ def _create(plan: _Plan, host: Container | None = None) -> Container:
             plan.image, name=plan.container_name, detach=True, network=first,
             networking_config={first: endpoint}, **plan.run_kwargs)
     if plan.files:
-        container.put_archive("/", _tar(plan.files))
+        container.put_archive("/", tar_files(plan.files))
     return container
 
 
@@ -279,7 +277,7 @@ def _start_and_connect(running: RunningTopology, plan: _Plan) -> None:
             running.networks[network].connect(container, aliases=list(aliases) or None)
 
 
-def _tar(files: Sequence[ContainerFile]) -> bytes:
+def tar_files(files: Sequence[ContainerFile]) -> bytes:
     """A tar of ``files`` at their absolute paths, with every parent directory."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
@@ -313,111 +311,6 @@ def _primary_network(topology: Topology, node: Node) -> str:
     return shared[0] if shared else next(iter(node.networks))
 
 
-def _wait_until_ready(running: RunningTopology) -> None:
-    """Each node is up once one of its ports accepts through the gateway of its first
-    network. One port suffices: every listener of a node opens before it serves, and a
-    customer's drop-in config may not listen on all the ports the topology names."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    # Bitbucket first: when it refuses to start, its own error is the one to report,
-    # not the proxy's "host not found in upstream" that follows from it.
-    for node in sorted(running.topology.nodes, key=lambda n: n.kind != "stub"):
-        networks = running.topology.networks_of(node)
-        network = next(iter(networks))
-        _wait_for_any_port(running, node, network, networks[network][0], deadline)
-    if running.topology.proxy is not None:
-        _wait_for_upstream_up(running)
-
-
-def _wait_for_upstream_up(running: RunningTopology) -> None:
-    """A proxy that health-checks its upstream (HAProxy `check`, nginx/Apache retries)
-    answers 502/503 until it has seen Bitbucket up a few times; wait (bounded) until the
-    public URL answers anything else, so the first check does not race the health check."""
-    session = running.vantage("outside").session()
-    session.verify = False  # TLS is judged by the checks; here any HTTP answer will do
-    deadline = time.monotonic() + UPSTREAM_UP_TIMEOUT_S
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        while time.monotonic() < deadline:
-            try:
-                status = session.get(running.public_url + "/status", timeout=5, allow_redirects=False).status_code
-            except requests.RequestException:
-                return  # no HTTP answer at all: the checks will name why
-            if status not in (502, 503, 504):
-                return
-            time.sleep(0.2)
-
-
-def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host: str, deadline: float) -> None:
-    vantage = running.vantage(network)
-    running_since = time.monotonic()
-    while True:
-        if any(vantage.reaches(host, port, timeout=2) for port in node.ports):
-            return
-        if node.shares_host_with and set(listening_ports(running.containers[node.name]) or ()) & set(node.ports):
-            return  # on its host's loopback only (server.address=127.0.0.1): up, though users cannot reach it
-        _raise_if_exited(running, node)
-        if time.monotonic() - running_since > LISTEN_GRACE_S:
-            _raise_if_listening_elsewhere(running, node)
-        if time.monotonic() > deadline:
-            ports = ", ".join(str(port) for port in node.ports)
-            raise LabError(f"{node.name} did not answer on {host} port {ports} within {READY_TIMEOUT_S} s; "
-                           f"its log: {' | '.join(running.logs(node.name, 20).splitlines())}")
-        time.sleep(0.1)
-
-
-def _raise_if_listening_elsewhere(running: RunningTopology, node: Node) -> None:
-    """A node that runs but listens on none of the ports the topology names will never
-    become ready: say so now, with the ports it does listen on, instead of waiting."""
-    listening = listening_ports(running.containers[node.name])
-    if listening is None or set(listening) & set(node.ports):
-        return
-    wanted = "/".join(str(port) for port in node.ports)
-    if not listening:
-        what = {"nginx": "`listen`", "apache": "`Listen`/<VirtualHost>", "haproxy": "`bind`"}.get(node.kind, "a port")
-        raise LabError(f"{node.name} ({node.kind}) runs but listens on no port: its config opens no listener "
-                       f"({what}); users need {wanted}")
-    raise LabError(f"{node.name} ({node.kind}) listens on {', '.join(map(str, listening))}, "
-                   f"not on {wanted} where the topology expects it")
-
-
-def listening_ports(container: Container) -> list[int] | None:
-    """TCP ports the container listens on (from /proc/net/tcp*), or None when unknown."""
-    try:
-        result = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
-    except (APIError, NotFound):
-        return None
-    ports = set()
-    for line in result.output.decode("ascii", "replace").splitlines()[1:]:
-        fields = line.split()
-        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:  # 0A: LISTEN
-            address, port = fields[1].rsplit(":", 1)
-            if address != DOCKER_DNS_HEX:
-                ports.add(int(port, 16))
-    return sorted(ports)
-
-
-def _raise_if_exited(running: RunningTopology, node: Node) -> None:
-    container = running.containers[node.name]
-    container.reload()
-    if container.status not in ("exited", "dead"):
-        return
-    log = running.logs(node.name, tail=200)
-    config_error = next((line.split("LAB-CONFIG-ERROR:", 1)[1].strip()
-                         for line in log.splitlines() if "LAB-CONFIG-ERROR:" in line), None)
-    if config_error:
-        hint = rejection_hint(node.kind, config_error, running.options.proxy_release)
-        raise LabError(f"{node.kind} rejected the proxy config: {config_error}{hint}")
-    seal = next((line for line in log.splitlines() if "LAB-SEAL-ERROR:" in line), None)
-    if seal:
-        raise LabError(f"{node.name}: {seal.split('LAB-SEAL-ERROR:', 1)[1].strip()}")
-    refusal = next((line for line in log.splitlines() if line.startswith("bitbucket.properties:")), None)
-    if refusal:
-        raise LabError(f"Bitbucket would not start with these properties: {refusal.split(':', 1)[1].strip()}")
-    last = " | ".join(log.splitlines()[-3:])
-    raise LabError(f"{node.name} ({node.kind}) exited with code "
-                   f"{container.attrs['State'].get('ExitCode')}: {last}")
-
-
 def _remove_network_quietly(network: Network) -> None:
     with contextlib.suppress(APIError, NotFound):
         network.remove()
@@ -426,58 +319,3 @@ def _remove_network_quietly(network: Network) -> None:
 def _remove_quietly(container: Container) -> None:
     with contextlib.suppress(APIError, NotFound):
         container.remove(force=True, v=True)
-
-
-def _owner_token(pid: int) -> str:
-    """``pid:start-time`` — a pid alone may be reused by an unrelated process."""
-    try:
-        start_ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        start_ticks = "?"
-    return f"{pid}:{start_ticks}"
-
-
-def _owner_alive(token: str) -> bool:
-    pid_text, _, start_ticks = token.partition(":")
-    if not pid_text.isdigit():
-        return False
-    if start_ticks != "?":
-        return _owner_token(int(pid_text)) == token
-    try:  # no /proc (macOS): the pid alone has to do
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sweep_dead_runs(client: docker.DockerClient | None = None) -> int:
-    """Remove containers and networks of lab runs whose owning process on this host is
-    gone (killed, crashed). Returns how many objects were removed."""
-    client = client or docker_client()
-    here = socket.gethostname()
-    return _remove_labelled(client, lambda labels: labels.get(HOST_LABEL) == here
-                            and not _owner_alive(labels.get(PID_LABEL, "")))
-
-
-def remove_everything(client: docker.DockerClient | None = None) -> int:
-    """``down --all``: every container and network carrying the lab's label, and nothing else."""
-    return _remove_labelled(client or docker_client(), lambda labels: True)
-
-
-def _remove_labelled(client: docker.DockerClient, should_remove: Callable[[dict[str, str]], bool],
-                     filters: dict[str, str] | None = None) -> int:
-    removed = 0
-    filters = filters or {"label": LAB_LABEL}
-    for container in client.containers.list(all=True, filters=filters, ignore_removed=True):
-        if should_remove(container.labels):
-            with contextlib.suppress(APIError, NotFound):
-                container.remove(force=True, v=True)
-                removed += 1
-    for network in client.networks.list(filters=filters):
-        if should_remove(network.attrs.get("Labels") or {}):
-            with contextlib.suppress(APIError, NotFound):
-                network.remove()
-                removed += 1
-    return removed

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import socket
 
 from docker.errors import DockerException
 
-from lab.docker_env import HOST_LABEL, LAB_LABEL, PID_LABEL, docker_client
+from lab.docker_env import docker_client
 from lab.errors import LabError
 from lab.images.build import PROXY_IMAGES, ensure_images
 from lab.progress import SILENT, Progress
 from lab.releases import RELEASES
-from lab.runtime import _owner_token
+from lab.sweep import owner_labels
 
 COMMANDS = {"nginx": ("nginx", ["nginx", "-v"], r"nginx/([\w.]+)"),
             "apache": ("apache", ["apache2", "-v"], r"Apache/([\w.]+)"),
@@ -47,8 +45,7 @@ def run_once(image: str, command: list[str]) -> str:
     client = docker_client()
     try:
         container = client.containers.create(image, command, entrypoint=[], network_mode="none",
-                                             labels={LAB_LABEL: "1", PID_LABEL: _owner_token(os.getpid()),
-                                                     HOST_LABEL: socket.gethostname()})
+                                             labels=owner_labels())
     except DockerException as error:
         raise LabError(f"cannot run {image}: {error}") from None
     try:

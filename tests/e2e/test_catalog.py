@@ -11,7 +11,7 @@ import requests
 
 from lab.docker_env import PID_LABEL, docker_client
 from lab.errors import LabError
-from lab.runtime import _owner_token
+from lab.sweep import owner_token
 from lab.topology import catalog
 
 
@@ -53,7 +53,7 @@ def test_a_config_the_proxy_rejects_gives_its_own_error_and_leaves_nothing(lab_t
         lab_topology(name, proxy_config=site_file)
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
-    mine = {"label": f"{PID_LABEL}={_owner_token(os.getpid())}"}
+    mine = {"label": f"{PID_LABEL}={owner_token(os.getpid())}"}
     assert docker_client().containers.list(all=True, filters=mine, ignore_removed=True) == []
     assert docker_client().networks.list(filters=mine) == []
 

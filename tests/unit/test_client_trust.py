@@ -53,3 +53,35 @@ def test_the_trust_nothing_ca_file_is_removed_when_the_process_exits(tmp_path):
     assert result.returncode == 0, result.stderr
     path = result.stdout.strip()
     assert path.startswith(str(tmp_path)) and not os.path.exists(path)
+
+
+def test_a_command_that_overruns_is_ended_with_every_process_it_started():
+    import os
+    import subprocess
+    import time
+
+    from lab.client import run_bounded
+
+    marker = f"lab-orphan-{os.getpid()}"
+    started = time.monotonic()
+    result = run_bounded(["bash", "-c", f"bash -c 'exec -a {marker} sleep 60' & sleep 60"], None, dict(os.environ), 1)
+    assert result.returncode == 124 and "timed out after 1 s" in result.stderr
+    assert time.monotonic() - started < 10
+    time.sleep(0.2)
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "a grandchild outlived its command"
+
+
+def test_a_command_that_finishes_leaves_no_helper_behind():
+    import os
+    import subprocess
+    import time
+
+    from lab.client import run_bounded
+
+    marker = f"lab-helper-{os.getpid()}"
+    command = f"bash -c 'exec -a {marker} sleep 60' >/dev/null 2>&1 & sleep 0.3; pgrep -f {marker} >/dev/null && echo done"
+    result = run_bounded(["bash", "-c", command], None, dict(os.environ), 10)
+    assert result.returncode == 0 and result.stdout.strip() == "done"
+    time.sleep(0.2)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.strip() == ""

@@ -1,0 +1,134 @@
+"""Readiness: a topology counts as up when users could use it, not when Docker says so.
+
+Each node is up once one of its ports accepts a connection made *through the gateway on
+its network* (Docker's port proxy accepts before the server inside listens); a node that
+exits, or listens only elsewhere, is reported at once with its own words; a proxy that
+health-checks Bitbucket is waited for until it stops answering 502/503.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import TYPE_CHECKING
+
+import requests
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from lab.errors import LabError
+from lab.releases import rejection_hint
+from lab.topology import Node
+
+if TYPE_CHECKING:
+    from lab.runtime import RunningTopology
+
+READY_TIMEOUT_S = 60
+UPSTREAM_UP_TIMEOUT_S = 15
+LISTEN_GRACE_S = 5
+DOCKER_DNS_HEX = "0B00007F"  # 127.0.0.11, Docker's embedded DNS, listens in every container
+
+
+def wait_until_ready(running: RunningTopology) -> None:
+    """Each node is up once one of its ports accepts through the gateway of its first
+    network. One port suffices: every listener of a node opens before it serves, and a
+    customer's drop-in config may not listen on all the ports the topology names."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    # Bitbucket first: when it refuses to start, its own error is the one to report,
+    # not the proxy's "host not found in upstream" that follows from it.
+    for node in sorted(running.topology.nodes, key=lambda n: n.kind != "stub"):
+        networks = running.topology.networks_of(node)
+        network = next(iter(networks))
+        _wait_for_any_port(running, node, network, networks[network][0], deadline)
+    if running.topology.proxy is not None:
+        _wait_for_upstream_up(running)
+
+
+def _wait_for_upstream_up(running: RunningTopology) -> None:
+    """A proxy that health-checks its upstream (HAProxy `check`, nginx/Apache retries)
+    answers 502/503 until it has seen Bitbucket up a few times; wait (bounded) until the
+    public URL answers anything else, so the first check does not race the health check."""
+    session = running.vantage("outside").session()
+    session.verify = False  # TLS is judged by the checks; here any HTTP answer will do
+    deadline = time.monotonic() + UPSTREAM_UP_TIMEOUT_S
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        while time.monotonic() < deadline:
+            try:
+                status = session.get(running.public_url + "/status", timeout=5, allow_redirects=False).status_code
+            except requests.RequestException:
+                return  # no HTTP answer at all: the checks will name why
+            if status not in (502, 503, 504):
+                return
+            time.sleep(0.2)
+
+
+def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host: str, deadline: float) -> None:
+    vantage = running.vantage(network)
+    running_since = time.monotonic()
+    while True:
+        if any(vantage.reaches(host, port, timeout=2) for port in node.ports):
+            return
+        if node.shares_host_with and set(listening_ports(running.containers[node.name]) or ()) & set(node.ports):
+            return  # on its host's loopback only (server.address=127.0.0.1): up, though users cannot reach it
+        _raise_if_exited(running, node)
+        if time.monotonic() - running_since > LISTEN_GRACE_S:
+            _raise_if_listening_elsewhere(running, node)
+        if time.monotonic() > deadline:
+            ports = ", ".join(str(port) for port in node.ports)
+            raise LabError(f"{node.name} did not answer on {host} port {ports} within {READY_TIMEOUT_S} s; "
+                           f"its log: {' | '.join(running.logs(node.name, 20).splitlines())}")
+        time.sleep(0.1)
+
+
+def _raise_if_listening_elsewhere(running: RunningTopology, node: Node) -> None:
+    """A node that runs but listens on none of the ports the topology names will never
+    become ready: say so now, with the ports it does listen on, instead of waiting."""
+    listening = listening_ports(running.containers[node.name])
+    if listening is None or set(listening) & set(node.ports):
+        return
+    wanted = "/".join(str(port) for port in node.ports)
+    if not listening:
+        what = {"nginx": "`listen`", "apache": "`Listen`/<VirtualHost>", "haproxy": "`bind`"}.get(node.kind, "a port")
+        raise LabError(f"{node.name} ({node.kind}) runs but listens on no port: its config opens no listener "
+                       f"({what}); users need {wanted}")
+    raise LabError(f"{node.name} ({node.kind}) listens on {', '.join(map(str, listening))}, "
+                   f"not on {wanted} where the topology expects it")
+
+
+def listening_ports(container: Container) -> list[int] | None:
+    """TCP ports the container listens on (from /proc/net/tcp*), or None when unknown."""
+    try:
+        result = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+    except (APIError, NotFound):
+        return None
+    ports = set()
+    for line in result.output.decode("ascii", "replace").splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:  # 0A: LISTEN
+            address, port = fields[1].rsplit(":", 1)
+            if address != DOCKER_DNS_HEX:
+                ports.add(int(port, 16))
+    return sorted(ports)
+
+
+def _raise_if_exited(running: RunningTopology, node: Node) -> None:
+    container = running.containers[node.name]
+    container.reload()
+    if container.status not in ("exited", "dead"):
+        return
+    log = running.logs(node.name, tail=200)
+    config_error = next((line.split("LAB-CONFIG-ERROR:", 1)[1].strip()
+                         for line in log.splitlines() if "LAB-CONFIG-ERROR:" in line), None)
+    if config_error:
+        hint = rejection_hint(node.kind, config_error, running.options.proxy_release)
+        raise LabError(f"{node.kind} rejected the proxy config: {config_error}{hint}")
+    seal = next((line for line in log.splitlines() if "LAB-SEAL-ERROR:" in line), None)
+    if seal:
+        raise LabError(f"{node.name}: {seal.split('LAB-SEAL-ERROR:', 1)[1].strip()}")
+    refusal = next((line for line in log.splitlines() if line.startswith("bitbucket.properties:")), None)
+    if refusal:
+        raise LabError(f"Bitbucket would not start with these properties: {refusal.split(':', 1)[1].strip()}")
+    last = " | ".join(log.splitlines()[-3:])
+    raise LabError(f"{node.name} ({node.kind}) exited with code "
+                   f"{container.attrs['State'].get('ExitCode')}: {last}")

@@ -1,0 +1,91 @@
+"""Change a running topology in place: new proxy config, TLS files or Bitbucket properties
+without recreating it — the proxy reloads (nginx ``-s reload``, Apache ``-k graceful``,
+HAProxy's master reload) and Bitbucket restarts only when its own files changed.
+
+Convergence is observed, not slept on: the lab waits until every worker process of the
+old configuration has exited, then until the topology answers as at start.
+"""
+
+from __future__ import annotations
+
+import time
+
+from docker.models.containers import Container
+
+from lab.errors import LabError
+from lab.pki import make_pki
+from lab.provision import NodeSetup, catalog_provisioner
+from lab.readiness import wait_until_ready
+from lab.releases import rejection_hint
+from lab.runtime import LabOptions, RunningTopology, tar_files
+from lab.topology import Node
+
+CONVERGE_TIMEOUT_S = 15
+# Validate the new config, then tell the running proxy to take it, as an admin would.
+RELOAD = {
+    "nginx": ("nginx", 'nginx -t -q -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" && '
+                       'nginx -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" -s reload'),
+    "apache": ("apache2", '. /etc/apache2/envvars && apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -t && '
+                          'apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -k graceful'),
+    "haproxy": ("haproxy", 'files=""; for f in ${LAB_HAPROXY_FILES:-/etc/lab/haproxy.cfg /etc/lab/site.conf}; do '
+                           'files="$files -f $f"; done; haproxy -c -q $files && '
+                           'for p in $(pidof haproxy); do [ "$(cut -d" " -f4 /proc/$p/stat)" = 1 ] && kill -USR2 $p; done'),
+}
+
+
+def reload_in_place(running: RunningTopology, options: LabOptions) -> None:
+    """Give ``running`` the files ``options`` imply and wait until it runs them.
+    LabError when the proxy rejects the new config (the old one keeps running) or when
+    the change needs a new container (another environment)."""
+    tls = make_pki(running.tls.directory, running.topology.tls_names, options.tls_variant,
+                   backend_names=options.backend_names)
+    provision = options.provisioner or catalog_provisioner(options.drop_ins, options.http2)
+    setups = {node.name: provision(running.topology, node, tls) for node in running.topology.nodes}
+    for node in running.topology.nodes:
+        if setups[node.name].environment != running.provisioned[node.name].environment:
+            raise LabError(f"{node.name}: the change needs another environment; recreate the topology instead")
+    running.options, running.tls = options, tls
+    for node in running.topology.nodes:
+        if _files(setups[node.name]) != _files(running.provisioned[node.name]):
+            _apply(running, node, setups[node.name])
+        running.provisioned[node.name] = setups[node.name]
+    wait_until_ready(running)
+
+
+def _files(setup: NodeSetup) -> dict[str, bytes]:
+    return {item.path: item.data for item in setup.files}
+
+
+def _apply(running: RunningTopology, node: Node, setup: NodeSetup) -> None:
+    container = running.containers[node.name]
+    container.put_archive("/", tar_files(setup.files))
+    if node.kind == "stub":
+        container.restart(timeout=2)  # Bitbucket reads its properties at start only
+        return
+    program, command = RELOAD[node.kind]
+    old_workers = _workers(container, program)
+    result = container.exec_run(["sh", "-c", command])
+    if result.exit_code != 0:
+        message = result.output.decode("utf-8", "replace").strip().splitlines()
+        first = next((line for line in message if "emerg" in line or "ALERT" in line or "AH0" in line),
+                     message[-1] if message else "")
+        raise LabError(f"{node.kind} rejected the proxy config: {first}"
+                       f"{rejection_hint(node.kind, first, running.options.proxy_release)}")
+    _wait_for_exit(container, program, old_workers)
+
+
+def _workers(container: Container, program: str) -> set[int]:
+    """Worker processes of ``program`` (every process of it but the master, whose parent is init)."""
+    output = container.exec_run(["sh", "-c", f'for p in $(pidof {program}); do echo $p $(cut -d" " -f4 /proc/$p/stat); done'])
+    pairs = [line.split() for line in output.output.decode().splitlines() if len(line.split()) == 2]
+    return {int(pid) for pid, parent in pairs if parent != "1"}
+
+
+def _wait_for_exit(container: Container, program: str, old_workers: set[int]) -> None:
+    """Until no worker of the old configuration is left (bounded)."""
+    deadline = time.monotonic() + CONVERGE_TIMEOUT_S
+    while old_workers & _workers(container, program):
+        if time.monotonic() > deadline:
+            raise LabError(f"{program} kept workers of the old configuration for {CONVERGE_TIMEOUT_S} s after "
+                           "the reload (a long request still running?)")
+        time.sleep(0.05)
