@@ -97,12 +97,25 @@ class Vantage:
             return run_bounded(command, cwd, env, timeout)
 
 
+_RUNNING_GROUPS: set[int] = set()
+"""Process groups of commands still running, ended when the lab exits (Ctrl-C, SIGTERM)."""
+
+
+@atexit.register
+def _end_running_groups() -> None:
+    for group in list(_RUNNING_GROUPS):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+
+
 def run_bounded(command: list[str], cwd: Path | None, env: dict[str, str],
                 timeout: float) -> subprocess.CompletedProcess[str]:
     """Run ``command`` in a process group of its own and end the whole group when it is
-    done or its time is up — git's helpers (remote-https, send-pack) never outlive it."""
+    done, when its time is up, or when the lab exits — git's helpers (remote-https,
+    send-pack) never outlive it."""
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
+    _RUNNING_GROUPS.add(process.pid)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
         return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
@@ -112,6 +125,7 @@ def run_bounded(command: list[str], cwd: Path | None, env: dict[str, str],
         return subprocess.CompletedProcess(command, 124, stdout, f"{stderr}\ngit timed out after {timeout:.0f} s")
     finally:
         _kill_group(process)
+        _RUNNING_GROUPS.discard(process.pid)
 
 
 def _kill_group(process: subprocess.Popen[str]) -> None:

@@ -130,7 +130,9 @@ def git_push_streamed(target: CheckTarget) -> Verdict:
     assert target.users.socks_port is not None
     with slow_uplink(target.users.socks_port, UPLINK_BYTES_PER_SECOND) as port:
         slow = dataclasses.replace(target, users=dataclasses.replace(target.users, socks_port=port))
-        pushed = _push(slow, large_payload()[:STREAMED_PAYLOAD], ["-c", "http.postBuffer=65536"])
+        # HTTP/1.1 chunked is what proxies spool or stream; HTTP/2 has its own check (http2.git).
+        pushed = _push(slow, large_payload()[:STREAMED_PAYLOAD],
+                       ["-c", "http.postBuffer=65536", "-c", "http.version=HTTP/1.1"])
     if not pushed.ok:
         return failed(pushed.observed, expected, pushed.hint)
     timing = _largest_body(target)

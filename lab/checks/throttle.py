@@ -48,13 +48,15 @@ def _relay(client: socket.socket, gateway_port: int, rate: int, stop: threading.
         back = threading.Thread(target=_pump, args=(upstream, client, 0, stop), daemon=True)
         back.start()
         _pump(client, upstream, rate, stop)
-        back.join(timeout=30)
+        back.join()
 
 
 def _pump(source: socket.socket, target: socket.socket, rate: int, stop: threading.Event) -> None:
-    """Copy until EOF; with ``rate``, no faster than that many bytes a second."""
+    """Copy until EOF; with ``rate``, no faster than that many bytes a second. No read
+    timeout: one direction may stay quiet for as long as the other is busy (git's own
+    bound ends the whole exchange)."""
     started, sent = time.monotonic(), 0
-    source.settimeout(30)
+    source.settimeout(None)
     while not stop.is_set():
         try:
             data = source.recv(CHUNK)

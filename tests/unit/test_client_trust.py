@@ -85,3 +85,31 @@ def test_a_command_that_finishes_leaves_no_helper_behind():
     assert result.returncode == 0 and result.stdout.strip() == "done"
     time.sleep(0.2)
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.strip() == ""
+
+
+def test_a_lab_ended_by_sigterm_takes_the_commands_it_was_running_with_it(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = f"lab-sigterm-{os.getpid()}"
+    script = tmp_path / "runner.py"
+    script.write_text(
+        "import os, signal, sys, threading\n"
+        "from lab.client import run_bounded\n"
+        "def stop(*_): raise KeyboardInterrupt\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        f"threading.Thread(target=run_bounded, args=(['bash', '-c', \"exec -a {marker} sleep 60\"], None,"
+        " dict(os.environ), 60), daemon=True).start()\n"
+        "print('ready', flush=True)\n"
+        "threading.Event().wait()\n")
+    runner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              cwd=os.getcwd(), env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert runner.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    runner.send_signal(signal.SIGTERM)
+    runner.wait(timeout=10)
+    time.sleep(0.2)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.strip() == ""

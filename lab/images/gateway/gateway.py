@@ -12,7 +12,6 @@ Standard library only; one thread per connection; every refusal is logged on std
 from __future__ import annotations
 
 import os
-import select
 import socket
 import struct
 import threading
@@ -110,26 +109,29 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def _relay(left: socket.socket, right: socket.socket) -> None:
-    peers = {left: right, right: left}
-    while peers:
-        readable, _, _ = select.select(list(peers), [], [])
-        for sock in readable:
-            try:
-                data = sock.recv(65536)
-            except OSError:
-                data = b""
-            other = peers.get(sock)
-            if other is None:
-                continue
-            if not data:
-                _shutdown_write(other)
-                del peers[sock]
-                continue
-            try:
-                other.sendall(data)
-            except OSError:
-                return
+def _relay(client: socket.socket, upstream: socket.socket) -> None:
+    """Copy both ways at once, one thread a direction: a direction that blocks on a full
+    buffer never stops the other (HTTP/2 sends both ways during an upload)."""
+    back = threading.Thread(target=_copy, args=(upstream, client), daemon=True)
+    back.start()
+    _copy(client, upstream)
+    back.join()
+
+
+def _copy(source: socket.socket, target: socket.socket) -> None:
+    while True:
+        try:
+            data = source.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            _shutdown_write(target)
+            return
+        try:
+            target.sendall(data)
+        except OSError:
+            _shutdown_write(source)
+            return
 
 
 def _shutdown_write(sock: socket.socket) -> None:
