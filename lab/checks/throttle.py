@@ -16,23 +16,49 @@ from collections.abc import Iterator
 CHUNK = 16384
 
 
+class Uplink:
+    """The relay's port, and when each connection's upload passed each byte count."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.uploads: list[list[tuple[float, int]]] = []  # per connection: (time, bytes sent so far)
+        self._lock = threading.Lock()
+
+    def new_upload(self) -> list[tuple[float, int]]:
+        timeline: list[tuple[float, int]] = []
+        with self._lock:
+            self.uploads.append(timeline)
+        return timeline
+
+    def sent_share_at(self, share: float) -> float | None:
+        """When the biggest upload had sent ``share`` of its bytes (wall clock)."""
+        with self._lock:
+            biggest = max(self.uploads, key=lambda timeline: timeline[-1][1] if timeline else 0, default=[])
+        if not biggest:
+            return None
+        wanted = share * biggest[-1][1]
+        return next(at for at, sent in biggest if sent >= wanted)
+
+
 @contextlib.contextmanager
-def slow_uplink(gateway_port: int, bytes_per_second: int) -> Iterator[int]:
-    """Yield a 127.0.0.1 port that relays to ``gateway_port`` with the upload paced."""
+def slow_uplink(gateway_port: int, bytes_per_second: int) -> Iterator[Uplink]:
+    """Yield a relay on 127.0.0.1 to ``gateway_port`` with the upload paced and timed."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
-    thread = threading.Thread(target=_accept, args=(listener, gateway_port, bytes_per_second, stop), daemon=True)
+    uplink = Uplink(listener.getsockname()[1])
+    thread = threading.Thread(target=_accept, args=(listener, gateway_port, bytes_per_second, stop, uplink),
+                              daemon=True)
     thread.start()
     try:
-        yield listener.getsockname()[1]
+        yield uplink
     finally:
         stop.set()
         thread.join(timeout=2)
         listener.close()
 
 
-def _accept(listener: socket.socket, gateway_port: int, rate: int, stop: threading.Event) -> None:
+def _accept(listener: socket.socket, gateway_port: int, rate: int, stop: threading.Event, uplink: Uplink) -> None:
     while not stop.is_set():
         try:
             client, _ = listener.accept()
@@ -40,18 +66,21 @@ def _accept(listener: socket.socket, gateway_port: int, rate: int, stop: threadi
             continue
         except OSError:
             return
-        threading.Thread(target=_relay, args=(client, gateway_port, rate, stop), daemon=True).start()
+        threading.Thread(target=_relay, args=(client, gateway_port, rate, stop, uplink.new_upload()),
+                         daemon=True).start()
 
 
-def _relay(client: socket.socket, gateway_port: int, rate: int, stop: threading.Event) -> None:
+def _relay(client: socket.socket, gateway_port: int, rate: int, stop: threading.Event,
+           timeline: list[tuple[float, int]]) -> None:
     with client, socket.create_connection(("127.0.0.1", gateway_port), timeout=30) as upstream:
-        back = threading.Thread(target=_pump, args=(upstream, client, 0, stop), daemon=True)
+        back = threading.Thread(target=_pump, args=(upstream, client, 0, stop, None), daemon=True)
         back.start()
-        _pump(client, upstream, rate, stop)
+        _pump(client, upstream, rate, stop, timeline)
         back.join()
 
 
-def _pump(source: socket.socket, target: socket.socket, rate: int, stop: threading.Event) -> None:
+def _pump(source: socket.socket, target: socket.socket, rate: int, stop: threading.Event,
+          timeline: list[tuple[float, int]] | None) -> None:
     """Copy until EOF; with ``rate``, no faster than that many bytes a second. No read
     timeout: one direction may stay quiet for as long as the other is busy (git's own
     bound ends the whole exchange)."""
@@ -64,8 +93,8 @@ def _pump(source: socket.socket, target: socket.socket, rate: int, stop: threadi
             break
         if not data:
             break
+        sent += len(data)
         if rate:
-            sent += len(data)
             ahead = sent / rate - (time.monotonic() - started)
             if ahead > 0:
                 time.sleep(ahead)
@@ -73,5 +102,7 @@ def _pump(source: socket.socket, target: socket.socket, rate: int, stop: threadi
             target.sendall(data)
         except OSError:
             break
+        if timeline is not None:
+            timeline.append((time.time(), (timeline[-1][1] if timeline else 0) + len(data)))
     with contextlib.suppress(OSError):
         target.shutdown(socket.SHUT_WR)
