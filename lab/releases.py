@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+VERSION_PREFIX = {"nginx": "nginx/", "apache": "Apache/", "haproxy": "HAProxy/"}
+"""How each proxy names itself in a version line (``nginx/1.22.1``)."""
 RELEASES: tuple[str, ...] = ("bullseye", "bookworm", "trixie", "forky")
 DEFAULT_RELEASE = "bookworm"
 KNOWN_VERSIONS: dict[str, dict[str, str]] = {

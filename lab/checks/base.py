@@ -18,6 +18,10 @@ USERS_TO_FRONT_DOOR = "users → front door"
 FRONT_DOOR_TO_BITBUCKET = "front door → Bitbucket"
 TOMCAT_PORT = "Tomcat's own port"
 HOPS: tuple[str, ...] = (USERS_TO_FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, TOMCAT_PORT)
+FRONT_DOOR = "reach.front-door"
+THROUGH_FRONT_DOOR = (FRONT_DOOR, "tls.chain", "tls.hostname")
+"""A request to the public URL means nothing when users cannot reach or trust the front door."""
+GATEWAY_GONE_HINT = "the lab itself broke (its gateway container stopped?): start the topology again"
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ itself is found before any check runs: see ``lab.checks.runner``.)
 
 from __future__ import annotations
 
-from lab.checks.base import USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check, failed, passed
+from lab.checks.base import FRONT_DOOR, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check, failed, passed
 from lab.checks.network import describe
 
 
-@check("reach.front-door", "users reach the public host and port: the name is the lab's and something listens",
+@check(FRONT_DOOR, "users reach the public host and port: the name is the lab's and something listens",
        USERS_TO_FRONT_DOOR)
 def front_door(target: CheckTarget) -> Verdict:
     expected = f"a TCP connection to {target.host}:{target.port} from the users' network"

@@ -13,13 +13,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, CheckTarget, Verdict, check, failed, not_applicable, passed
+from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, passed
 from lab.checks.explain import connector_hint
 from lab.checks.probe import early_status_for_body, open_socket
 from lab.checks.throttle import slow_uplink
 from lab.client import request_id
 
-THROUGH_FRONT_DOOR = ("reach.front-door", "tls.chain", "tls.hostname")
 
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
 SLOW_REPO = "LAB/slow"

@@ -8,12 +8,11 @@ import urllib.parse
 
 import requests
 
-from lab.checks.base import (FRONT_DOOR_TO_BITBUCKET, TOMCAT_PORT, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check,
+from lab.checks.base import (FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, TOMCAT_PORT, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check,
                              failed, passed)
 from lab.checks.explain import base_url_hint, bitbucket_view, connector_hint
 from lab.checks.network import describe
 
-THROUGH_FRONT_DOOR = ("reach.front-door", "tls.chain", "tls.hostname")
 PROXY_500_HINT = ("the proxy answered 500 itself, before Bitbucket: its error log names the cause. Behind a "
                   "re-encrypting proxy this is most often the TLS handshake to Bitbucket failing — Bitbucket's "
                   "certificate does not name what the proxy checks (Apache with ProxyPreserveHost On checks the "
@@ -98,7 +97,7 @@ def _has_http_twin(target: CheckTarget) -> str | None:
 
 
 @check("redirects.http-to-https", "on TLS topologies, http://host/path?q → https://host/path?q", USERS_TO_FRONT_DOOR,
-       needs=("reach.front-door",), applies=_has_http_twin)
+       needs=(FRONT_DOOR,), applies=_has_http_twin)
 def redirects_http_to_https(target: CheckTarget) -> Verdict:
     assert target.http_url is not None
     source = target.http_url.rstrip("/") + "/status?lab=1"
@@ -253,7 +252,7 @@ def baseurl_match(target: CheckTarget) -> Verdict:
 
 
 @check("direct.tomcat-port", "Tomcat's port is unreachable from users where the topology says so; from inside it "
-       "redirects to the public URL or serves", TOMCAT_PORT, needs=("reach.front-door",),
+       "redirects to the public URL or serves", TOMCAT_PORT, needs=(FRONT_DOOR,),
        applies=lambda target: None if target.tomcat_url else "the topology names no Tomcat URL")
 def direct_tomcat_port(target: CheckTarget) -> Verdict:
     assert target.tomcat_url is not None

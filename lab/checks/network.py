@@ -13,7 +13,7 @@ import ssl
 
 import requests
 
-from lab.checks.base import CheckTarget
+from lab.checks.base import GATEWAY_GONE_HINT, CheckTarget
 from lab.client import Vantage
 
 NOT_IN_LAB = "not resolvable inside the lab"
@@ -44,7 +44,7 @@ def describe(error: BaseException, target: CheckTarget, host: str | None = None,
                 "front door answers that name")
     if "Error connecting to SOCKS5 proxy" in text or "SOCKS5 proxy server sent invalid data" in text:
         return ("the lab's users' gateway does not answer",
-                "the lab itself broke (its gateway container stopped?): start the topology again")
+                GATEWAY_GONE_HINT)
     if "0x05" in text or "Connection refused" in text:
         return (f"nothing listens on {host}:{port}",
                 f"the front door does not listen on port {port}: check the proxy's listen/Listen/bind lines "

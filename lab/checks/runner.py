@@ -15,12 +15,11 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 
-from lab.checks.base import REGISTRY, CheckResult, CheckSpec, CheckTarget, Verdict, failed
+from lab.checks.base import FRONT_DOOR, GATEWAY_GONE_HINT, REGISTRY, CheckResult, CheckSpec, CheckTarget, Verdict, failed
 from lab.checks.network import describe, gateway_answers, is_network_error
 from lab.client import request_id
 
 MAX_PARALLEL_CHECKS = 6
-FRONT_DOOR = "reach.front-door"
 
 
 def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
@@ -47,7 +46,7 @@ def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
 def _all_blocked_by_the_gateway(target: CheckTarget, wanted: list[CheckSpec]) -> list[CheckResult]:
     finding = CheckResult(FRONT_DOOR, False, f"the lab's users' gateway on 127.0.0.1:{target.users.socks_port} "
                           "does not answer", REGISTRY[FRONT_DOOR].proves,
-                          "the lab itself broke (its gateway container stopped?): start the topology again")
+                          GATEWAY_GONE_HINT)
     blocked = [CheckResult(spec.id, None, f"not run: {FRONT_DOOR} failed", spec.proves, blocked_by=FRONT_DOOR)
                for spec in wanted if spec.id != FRONT_DOOR]
     return [finding, *blocked] if any(spec.id == FRONT_DOOR for spec in wanted) else blocked

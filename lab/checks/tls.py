@@ -11,12 +11,11 @@ import warnings
 
 from cryptography import x509
 
-from lab.checks.base import (USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, only_https,
+from lab.checks.base import (FRONT_DOOR, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, only_https,
                              passed)
 from lab.checks.probe import open_socket
 from lab.checks.tls_client import client_speaks
 
-FRONT_DOOR = ("reach.front-door",)
 
 CHAIN_HINTS = {
     "unable to get local issuer certificate": "the server sends the leaf without its intermediate: serve "
@@ -29,7 +28,7 @@ CHAIN_HINTS = {
 
 
 @check("tls.chain", "the chain exactly as served verifies against the lab root alone (no AIA fetching)",
-       USERS_TO_FRONT_DOOR, needs=FRONT_DOOR, applies=only_https)
+       USERS_TO_FRONT_DOOR, needs=(FRONT_DOOR,), applies=only_https)
 def tls_chain(target: CheckTarget) -> Verdict:
     expected = f"the chain from {target.host}:{target.port} verifies against {target.users.ca_file}"
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -45,7 +44,7 @@ def tls_chain(target: CheckTarget) -> Verdict:
     return passed("verified against the lab root alone", expected)
 
 
-@check("tls.hostname", "the certificate matches the public host name", USERS_TO_FRONT_DOOR, needs=FRONT_DOOR,
+@check("tls.hostname", "the certificate matches the public host name", USERS_TO_FRONT_DOOR, needs=(FRONT_DOOR,),
        applies=only_https)
 def tls_hostname(target: CheckTarget) -> Verdict:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -62,7 +61,7 @@ def tls_hostname(target: CheckTarget) -> Verdict:
 
 
 @check("tls.protocols", "TLS 1.0 and 1.1 are refused; TLS 1.2 or 1.3 accepted", USERS_TO_FRONT_DOOR,
-       needs=FRONT_DOOR, applies=only_https)
+       needs=(FRONT_DOOR,), applies=only_https)
 def tls_protocols(target: CheckTarget) -> Verdict:
     versions = (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
     untestable = [version.name for version in versions if not client_speaks(version)]

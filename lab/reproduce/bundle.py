@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lab.errors import LabError
+from lab.releases import VERSION_PREFIX
 from lab.reproduce.model import BundleFile
 
 PROXY_KINDS = ("nginx", "apache", "haproxy")
@@ -136,7 +137,7 @@ def version_hint(files: Sequence[BundleFile], kind: str | None) -> str | None:
     for file in files:
         if file.kind == "version":
             hints.extend(_version_hints(file.path.read_text(encoding="utf-8-sig")))
-    wanted = {"nginx": "nginx/", "apache": "Apache/", "haproxy": "HAProxy/"}.get(kind or "", "")
+    wanted = VERSION_PREFIX.get(kind or "", "")
     matching = [hint for hint in hints if wanted and hint.startswith(wanted)]
     chosen = matching or hints
     return chosen[0] if chosen else None

@@ -17,7 +17,7 @@ from lab.provision import DropIns
 from lab.reproduce import read_bundle
 from lab.reproduce.labmap import Mapping, Reproduction, case_name, proxy_rows, reproduction
 from lab.reproduce.model import CustomerSetup
-from lab.releases import DEFAULT_RELEASE, release_for
+from lab.releases import DEFAULT_RELEASE, VERSION_PREFIX, release_for
 from lab.runtime import LabOptions, RunningTopology, up
 from lab.targets import check_running
 
@@ -69,7 +69,7 @@ def _release(setup: CustomerSetup, chosen: str | None) -> tuple[str, Mapping]:
     hint = setup.version_hint
     if chosen:
         return chosen, Mapping("proxy release", hint or "(no version line in the bundle)", f"{chosen}: --proxy-version")
-    prefix = {"nginx": "nginx/", "apache": "Apache/", "haproxy": "HAProxy/"}.get(setup.proxy.kind if setup.proxy else "")
+    prefix = VERSION_PREFIX.get(setup.proxy.kind if setup.proxy else "")
     if setup.proxy is None or not hint or not prefix or not hint.startswith(prefix):
         return DEFAULT_RELEASE, Mapping("proxy release", hint or "(no version line in the bundle)",
                                         f"{DEFAULT_RELEASE}: the lab's default")
@@ -101,8 +101,7 @@ def proxy_version(running: RunningTopology) -> str | None:
     except DockerException:
         return None
     version = parse_version(proxy.kind, result.output.decode("utf-8", "replace"))
-    prefix = {"nginx": "nginx", "apache": "Apache", "haproxy": "HAProxy"}[proxy.kind]
-    return f"{prefix}/{version}" if version else None
+    return f"{VERSION_PREFIX[proxy.kind]}{version}" if version else None
 
 
 def mapping_table(mapping: Sequence[Mapping]) -> str:
