@@ -46,7 +46,7 @@ def export_compose(topology: Topology, out_dir: Path) -> Path:
     for network in topology.networks:
         services[f"gateway-{network}"] = {
             "image": tags["gateway"], "init": True, "labels": {LAB_LABEL: "1"}, "cap_add": SEAL_CAPABILITIES,
-            "environment": {"LAB_ALLOW_NAMES": " ".join(topology.names_on(network))},
+            "environment": {"LAB_ALLOW_NAMES": " ".join(topology.gateway_allows(network))},
             "networks": [PUBLISH_NETWORK, network], "ports": [f"127.0.0.1::{GATEWAY_PORT}"],
         }
     # Sealed as the lab runs it: internal networks, a publishing bridge without masquerading,

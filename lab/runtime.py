@@ -31,6 +31,7 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
+from docker.models.volumes import Volume
 
 from lab.client import Vantage
 from lab.docker_env import RUN_LABEL, docker_client
@@ -39,8 +40,9 @@ from lab.images import DEFAULT_RELEASE, ensure_images
 from lab.pki import TlsFiles, make_pki
 from lab.progress import SILENT, Progress
 from lab.readiness import wait_until_ready
+from lab.sshkeys import SSH_DIR, SshKeys, make_ssh_keys
 from lab.sweep import owner_labels, remove_everything, remove_run, sweep_dead_runs
-from lab.provision import ContainerFile, DropIns, NodeSetup, Provisioner, catalog_provisioner
+from lab.provision import BITBUCKET_SHARED, ContainerFile, DropIns, NodeSetup, Provisioner, catalog_provisioner
 from lab.topology import Node, Topology, certs_dir_for
 
 __all__ = ["LabOptions", "RunningTopology", "remove_everything", "start", "sweep_dead_runs", "up"]
@@ -54,6 +56,7 @@ SEAL_CAPABILITIES = ["NET_ADMIN"]
 default route — Docker adds one even on internal networks — and drops the capability
 (``setpriv``) before the service starts."""
 GATEWAY_PORT = 1080
+SHARED_REPOSITORIES = f"{BITBUCKET_SHARED}/data"
 PUBLISH_NETWORK = "publish"
 NODE_LABEL = "org.bitbucket-lab.node"
 TOPOLOGY_LABEL = "org.bitbucket-lab.topology"
@@ -93,10 +96,17 @@ class RunningTopology:
     gateway_ports: dict[str, int] = field(default_factory=dict)
     provisioned: dict[str, NodeSetup] = field(default_factory=dict)
     """What each node was given, so a reload in place can tell what changed."""
+    shared_home: Volume | None = None
+    """A cluster's shared repositories (one volume for every Bitbucket node)."""
 
     @property
     def public_url(self) -> str:
         return self.topology.public_url.rstrip("/")
+
+    @property
+    def ssh_keys(self) -> SshKeys:
+        """The run's SSH host and user keys (beside its TLS files)."""
+        return SshKeys(self.tls.directory / SSH_DIR)
 
     def vantage(self, network: str = "outside") -> Vantage:
         """Where users stand (``outside``) or an admin on the server network (``inside``)."""
@@ -134,7 +144,7 @@ class RunningTopology:
             with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.networks)) as pool:
                 list(pool.map(_remove_network_quietly, self.networks.values()))
         with contextlib.suppress(APIError, NotFound):  # what a failed or interrupted start created unrecorded
-            remove_run(self.client, self.run_id)
+            remove_run(self.client, self.run_id)  # and the shared home, once no container holds it
 
 
 @contextlib.contextmanager
@@ -156,6 +166,7 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     sweep_dead_runs(client)
     certs_dir = options.certs_dir or certs_dir_for(topology)
     tls = make_pki(certs_dir, topology.tls_names, options.tls_variant, backend_names=options.backend_names)
+    make_ssh_keys(certs_dir)
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
     labels = {**owner_labels(), RUN_LABEL: run_id, TOPOLOGY_LABEL: topology.name}
     running = RunningTopology(topology, options, run_id, tls, client)
@@ -163,6 +174,7 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
         started = time.monotonic()
         progress.step(f"starting {topology.name} (run {run_id})")
         _create_networks(running, labels)
+        _create_shared_home(running, labels)
         _start_containers(running, tags, labels)
         wait_until_ready(running)
         progress.step(f"{topology.name} is up in {time.monotonic() - started:.1f} s")
@@ -182,6 +194,13 @@ def _create_networks(running: RunningTopology, labels: dict[str, str]) -> None:
     running.networks[PUBLISH_NETWORK] = client.networks.create(
         f"{prefix}-{PUBLISH_NETWORK}", driver="bridge", labels=labels,
         options={"com.docker.network.bridge.enable_ip_masquerade": "false"})
+
+
+def _create_shared_home(running: RunningTopology, labels: dict[str, str]) -> None:
+    """The nodes of a Data Center cluster share their repositories (Bitbucket's shared
+    home), here one Docker volume mounted in every Bitbucket node."""
+    if running.topology.clustered:
+        running.shared_home = running.client.volumes.create(f"lab-{running.run_id}-shared-home", labels=labels)
 
 
 def _start_containers(running: RunningTopology, tags: dict[str, str], labels: dict[str, str]) -> None:
@@ -225,12 +244,15 @@ def _node_plan(running: RunningTopology, node: Node, image: str, labels: dict[st
     running.provisioned[node.name] = setup
     kwargs: dict[str, object] = {"labels": {**labels, NODE_LABEL: node.name}, "init": True,
                                  "environment": setup.environment, "cap_add": SEAL_CAPABILITIES}
+    if node.kind == "stub" and running.shared_home is not None:
+        kwargs["volumes"] = {running.shared_home.name: {"bind": SHARED_REPOSITORIES, "mode": "rw"}}
     if node.shares_host_with:
         return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, "", {}, setup.files,
                      running.client, _network_names(running), node.shares_host_with)
     kwargs["hostname"] = node.name
     kwargs["dns"] = SEALED_DNS
-    networks = {net: (*aliases, node.name) for net, aliases in node.networks.items()}
+    networks = {net: (*aliases, node.name) if net not in node.firewall else aliases
+                for net, aliases in node.networks.items()}
     return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, _primary_network(topology, node),
                  networks, setup.files, running.client, _network_names(running))
 
@@ -241,7 +263,7 @@ def _gateway_plan(running: RunningTopology, network: str, image: str, labels: di
     name = f"gateway-{network}"
     kwargs: dict[str, object] = {
         "labels": {**labels, NODE_LABEL: name}, "init": True, "cap_add": SEAL_CAPABILITIES, "dns": SEALED_DNS,
-        "environment": {"LAB_ALLOW_NAMES": " ".join(running.topology.names_on(network))},
+        "environment": {"LAB_ALLOW_NAMES": " ".join(running.topology.gateway_allows(network))},
         # Published on loopback only: the docker SDK takes (address, None) for "any free port".
         "ports": {f"{GATEWAY_PORT}/tcp": ("127.0.0.1", None)},
     }
@@ -270,11 +292,13 @@ def _create(plan: _Plan, host: Container | None = None) -> Container:
 
 
 def _start_and_connect(running: RunningTopology, plan: _Plan) -> None:
+    """Every network is connected before the start: the entrypoint's seal sees all the
+    routes Docker will give the container, none arrives after it."""
     container = running.containers[plan.name]
-    container.start()
     for network, aliases in plan.networks.items():
         if network != plan.first_network:
             running.networks[network].connect(container, aliases=list(aliases) or None)
+    container.start()
 
 
 def tar_files(files: Sequence[ContainerFile]) -> bytes:
@@ -305,8 +329,8 @@ def _published_port(container: Container) -> int:
 
 
 def _primary_network(topology: Topology, node: Node) -> str:
-    """The network a node starts on: the one it shares with Bitbucket, so a proxy can
-    resolve its upstream at once; other networks are connected right after start."""
+    """The network a node is created on: the one it shares with Bitbucket; the others are
+    connected before it starts."""
     shared = [net for net in node.networks if net in topology.bitbucket.networks]
     return shared[0] if shared else next(iter(node.networks))
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 from lab.checks import CheckResult, CheckTarget, run_checks
 from lab.evidence import attach_evidence
+from lab.outage import node_stopper
 from lab.provision import effective_properties
 from lab.runtime import RunningTopology
 
@@ -25,6 +26,11 @@ def check_target(running: RunningTopology) -> CheckTarget:
         tomcat_reachable_by_users=topology.tomcat_reachable_by_users,
         applicable=topology.checks,
         slow_repos=slow,
+        ssh_command=running.ssh_keys.ssh_command(running.gateway_ports["outside"])
+        if running.ssh_keys.host_key.is_file() else None,
+        proxy_kind=topology.proxy.kind if topology.proxy else None,
+        bitbucket_nodes=tuple(node.name for node in topology.bitbucket_nodes),
+        stop_node=node_stopper(running) if topology.clustered else None,
     )
 
 
