@@ -80,6 +80,10 @@ class LabOptions:
     """The Debian release the proxy comes from (``--proxy-version``)."""
     http2: bool = False
     """The recommended TLS front door also offers HTTP/2 (``--http2``)."""
+    ssh_base_url_known: bool = True
+    """False when Bitbucket's SSH base URL may be set where the lab cannot see it: it lives
+    in Bitbucket's database, and a customer's bundle without ``plugin.ssh.baseurl`` leaves
+    it unknown (an ssh link that answers nowhere is then a note, not a failure)."""
 
 
 @dataclass

@@ -48,6 +48,8 @@ class CheckTarget:
     ssh_command: str | None = None
     """``GIT_SSH_COMMAND`` through the users' gateway with the lab key and the pinned host
     key; None when the lab made no SSH keys for this run."""
+    ssh_base_url_known: bool = True
+    """False: the SSH base URL may be set in Bitbucket's database, which the lab cannot see."""
     proxy_kind: str | None = None
     """nginx, apache or haproxy: which directives a hint names."""
     bitbucket_nodes: tuple[str, ...] = ("bitbucket",)

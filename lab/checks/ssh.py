@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, SSH, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, passed
+from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, SSH, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, passed
 from lab.checks.explain import connector_hint
 
 REPOSITORY_REST = "/rest/api/1.0/projects/LAB/repos/repo"
@@ -43,6 +43,11 @@ SSH_HINTS = (
 )
 
 
+UNKNOWN_SSH_NOTE = ("the SSH base URL lives in Bitbucket's database (Administration → Server settings), not in the "
+                    "files sent; left unset, users get {link}, where {answer} — if users clone over SSH, ask for "
+                    "the SSH base URL and whatever serves that port (a stream/tcp block, a firewall rule)")
+
+
 def _ssh_keys_made(target: CheckTarget) -> str | None:
     return None if target.ssh_command else "the lab made no SSH keys for this run"
 
@@ -64,11 +69,15 @@ def links_clone(target: CheckTarget) -> Verdict:
         hints.append("the http link comes from Bitbucket's base URL: set it to the public URL (setup.baseUrl, or "
                      "Administration → Server settings → Base URL)")
     answer = ssh_answer(target, ssh_link)
-    if not answer.startswith("SSH-"):
+    ssh_unknown = not answer.startswith("SSH-") and not target.ssh_base_url_known
+    if not answer.startswith("SSH-") and not ssh_unknown:
         problems.append(f"ssh link {ssh_link or '(none)'}: {answer}")
         hints.append(SSH_BASEURL_HINT)
     if problems:
         return failed("; ".join(problems), expected, "; ".join(hints))
+    if ssh_unknown:
+        return Verdict(True, f"http {http_link}; ssh link unknown", expected, UNKNOWN_SSH_NOTE.format(link=ssh_link,
+                       answer=answer))
     return passed(f"http {http_link}; ssh {ssh_link} answers {answer}", expected)
 
 
@@ -76,6 +85,8 @@ def links_clone(target: CheckTarget) -> Verdict:
        needs=("links.clone",), applies=_ssh_keys_made)
 def ssh_clone(target: CheckTarget) -> Verdict:
     link = ssh_link(target)
+    if unknown := _unknown_link(target, link):
+        return unknown
     with tempfile.TemporaryDirectory(prefix="lab-ssh-clone-") as work:
         result = _git(target, ["clone", "--quiet", link, str(Path(work) / "repo")])
     return _verdict(result, f"git clone {link} succeeds")
@@ -85,6 +96,8 @@ def ssh_clone(target: CheckTarget) -> Verdict:
        applies=_ssh_keys_made)
 def ssh_push(target: CheckTarget) -> Verdict:
     link, branch = ssh_link(target), f"lab-check/ssh-{secrets.token_hex(4)}"
+    if unknown := _unknown_link(target, link):
+        return unknown
     expected = f"git push to {branch} over {link} succeeds and ls-remote shows it"
     with tempfile.TemporaryDirectory(prefix="lab-ssh-push-") as work:
         clone = Path(work)
@@ -104,6 +117,13 @@ def ssh_push(target: CheckTarget) -> Verdict:
         return failed(f"pushed, but the remote has {listed or 'no such branch'}", expected,
                       "the push did not land in the repository users clone over HTTP")
     return passed(f"pushed to {branch} over SSH" + ("" if removed else " (could not delete it afterwards)"), expected)
+
+
+def _unknown_link(target: CheckTarget, link: str) -> Verdict | None:
+    """Not applicable when the link answers nowhere and the real one may differ (links.clone says why)."""
+    if target.ssh_base_url_known or ssh_answer(target, link).startswith("SSH-"):
+        return None
+    return not_applicable("the SSH base URL was not sent (it lives in Bitbucket's database); see links.clone")
 
 
 def ssh_link(target: CheckTarget) -> str:
