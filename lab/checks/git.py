@@ -21,6 +21,8 @@ from lab.client import request_id
 
 
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
+PUSH_TIMEOUT_S = 90
+"""A 20 MB push takes seconds here, even under load; a stalled one is known sooner."""
 SLOW_REPO = "LAB/slow"
 STATUS_HINTS = {
     500: "the proxy answered 500 (see reach.status for what it most often means behind a re-encrypting proxy)",
@@ -155,6 +157,7 @@ class _BodyTiming:
     first_byte_at: float
     last_byte_at: float
     size: int
+    complete: bool | None  # None: the stub does not know yet (still reading)
 
 
 def _largest_body(target: CheckTarget) -> _BodyTiming | None:
@@ -162,7 +165,7 @@ def _largest_body(target: CheckTarget) -> _BodyTiming | None:
     tag = request_id.get()
     response = target.users.session().get(target.url(f"/rest/lab/1.0/body-timings?id={tag}"), timeout=15)
     try:
-        records = [_BodyTiming(float(r["first_byte_at"]), float(r["last_byte_at"]), int(r["bytes"]))
+        records = [_BodyTiming(float(r["first_byte_at"]), float(r["last_byte_at"]), int(r["bytes"]), r.get("complete"))
                    for r in response.json().get("requests", []) if r.get("first_byte_at")]
     except (ValueError, KeyError, TypeError):
         return None
@@ -186,11 +189,25 @@ def http2_git(target: CheckTarget) -> Verdict:
     if not broken:
         return passed("HTTP/2 (negotiated h2) and HTTP/1.1 both clone and push", expected)
     observed = "; ".join(f"over {version}: {problem}" for version, problem in broken.items())
+    if H2_TAIL_STALL in broken.get("HTTP/2", "") and set(broken) == {"HTTP/2"}:
+        return failed(observed, expected, H2_TAIL_STALL_NOTE)
     if set(broken) == {"HTTP/2"}:
         return failed(observed, expected, "git breaks only over HTTP/2: fix the proxy's HTTP/2 (or turn it off: "
                       "nginx without `http2`, Apache `Protocols http/1.1`, HAProxy `alpn http/1.1`), or have "
                       "clients run `git config --global http.version HTTP/1.1`")
     return failed(observed, expected, "git fails over HTTP/1.1 as well: see git.clone and git.push")
+
+
+H2_WINDOW_BYTES = 65536
+H2_TAIL_STALL = "stalled on its last bytes (Bitbucket got all but the end of the body)"
+H2_TAIL_STALL_NOTE = (
+    "an HTTP/2 push stalled with Bitbucket waiting for its last bytes and the client still sending: libcurl before "
+    "8.2 can stall the end of an HTTP/2 upload when the connection pushes back (curl PR #11342; Debian bookworm has "
+    "7.88) — seen through HAProxy, whose flow control pushes back more than nginx or Apache. Users on such git "
+    "builds: upgrade git/libcurl, or `git config --global http.version HTTP/1.1`")
+"""Measured here: about one 20 MB push in twenty, four at a time, through HAProxy 2.6 and 3.0
+with ``alpn h2,http/1.1``; the stub had every byte but the last 2 KB, curl's trace never
+said the upload was complete; the same client never stalled through nginx or Apache."""
 
 
 def negotiated_protocol(target: CheckTarget) -> str | None:
@@ -224,6 +241,22 @@ def _last_error(stderr: str) -> str:
 
 
 def _push(target: CheckTarget, payload: bytes, git_options: list[str] | None = None) -> Verdict:
+    """Push ``payload`` on a new branch; a push whose last bytes never reached Bitbucket is
+    named as such (the client's HTTP/2 bug, see H2_TAIL_STALL_NOTE)."""
+    pushed = _push_once(target, payload, git_options)
+    if pushed.ok or not _stalled_on_the_tail(target, len(payload)):
+        return pushed
+    return failed(f"{pushed.observed} — {H2_TAIL_STALL}", pushed.expected, H2_TAIL_STALL_NOTE)
+
+
+def _stalled_on_the_tail(target: CheckTarget, size: int) -> bool:
+    """Bitbucket got all but the last window (64 KB) of the push body and never its end: it
+    still waits for it (the proxy keeps the request open) or saw the connection close."""
+    timing = _largest_body(target)
+    return timing is not None and timing.complete is not True and timing.size >= size - H2_WINDOW_BYTES
+
+
+def _push_once(target: CheckTarget, payload: bytes, git_options: list[str] | None = None) -> Verdict:
     branch = f"lab-check/{secrets.token_hex(4)}"
     size = f"{len(payload) / 1024 / 1024:.0f} MB" if len(payload) > 1 << 20 else f"{len(payload)} bytes"
     expected = f"git push of {size} to {branch} succeeds and ls-remote shows it"
@@ -241,7 +274,7 @@ def _push(target: CheckTarget, payload: bytes, git_options: list[str] | None = N
                 return failed(f"git {step} failed locally: {local_step.stderr.strip()[:200]}",
                               expected, "a problem on the lab's side (disk, git), not the topology's")
         pushed = target.users.git([*(git_options or []), "-c", "pack.compression=0", "push", "origin",
-                                   f"HEAD:refs/heads/{branch}"], cwd=clone)
+                                   f"HEAD:refs/heads/{branch}"], cwd=clone, timeout=PUSH_TIMEOUT_S)
         if pushed.returncode != 0:
             return _push_verdict(pushed, expected, target, len(payload))
         options = git_options or []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -83,8 +84,13 @@ class Exchange:
         return None
 
 
+class BodyCutShort(EOFError):
+    """The connection ended before the body did (no last chunk, fewer bytes than announced)."""
+
+
 def iter_request_body(rfile: ByteReader, headers: Mapping[str, str], chunk: int = 65536) -> Iterator[bytes]:
-    """The request body as it arrives: Content-Length or chunked transfer encoding."""
+    """The request body as it arrives: Content-Length or chunked transfer encoding.
+    Raises BodyCutShort at the end when the connection closed before the body was whole."""
     if "chunked" in headers.get("transfer-encoding", "").lower():
         yield from _iter_chunked(rfile)
         return
@@ -92,7 +98,7 @@ def iter_request_body(rfile: ByteReader, headers: Mapping[str, str], chunk: int 
     while remaining > 0:
         data = rfile.read(min(chunk, remaining))
         if not data:
-            return
+            raise BodyCutShort
         remaining -= len(data)
         yield data
 
@@ -101,7 +107,7 @@ def _iter_chunked(rfile: ByteReader) -> Iterator[bytes]:
     while True:
         size_line = rfile.readline(1024)
         if not size_line:
-            return
+            raise BodyCutShort
         size = int(size_line.split(b";")[0].strip() or b"0", 16)
         if size == 0:
             while rfile.readline(1024).strip():
@@ -111,7 +117,7 @@ def _iter_chunked(rfile: ByteReader) -> Iterator[bytes]:
         while remaining > 0:
             data = rfile.read(min(65536, remaining))
             if not data:
-                return
+                raise BodyCutShort
             remaining -= len(data)
             yield data
         rfile.readline(1024)
@@ -127,23 +133,30 @@ class BodyTimings:
         self._lock = threading.Lock()
 
     def timed(self, request_id: str | None, path: str, body: Iterator[bytes]) -> Iterator[bytes]:
-        """``body``, recording its timing under ``request_id`` as it is read."""
+        """``body``, recording its timing under ``request_id`` as it is read, and whether it
+        arrived whole (``complete``); a body cut short just ends, as a closed socket's does."""
         if not request_id:
-            yield from body
+            with contextlib.suppress(BodyCutShort):
+                yield from body
             return
         record: dict[str, object] = {"path": path, "headers_at": time.time(), "first_byte_at": None,
-                                     "last_byte_at": None, "bytes": 0}
+                                     "last_byte_at": None, "bytes": 0, "complete": None}
         with self._lock:
             self._records.setdefault(request_id, []).append(record)
             while len(self._records) > self._keep:
                 self._records.pop(next(iter(self._records)))
-        for data in body:
-            now = time.time()
-            if record["first_byte_at"] is None:
-                record["first_byte_at"] = now
-            record["last_byte_at"] = now
-            record["bytes"] = int(str(record["bytes"])) + len(data)
-            yield data
+        try:
+            for data in body:
+                now = time.time()
+                if record["first_byte_at"] is None:
+                    record["first_byte_at"] = now
+                record["last_byte_at"] = now
+                record["bytes"] = int(str(record["bytes"])) + len(data)
+                yield data
+        except BodyCutShort:
+            record["complete"] = False
+            return
+        record["complete"] = True
 
     def of(self, request_id: str) -> list[dict[str, object]]:
         with self._lock:
