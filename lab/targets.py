@@ -25,6 +25,7 @@ def check_target(running: RunningTopology) -> CheckTarget:
         tomcat_reachable_by_users=topology.tomcat_reachable_by_users,
         applicable=topology.checks,
         slow_repos=slow,
+        browser=running.browser,
     )
 
 
