@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lab.client import REQUEST_ID_HEADER, request_id
 from lab.errors import LabError
 from lab.pki import AIA_HOST, AIA_PATH, TlsFiles
 from lab.provision import ContainerFile
@@ -110,6 +111,8 @@ def browser_context(endpoint: BrowserEndpoint) -> Iterator[BrowserContext]:
             raise LabError(f"cannot drive the browser node at {endpoint.cdp_url}: {first_line(str(error))}; "
                            f"its log: {' | '.join(endpoint.log().splitlines()[-15:])}") from None
         context = browser.new_context(viewport={"width": 1100, "height": 700})
+        if tag := request_id.get():  # the proxy's and Bitbucket's logs name the check (evidence)
+            context.set_extra_http_headers({REQUEST_ID_HEADER: tag})
         context.set_default_timeout(STEP_TIMEOUT_MS)
         context.set_default_navigation_timeout(STEP_TIMEOUT_MS)
         try:
