@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command n
     from lab.topology import Topology
 
 DEFAULT_TOPOLOGY = "nginx-https"
+AUTO_REPORT = "auto"
+"""``--report`` without a path: ``reports/<topology>-<time>.html``."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,10 +143,10 @@ def _browser_and_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-browser", dest="browser", action="store_false",
                         help="skip the browser node (Chromium on the users' network): faster; browser.* checks "
                              "are then not applicable")
-    parser.add_argument("--report", type=Path, metavar="PATH",
+    parser.add_argument("--report", nargs="?", const=AUTO_REPORT, metavar="PATH",
                         help="write one self-contained HTML report there (picture, checks, evidence, screenshots, "
-                             "config, versions) and JUnit XML beside it; default reports/<topology>-<time>.html "
-                             "when stdout is a terminal")
+                             "config, versions) and JUnit XML beside it; without PATH, or by default when stdout "
+                             "is a terminal: reports/<topology>-<time>.html")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -212,9 +214,10 @@ def _report_path(args: argparse.Namespace, topology: str) -> Path | None:
     """``--report PATH``; else ``reports/<topology>-<time>.html`` when stdout is a terminal."""
     from lab.html_report import default_report_path
 
-    if getattr(args, "report", None):
-        return Path(args.report)
-    return default_report_path(topology) if sys.stdout.isatty() else None
+    chosen = getattr(args, "report", None)
+    if chosen and chosen != AUTO_REPORT:
+        return Path(chosen)
+    return default_report_path(topology) if chosen == AUTO_REPORT or sys.stdout.isatty() else None
 
 
 def _write_report(args: argparse.Namespace, running: RunningTopology, results: list[CheckResult],
