@@ -42,8 +42,9 @@ def image_versions(tags: dict[str, str]) -> dict[str, str]:
     once), remembered by image tag in :data:`CACHE`."""
     key = " ".join(sorted(tags[image] for image, _, _ in COMMANDS.values()))
     cache = _read_cache()
-    if isinstance(cache.get(key), dict):
-        return dict(cache[key])
+    known = cache.get(key)
+    if isinstance(known, dict):
+        return {str(what): str(version) for what, version in known.items()}
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(COMMANDS)) as pool:
         outputs = {what: pool.submit(run_once, tags[image], command) for what, (image, command, _) in COMMANDS.items()}
         versions = {what: parse_version(what, future.result()) or "?" for what, future in outputs.items()}
