@@ -72,6 +72,29 @@ def test_check_with_report_and_no_browser_writes_html_and_junit_and_leaves_the_b
     assert 'name="browser.login"' in junit and "<skipped" in junit
 
 
+def test_reproduce_with_report_shows_the_customer_mapping_and_the_browsers_aia_split_with_its_screenshot(tmp_path):
+    from pathlib import Path
+
+    bundle = Path(__file__).resolve().parents[1] / "cases" / "nginx-leaf-only-certificate" / "bundle"
+    report = tmp_path / "ticket.html"
+    result = lab("reproduce", str(bundle), "--no-keep", "--json", "--report", str(report),
+                 "--certs", str(tmp_path / "certs"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["browser.login"]["ok"] is True and checks["browser.git-agree"]["ok"] is False
+    page = report.read_text()
+    assert "Customer mapping" in page and "git.acme.example.crt" in page
+    assert page.count("data:image/png;base64,") == 2 and "Authority Information Access" in page
+
+
+def test_up_without_keep_prints_the_report_path_after_the_verdicts(tmp_path):
+    report = tmp_path / "up.html"
+    result = lab("up", "--topology", "direct-http", "--no-keep", "--no-browser", "--report", str(report),
+                 "--certs", str(tmp_path / "certs"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.rstrip().endswith(f"report: {report}") and report.is_file()
+
+
 def test_a_config_nginx_rejects_exits_2_with_nginx_own_words(tmp_path):
     site = tmp_path / "site.conf"
     site.write_text("server { listen 443 ssl; bogus_directive on; }\n")
