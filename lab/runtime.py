@@ -102,6 +102,8 @@ class RunningTopology:
     """What each node was given, so a reload in place can tell what changed."""
     browser: BrowserEndpoint | None = None
     """The browser node's DevTools, when the run has one (``LabOptions.browser``)."""
+    browser_driver: browser_node.BrowserDriver | None = None
+    """The Playwright driver the browser checks share; ends with the run."""
 
     @property
     def public_url(self) -> str:
@@ -135,7 +137,10 @@ class RunningTopology:
 
     def stop(self) -> None:
         """Remove every container, then every network, of this run — also those created
-        but not yet recorded when a start failed or was interrupted; never raises."""
+        but not yet recorded when a start failed or was interrupted; never raises. The
+        browser driver (a Playwright process) ends first."""
+        if self.browser_driver is not None:
+            self.browser_driver.close()
         if self.containers:
             with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
                 list(pool.map(_remove_quietly, self.containers.values()))
@@ -173,6 +178,8 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     try:
         started = time.monotonic()
         progress.step(f"starting {topology.name} (run {run_id})")
+        if options.browser:  # the driver process starts while the containers do
+            running.browser_driver = browser_node.BrowserDriver()
         _create_networks(running, labels)
         _start_containers(running, tags, labels)
         wait_until_ready(running)
@@ -295,7 +302,10 @@ def _browser_endpoint(running: RunningTopology) -> BrowserEndpoint:
     log = functools.partial(running.logs, browser_node.BROWSER_NODE, 40)
     version = browser_node.wait_for_devtools(port, log)
     artifacts = Path(tempfile.gettempdir()) / f"bitbucket-lab-{running.run_id}"
-    return BrowserEndpoint(f"http://127.0.0.1:{port}", artifacts, version, log)
+    url = f"http://127.0.0.1:{port}"
+    assert running.browser_driver is not None
+    running.browser_driver.connect_soon(url, log)
+    return BrowserEndpoint(url, artifacts, version, log, running.browser_driver)
 
 
 def _network_names(running: RunningTopology) -> dict[str, str]:

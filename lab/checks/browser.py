@@ -14,13 +14,15 @@ says unable to get local issuer certificate".
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.browser import STEP_TIMEOUT_MS, BrowserEndpoint, browser_context, first_line, screenshot
+from lab.browser import STEP_TIMEOUT_MS, BrowserEndpoint, first_line, screenshot
 from lab.checks.base import (FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check,
                              only_with_browser)
 from lab.checks.explain import connector_hint, loop_hint
@@ -28,7 +30,7 @@ from lab.pki import AIA_URL
 from lab.stub.app import SESSION_COOKIE
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Request, Response
+    from playwright.async_api import BrowserContext, Page, Request, Response
 
 LOGIN_FORM = "form:has(input[name=j_password])"
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
@@ -82,57 +84,61 @@ def browser_login(target: CheckTarget) -> Verdict:
     assert target.browser is not None
     expected = (f"{target.url('/')} → login form → {target.url('/dashboard')} logged in as {target.username}, "
                 f"the {SESSION_COOKIE} cookie kept" + ("; never via http://" if target.https else ""))
-    with browser_context(target.browser) as context:
-        page = context.new_page()
+    endpoint = target.browser
+
+    async def journey_of(context: BrowserContext) -> tuple[str, str | None, Path | None]:
+        page = await context.new_page()
         journey = _Journey()
         journey.watch(page)
-        observed, hint = _log_in(target, page, journey)
+        observed, hint = await _log_in(target, page, journey)
         if observed is None:
-            observed, hint = _judge_landing(target, page, journey, context.cookies())
-        shot = screenshot(page, target.browser, "browser-login")
+            observed, hint = await _judge_landing(target, page, journey, await context.cookies())
+        return observed, hint, await screenshot(page, endpoint, "browser-login")
+
+    observed, hint, shot = endpoint.run(journey_of)
     attachments = (shot,) if shot else ()
     if hint is None:
         return Verdict(True, observed, expected, attachments=attachments)
     return Verdict(False, observed, expected, hint, attachments)
 
 
-def _log_in(target: CheckTarget, page: Page, journey: _Journey) -> tuple[str | None, str | None]:
+async def _log_in(target: CheckTarget, page: Page, journey: _Journey) -> tuple[str | None, str | None]:
     """Open the public URL and submit the login form: (observed, hint) when it went wrong
     on the way, (None, None) once the form was submitted."""
-    from playwright.sync_api import Error
+    from playwright.async_api import Error
 
     try:
-        page.goto(target.url("/"), wait_until="load")
+        await page.goto(target.url("/"), wait_until="load")
     except Error as error:
         return _navigation_failure(target, error, journey)
     if target.https and journey.downgrades():
         return _downgrade(target, journey)
     form = page.locator(LOGIN_FORM)
-    if form.count() == 0:
-        return (f"no login form at {page.url} (title {page.title()!r})",
+    if await form.count() == 0:
+        return (f"no login form at {page.url} (title {await page.title()!r})",
                 f"the browser did not reach Bitbucket's login page: {connector_hint(target)}")
-    action = str(form.first.evaluate("form => form.action"))
+    action = str(await form.first.evaluate("form => form.action"))
     if page.url.startswith("https://") and action.startswith("http://"):
         return (f"the login form on {page.url} posts to {action}: Chromium warns the information is not secure",
                 connector_hint(target))
-    page.fill(f"{LOGIN_FORM} input[name=j_username]", target.username)
-    page.fill(f"{LOGIN_FORM} input[name=j_password]", target.password)
+    await page.fill(f"{LOGIN_FORM} input[name=j_username]", target.username)
+    await page.fill(f"{LOGIN_FORM} input[name=j_password]", target.password)
     try:
-        with page.expect_navigation(wait_until="load", timeout=STEP_TIMEOUT_MS):
-            form.first.locator("[type=submit]").first.click()
+        async with page.expect_navigation(wait_until="load", timeout=STEP_TIMEOUT_MS):
+            await form.first.locator("[type=submit]").first.click()
     except Error as error:
         return _navigation_failure(target, error, journey)
     return None, None
 
 
-def _judge_landing(target: CheckTarget, page: Page, journey: _Journey,
-                   cookies: list) -> tuple[str, str | None]:  # type: ignore[type-arg]
+async def _judge_landing(target: CheckTarget, page: Page, journey: _Journey,
+                         cookies: list) -> tuple[str, str | None]:  # type: ignore[type-arg]
     """(observed, None) when the browser landed logged in, else (observed, hint)."""
     if target.https and journey.downgrades():
         return _downgrade(target, journey)
-    text = page.inner_text("body", timeout=STEP_TIMEOUT_MS)
+    text = await page.inner_text("body", timeout=STEP_TIMEOUT_MS)
     session = next((c for c in cookies if c.get("name") == SESSION_COOKIE), None)
-    set_cookie = _set_cookie(journey)
+    set_cookie = await _set_cookie(journey)
     if f"Logged in as {target.username}" not in text or page.url != target.url("/dashboard"):
         if session is None and set_cookie and "secure" in set_cookie.lower() and page.url.startswith("http://"):
             return (f"the browser dropped the session cookie: Set-Cookie: {set_cookie} over plain http, then "
@@ -152,13 +158,13 @@ def _judge_landing(target: CheckTarget, page: Page, journey: _Journey,
             f"cookie {SESSION_COOKIE} Path={session.get('path') if session else '?'} Secure={secure}"), None
 
 
-def _set_cookie(journey: _Journey) -> str:
-    from playwright.sync_api import Error
+async def _set_cookie(journey: _Journey) -> str:
+    from playwright.async_api import Error
 
     if journey.login_response is None:
         return ""
     try:
-        return journey.login_response.all_headers().get("set-cookie", "")
+        return (await journey.login_response.all_headers()).get("set-cookie", "")
     except Error:
         return ""
 
@@ -198,8 +204,10 @@ class _TlsVerdict:
        applies=_only_with_browser_and_https)
 def browser_git_agree(target: CheckTarget) -> Verdict:
     assert target.browser is not None
-    browser, shot = _browser_tls(target, target.browser)
-    git = _git_tls(target)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # git asks while the browser does
+        git_future = pool.submit(contextvars.copy_context().run, _git_tls, target)
+        browser, shot = _browser_tls(target, target.browser)
+        git = git_future.result()
     attachments = (shot,) if shot else ()
     observed = f"browser {'✔' if browser.accepts else '✘'} ({browser.detail}); git {'✔' if git.accepts else '✘'} " \
                f"({git.detail})"
@@ -220,17 +228,19 @@ def browser_git_agree(target: CheckTarget) -> Verdict:
 
 def _browser_tls(target: CheckTarget, endpoint: BrowserEndpoint) -> tuple[_TlsVerdict, Path | None]:
     """Chromium's verdict on the public URL's certificate: any answer over TLS is an accept."""
-    from playwright.sync_api import Error
+    from playwright.async_api import Error
 
-    with browser_context(endpoint) as context:
-        page = context.new_page()
+    async def verdict_of(context: BrowserContext) -> tuple[_TlsVerdict, Path | None]:
+        page = await context.new_page()
         try:
-            response = page.goto(target.url("/status"), wait_until="commit")
+            response = await page.goto(target.url("/status"), wait_until="commit")
             verdict = _TlsVerdict(True, f"loaded, HTTP {response.status if response else '?'}")
         except Error as error:
             code = match.group(1) if (match := _NET_ERROR.search(str(error))) else first_line(str(error))
             verdict = _TlsVerdict(not str(code).startswith("ERR_CERT") and "SSL" not in str(code), str(code))
-        return verdict, screenshot(page, endpoint, "browser-git-agree")
+        return verdict, await screenshot(page, endpoint, "browser-git-agree")
+
+    return endpoint.run(verdict_of)
 
 
 def _git_tls(target: CheckTarget) -> _TlsVerdict:
