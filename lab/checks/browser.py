@@ -14,6 +14,7 @@ says unable to get local issuer certificate".
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextvars
 import re
@@ -110,24 +111,24 @@ async def _log_in(target: CheckTarget, page: Page, journey: _Journey) -> tuple[s
     try:
         await page.goto(target.url("/"), wait_until="load")
     except Error as error:
-        return _navigation_failure(target, error, journey)
+        return await _navigation_failure(target, error, journey)
     if target.https and journey.downgrades():
-        return _downgrade(target, journey)
+        return await _downgrade(target, journey)
     form = page.locator(LOGIN_FORM)
     if await form.count() == 0:
         return (f"no login form at {page.url} (title {await page.title()!r})",
-                f"the browser did not reach Bitbucket's login page: {connector_hint(target)}")
+                f"the browser did not reach Bitbucket's login page: {await _connector_hint(target)}")
     action = str(await form.first.evaluate("form => form.action"))
     if page.url.startswith("https://") and action.startswith("http://"):
         return (f"the login form on {page.url} posts to {action}: Chromium warns the information is not secure",
-                connector_hint(target))
+                await _connector_hint(target))
     await page.fill(f"{LOGIN_FORM} input[name=j_username]", target.username)
     await page.fill(f"{LOGIN_FORM} input[name=j_password]", target.password)
     try:
         async with page.expect_navigation(wait_until="load", timeout=STEP_TIMEOUT_MS):
             await form.first.locator("[type=submit]").first.click()
     except Error as error:
-        return _navigation_failure(target, error, journey)
+        return await _navigation_failure(target, error, journey)
     return None, None
 
 
@@ -135,7 +136,7 @@ async def _judge_landing(target: CheckTarget, page: Page, journey: _Journey,
                          cookies: list) -> tuple[str, str | None]:  # type: ignore[type-arg]
     """(observed, None) when the browser landed logged in, else (observed, hint)."""
     if target.https and journey.downgrades():
-        return _downgrade(target, journey)
+        return await _downgrade(target, journey)
     text = await page.inner_text("body", timeout=STEP_TIMEOUT_MS)
     session = next((c for c in cookies if c.get("name") == SESSION_COOKIE), None)
     set_cookie = await _set_cookie(journey)
@@ -147,12 +148,13 @@ async def _judge_landing(target: CheckTarget, page: Page, journey: _Journey,
                     "not mark cookies Secure on an http site (nginx `proxy_cookie_flags … secure`, Apache "
                     "`Header edit Set-Cookie`, Bitbucket server.secure=true) — or serve https")
         if session is None:
-            return (f"no {SESSION_COOKIE} cookie kept; landed on {page.url}", connector_hint(target))
-        return f"after login the browser landed on {page.url}, not logged in", connector_hint(target)
+            return (f"no {SESSION_COOKIE} cookie kept; landed on {page.url}", await _connector_hint(target))
+        return f"after login the browser landed on {page.url}, not logged in", await _connector_hint(target)
     if journey.warnings:
         return (f"logged in, but Chromium warned: {journey.warnings[0][:200]}",
-                "every resource and form of an https page must be https: make Bitbucket know its public "
-                f"scheme ({connector_hint(target)})")
+                "every resource and form of an https page must be https: whatever writes http:// into the "
+                "pages must not — a proxy's sub_filter / mod_substitute injection, or Bitbucket building links "
+                f"from the scheme it sees ({await _connector_hint(target)})")
     secure = bool(session and session.get("secure"))
     return (f"logged in as {target.username} on {page.url} after {len(journey.hops)} page load(s); "
             f"cookie {SESSION_COOKIE} Path={session.get('path') if session else '?'} Secure={secure}"), None
@@ -169,28 +171,33 @@ async def _set_cookie(journey: _Journey) -> str:
         return ""
 
 
-def _navigation_failure(target: CheckTarget, error: Exception, journey: _Journey) -> tuple[str, str]:
+async def _navigation_failure(target: CheckTarget, error: Exception, journey: _Journey) -> tuple[str, str]:
     message = first_line(str(error))
     code = match.group(1) if (match := _NET_ERROR.search(message)) else None
     last = journey.hops[-1] if journey.hops else target.url("/")
     if code == "ERR_TOO_MANY_REDIRECTS":
         return (f"ERR_TOO_MANY_REDIRECTS after {len(journey.hops)} hops (last {last})", loop_hint(last))
     if target.https and journey.downgrades():
-        return _downgrade(target, journey)
+        return await _downgrade(target, journey)
     if code in NET_ERROR_HINTS:
         return (f"{code} at {last}", NET_ERROR_HINTS[code].format(host=target.host, port=target.port))
     if "Timeout" in message:
         log = " | ".join(target.browser.log().splitlines()[-5:]) if target.browser else ""
         return (f"the page did not load within {STEP_TIMEOUT_MS // 1000} s at {last}",
                 f"the proxy or Bitbucket does not answer in time; the browser node's log: {log}")
-    return f"{code or message} at {last}", connector_hint(target)
+    return f"{code or message} at {last}", await _connector_hint(target)
 
 
-def _downgrade(target: CheckTarget, journey: _Journey) -> tuple[str, str]:
+async def _connector_hint(target: CheckTarget) -> str:
+    """:func:`connector_hint` (a request through the users' gateway) off the driver's loop."""
+    return await asyncio.to_thread(connector_hint, target)
+
+
+async def _downgrade(target: CheckTarget, journey: _Journey) -> tuple[str, str]:
     chain = " → ".join(journey.hops[:6])
     return (f"the browser was sent to plain http ({journey.downgrades()[0]}): {chain}",
             "Bitbucket redirects users of an https site to http:// — the login and its cookie travel "
-            f"unencrypted, and browsers warn or loop: {connector_hint(target)}")
+            f"unencrypted, and browsers warn or loop: {await _connector_hint(target)}")
 
 
 @dataclass(frozen=True)

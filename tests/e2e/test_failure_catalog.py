@@ -85,6 +85,11 @@ FAILURES = {
         "nginx-http", {"browser.login": "Secure"},
         site_edits={"        proxy_buffering off;\n": "        proxy_buffering off;\n        proxy_cookie_flags ~ secure;\n"},
         passes=("reach.status",)),
+    "proxy injects an http:// script into the https pages (mixed content)": Failure(
+        "nginx-https", {"browser.login": "every resource and form of an https page must be https"},
+        site_edits={"        proxy_buffering off;\n": "        proxy_buffering off;\n        sub_filter '</body>' "
+                    "'<script src=\"http://bitbucket.lab.test/banner.js\"></script></body>';\n"},
+        passes=("reach.status",)),
     "front door listens on another port than the public url": Failure(
         "nginx-https", {"reach.front-door": "listen"}, site_edits={"listen 443 ssl;": "listen 8443 ssl;"},
         blocked={"tls.chain": "reach.front-door", "git.clone": "reach.front-door", "reach.status": "reach.front-door",
