@@ -130,21 +130,12 @@ def bench_matrix() -> None:
 
 
 def bench_checks() -> None:
-    from lab.targets import check_running
     from lab.topology import catalog
 
     ensure_images()
     for name in catalog():
         with tempfile.TemporaryDirectory() as certs:
-            started = time.monotonic()
-            running = start(load_topology(name), LabOptions(certs_dir=Path(certs)))
-            up = time.monotonic() - started
-            try:
-                started = time.monotonic()
-                results = check_running(running)
-                phase = time.monotonic() - started
-            finally:
-                running.stop()
+            up, phase, results = _up_and_check(name, LabOptions(certs_dir=Path(certs)))
         slowest = max(results, key=lambda r: r.seconds)
         print(f"{name:<26} up {up:4.1f} s  checks {phase:4.1f} s  slowest {slowest.id} {slowest.seconds:4.1f} s  "
               f"ratio {phase / max(slowest.seconds, 0.01):4.2f}")
@@ -162,21 +153,11 @@ def bench_browser(name: str, repeats: int, cold: bool) -> None:
         ensure_images(("browser",))
         print(f"browser image cold build (apt-get chromium):        {time.monotonic() - started:6.1f} s")
     ensure_images(("browser",))
-    from lab.targets import check_running
-
     timings: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
     with tempfile.TemporaryDirectory() as certs:
         for _ in range(repeats):
             for browser in (False, True):
-                started = time.monotonic()
-                running = start(load_topology(name), LabOptions(certs_dir=Path(certs), browser=browser))
-                up = time.monotonic() - started
-                try:
-                    started = time.monotonic()
-                    results = check_running(running)
-                    phase = time.monotonic() - started
-                finally:
-                    running.stop()
+                up, phase, results = _up_and_check(name, LabOptions(certs_dir=Path(certs), browser=browser))
                 assert not [r.id for r in results if r.ok is False], results
                 timings[browser].append((up, phase))
     for index, label in ((0, "up    "), (1, "checks")):
@@ -184,6 +165,21 @@ def bench_browser(name: str, repeats: int, cold: bool) -> None:
         with_browser = statistics.median(t[index] for t in timings[True])
         print(f"{name} {label} without browser {without:5.2f} s   with browser {with_browser:5.2f} s   "
               f"adds {with_browser - without:+5.2f} s")
+
+
+def _up_and_check(name: str, options: LabOptions) -> tuple[float, float, list]:  # type: ignore[type-arg]
+    """(seconds to up, seconds of the check phase, results) of one run of topology ``name``."""
+    from lab.targets import check_running
+
+    started = time.monotonic()
+    running = start(load_topology(name), options)
+    up = time.monotonic() - started
+    try:
+        started = time.monotonic()
+        results = check_running(running)
+        return up, time.monotonic() - started, results
+    finally:
+        running.stop()
 
 
 def bench_reload(repeats: int) -> None:
