@@ -27,6 +27,7 @@ from lab.browser import STEP_TIMEOUT_MS, BrowserEndpoint, first_line, screenshot
 from lab.checks.base import (FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check,
                              only_with_browser)
 from lab.checks.explain import connector_hint, loop_hint
+from lab.errors import LabError
 from lab.pki import AIA_URL
 from lab.stub.app import SESSION_COOKIE
 
@@ -96,7 +97,10 @@ def browser_login(target: CheckTarget) -> Verdict:
             observed, hint = await _judge_landing(target, page, journey, await context.cookies())
         return observed, hint, await screenshot(page, endpoint, "browser-login")
 
-    observed, hint, shot = endpoint.run(journey_of)
+    try:
+        observed, hint, shot = endpoint.run(journey_of)
+    except LabError as error:
+        return _browser_broke(error, expected)
     attachments = (shot,) if shot else ()
     if hint is None:
         return Verdict(True, observed, expected, attachments=attachments)
@@ -188,6 +192,12 @@ async def _navigation_failure(target: CheckTarget, error: Exception, journey: _J
     return f"{code or message} at {last}", await _connector_hint(target)
 
 
+def _browser_broke(error: LabError, expected: str) -> Verdict:
+    """The lab's own browser node failed (not the topology): say so, with its log."""
+    return Verdict(False, f"the lab's browser node did not finish: {error}", expected,
+                   "the lab itself broke, not the topology: start it again, or skip the browser with --no-browser")
+
+
 async def _connector_hint(target: CheckTarget) -> str:
     """:func:`connector_hint` (a request through the users' gateway) off the driver's loop."""
     return await asyncio.to_thread(connector_hint, target)
@@ -211,14 +221,17 @@ class _TlsVerdict:
        applies=_only_with_browser_and_https)
 def browser_git_agree(target: CheckTarget) -> Verdict:
     assert target.browser is not None
+    expected = "browser and git give the same TLS verdict"
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # git asks while the browser does
         git_future = pool.submit(contextvars.copy_context().run, _git_tls, target)
-        browser, shot = _browser_tls(target, target.browser)
+        try:
+            browser, shot = _browser_tls(target, target.browser)
+        except LabError as error:
+            return _browser_broke(error, expected)
         git = git_future.result()
     attachments = (shot,) if shot else ()
     observed = f"browser {'✔' if browser.accepts else '✘'} ({browser.detail}); git {'✔' if git.accepts else '✘'} " \
                f"({git.detail})"
-    expected = "browser and git give the same TLS verdict"
     if browser.accepts == git.accepts:
         return Verdict(True, observed, expected, attachments=attachments)
     if browser.accepts:

@@ -120,3 +120,21 @@ def test_the_topology_picture_draws_every_node_network_alias_and_port_from_the_t
 def test_numbered_config_lines_count_from_one_with_padding():
     assert numbered("a\nb").count("class='ln'") == 2
     assert ">1</span> a" in numbered("a\nb") and ">10</span> j" in numbered("\n".join("abcdefghij"))
+
+
+def test_a_browser_node_whose_devtools_do_not_answer_fails_the_check_naming_the_lab_not_the_topology(tmp_path):
+    from lab.browser import BrowserDriver, BrowserEndpoint
+    from lab.checks.base import CheckTarget
+    from lab.checks.browser import browser_login
+    from lab.client import Vantage
+
+    driver = BrowserDriver()
+    try:
+        driver.connect_soon("http://127.0.0.1:9", lambda: "chromium: gone")  # discard port: nothing answers
+        endpoint = BrowserEndpoint("http://127.0.0.1:9", tmp_path, "Chrome/0", lambda: "chromium: gone", driver)
+        target = CheckTarget("https://bitbucket.lab.test/bitbucket", Vantage(None, None), browser=endpoint)
+        verdict = browser_login(target)
+    finally:
+        driver.close()
+    assert verdict.ok is False and "browser node" in verdict.observed and "chromium: gone" in verdict.observed
+    assert "--no-browser" in verdict.hint and verdict.attachments == ()
