@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from lab.checks import HOPS, REGISTRY, CheckResult
 from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, USERS_TO_FRONT_DOOR
+from lab.pki import AIA_HOST
 from lab.report import summary_line
 from lab.topology import Node, Topology
 
@@ -176,7 +177,7 @@ def topology_svg(topology: Topology, results: Sequence[CheckResult], browser: bo
     """The topology as SVG: a box per node (name, kind, ports, coloured by the verdicts of
     its hop) above a band per network; a line joins a node to each network it is on, with
     the names it answers to there. Users (the browser node, when there is one) stand on
-    ``outside``."""
+    ``outside``, with the PKI node that serves the leaf's AIA URL when the browser runs."""
     columns: list[tuple[str, str, str, dict[str, tuple[str, ...]], str]] = []  # title, sub, ports, nets, state
     if "outside" in topology.networks:
         columns.append(("users", "Chromium (browser node)" if browser else "git, browsers", "",
@@ -190,17 +191,20 @@ def topology_svg(topology: Topology, results: Sequence[CheckResult], browser: bo
                            if node.name in guests else "")
         ports = " ".join(f":{port}" for port in (*node.ports, *(guests[node.name].ports if node.name in guests else ())))
         columns.append((node.name, sub, ports, dict(node.networks), _node_state(topology, node, hop_state)))
+    if browser and "outside" in topology.networks:
+        columns.append(("pki", "the leaf's AIA URL (lab node)", ":80", {"outside": (AIA_HOST,)}, "na"))
     networks = list(topology.networks)
     width = GAP + len(columns) * (BOX_W + GAP)
     height = TOP + BOX_H + 40 + len(networks) * LANE_H
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' class='topology' width='{width}' height='{height}' "
              f"viewBox='0 0 {width} {height}' role='img' aria-label='topology {_e(topology.name)}'>"]
+    lines, marks, bands, boxes = [], [], [], []  # drawn in this order: a line passes under a band it is not on
     for index, network in enumerate(networks):
         members = [i for i, column in enumerate(columns) if network in column[3]]
         y = TOP + BOX_H + 40 + index * LANE_H
         left = GAP + min(members, default=0) * (BOX_W + GAP) - 20
         right = GAP + max(members, default=0) * (BOX_W + GAP) + BOX_W + 20
-        parts.append(f"<rect x='{left}' y='{y}' width='{right - left}' height='26' rx='6' class='net'/>"
+        bands.append(f"<rect x='{left}' y='{y}' width='{right - left}' height='26' rx='6' class='net'/>"
                      f"<text x='{left + 8}' y='{y + 18}' class='netname'>network {_e(network)}</text>")
     for index, (title, sub, ports, nets, state) in enumerate(columns):
         x = GAP + index * (BOX_W + GAP)
@@ -208,14 +212,15 @@ def topology_svg(topology: Topology, results: Sequence[CheckResult], browser: bo
             lane = networks.index(net)
             y = TOP + BOX_H + 40 + lane * LANE_H
             cx = x + BOX_W // 2 + 14 * lane
-            parts.append(f"<line x1='{cx}' y1='{TOP + BOX_H}' x2='{cx}' y2='{y}' class='link'/>"
-                         f"<circle cx='{cx}' cy='{y + 2}' r='4' class='dot'/>")
+            lines.append(f"<line x1='{cx}' y1='{TOP + BOX_H}' x2='{cx}' y2='{y + 2}' class='link'/>")
+            marks.append(f"<circle cx='{cx}' cy='{y + 2}' r='4' class='dot'/>")
             if aliases:
-                parts.append(f"<text x='{cx + 6}' y='{y - 6}' class='alias'>{_e(', '.join(aliases))}</text>")
-        parts.append(f"<rect x='{x}' y='{TOP}' width='{BOX_W}' height='{BOX_H}' rx='8' class='node {state}'/>"
+                marks.append(f"<text x='{cx + 6}' y='{y - 6}' class='alias'>{_e(', '.join(aliases))}</text>")
+        boxes.append(f"<rect x='{x}' y='{TOP}' width='{BOX_W}' height='{BOX_H}' rx='8' class='node {state}'/>"
                      f"<text x='{x + 10}' y='{TOP + 24}' class='nodename'>{_e(title)}</text>"
                      f"<text x='{x + 10}' y='{TOP + 46}' class='kind'>{_e(sub[:34])}</text>"
                      f"<text x='{x + 10}' y='{TOP + 68}' class='kind'>{_e(ports)}</text>")
+    parts += lines + bands + marks + boxes
     parts.append("</svg>")
     return "".join(parts)
 
@@ -252,7 +257,7 @@ body{font-family:system-ui,-apple-system,'DejaVu Sans',sans-serif;margin:24px;co
 h1{margin-bottom:4px} h2{border-bottom:1px solid #dfe1e6;padding-bottom:4px;margin-top:32px}
 code,pre{font-family:'DejaVu Sans Mono',monospace;font-size:12px}
 pre{background:#f4f5f7;padding:8px;overflow-x:auto;white-space:pre-wrap}
-table{border-collapse:collapse;width:100%} th,td{border:1px solid #dfe1e6;padding:6px;vertical-align:top;text-align:left}
+table{border-collapse:collapse;width:100%} th,td{border:1px solid #dfe1e6;padding:6px;vertical-align:top;text-align:left;overflow-wrap:anywhere}
 tr.pass .verdict{color:#006644;font-weight:bold} tr.fail .verdict{color:#bf2600;font-weight:bold}
 tr.fail{background:#ffebe6} tr.na .verdict,tr.blocked .verdict{color:#6b778c}
 td.id{white-space:nowrap} td.secs{white-space:nowrap;color:#6b778c} .proves{color:#6b778c;font-size:12px}

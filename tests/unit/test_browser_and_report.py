@@ -110,7 +110,7 @@ def test_the_topology_picture_draws_every_node_network_alias_and_port_from_the_t
     topology = load_topology("nginx-https")
     svg = topology_svg(topology, [CheckResult("tls.chain", False, "x", "y")], browser=True)
     for text in ("proxy", "bitbucket", "network outside", "network inside", "bitbucket.lab.test", ":443", ":7990",
-                 "Chromium"):
+                 "Chromium", "pki.lab.test"):
         assert text in svg, text
     assert svg.startswith("<svg") and "class='node fail'" in svg  # the front door takes the failed hop's colour
     shared = topology_svg(load_topology("direct-http"), [])
