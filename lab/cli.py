@@ -102,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     down.set_defaults(run=_down)
     images = commands.add_parser("images", help="manage the lab's images")
     images.add_argument("action", choices=["build"], help="build: build what is missing (cached by content)")
-    images.add_argument("names", nargs="*", metavar="NAME", help="images to build (default: all)")
+    images.add_argument("names", nargs="*", metavar="NAME",
+                        help="images to build (default: every image a topology needs; `browser` only when named)")
     images.set_defaults(run=_images)
     export = commands.add_parser("export", help="write a Docker Compose file per topology under compose/")
     export.add_argument("--topology", default=None, metavar="NAME", help="one catalog topology (default: every one)")
