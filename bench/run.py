@@ -39,7 +39,7 @@ from lab.docker_env import LAB_LABEL, docker_client  # noqa: E402
 from lab.images import IMAGE_NAMES, ensure_images  # noqa: E402
 from lab.pki import make_pki  # noqa: E402
 from lab.provision import DropIns, node_files  # noqa: E402
-from lab.runtime import LabOptions, start, sweep_dead_runs  # noqa: E402
+from lab.runtime import SHARED_REPOSITORIES, LabOptions, start, sweep_dead_runs  # noqa: E402
 from lab.topology import load_topology  # noqa: E402
 
 
@@ -89,11 +89,13 @@ def _raw_docker(topology, certs: Path) -> tuple[float, float]:  # type: ignore[n
     started = time.monotonic()
     networks = {net: client.networks.create(f"bench-{suffix}-{net}", labels={LAB_LABEL: "1"})
                 for net in topology.networks}
+    shared = client.volumes.create(f"bench-{suffix}-shared", labels={LAB_LABEL: "1"}) if topology.clustered else None
 
     def run(node) -> object:  # type: ignore[no-untyped-def]
         primary = next(iter(node.networks))
+        volumes = {shared.name: {"bind": SHARED_REPOSITORIES, "mode": "rw"}} if shared and node.kind == "stub" else None
         container = client.containers.create(tags[node.kind], init=True, labels={LAB_LABEL: "1"},
-                                             network=networks[primary].name)
+                                             network=networks[primary].name, volumes=volumes)
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             for item in node_files(topology, node, tls, DropIns()):
@@ -117,6 +119,8 @@ def _raw_docker(topology, certs: Path) -> tuple[float, float]:  # type: ignore[n
         list(pool.map(lambda c: c.remove(force=True), containers))
     for network in networks.values():
         network.remove()
+    if shared is not None:
+        shared.remove(force=True)
     return up, time.monotonic() - started
 
 
@@ -280,12 +284,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("parts", nargs="*", default=["images", "updown", "reload", "checks", "matrix", "stub"])
     parser.add_argument("--cold", action="store_true", help="remove the lab's images first and time a cold build")
-    parser.add_argument("--topology", default="nginx-https")
+    parser.add_argument("--topology", default="nginx-https,haproxy-https-cluster",
+                        help="comma-separated topologies for updown (a single node and a Data Center cluster)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     sweep_dead_runs()
     for part in args.parts:
-        {"images": lambda: bench_images(args.cold), "updown": lambda: bench_updown(args.topology, args.repeats),
+        {"images": lambda: bench_images(args.cold), "updown": lambda: [bench_updown(name, args.repeats) for name in args.topology.split(",")],
          "matrix": bench_matrix, "stub": bench_stub, "checks": bench_checks,
          "reproduce": bench_reproduce, "reload": lambda: bench_reload(args.repeats),
          "browser": lambda: bench_browser(args.topology, args.repeats, args.cold)}[part]()

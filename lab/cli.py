@@ -10,7 +10,7 @@ import argparse
 import signal
 import subprocess
 import sys
-import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -248,9 +248,9 @@ def _write_junit(args: argparse.Namespace, suites: list[tuple[str, str, list[Che
 
 def keep_watching(running: RunningTopology, interval: float = 2.0) -> bool:
     """Wait until Ctrl-C (True) or until a container of the run dies (False, said on stderr)."""
-    stop = threading.Event()
-    try:
-        while not stop.wait(interval):
+    try:  # time.sleep, not Event.wait: a second Ctrl-C inside a Condition breaks its lock (Python 3.11)
+        while True:
+            time.sleep(interval)
             dead = running.exited_nodes()
             if dead:
                 for line in dead:

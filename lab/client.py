@@ -83,9 +83,10 @@ class Vantage:
         return env
 
     def git(self, args: Sequence[str], cwd: Path | None = None, timeout: float = GIT_TIMEOUT_S,
-            trace_curl: bool = False) -> subprocess.CompletedProcess[str]:
+            trace_curl: bool = False, ssh_command: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run the real git CLI from this vantage point; never raises on git's failure.
-        ``trace_curl``: libcurl's trace (protocol negotiation) goes to stderr too."""
+        ``trace_curl``: libcurl's trace (protocol negotiation) goes to stderr too;
+        ``ssh_command``: git's ``GIT_SSH_COMMAND`` for ssh:// URLs."""
         with tempfile.TemporaryDirectory(prefix="lab-git-home-") as home:
             command = ["git", "-c", "credential.helper=", *args]
             if tag := request_id.get():
@@ -94,6 +95,8 @@ class Vantage:
                 command[1:1] = ["-c", f"http.proxy={self.proxy_url}"]
             env = self.git_env(Path(home)) | ({"GIT_TRACE_CURL": "1", "GIT_TRACE_CURL_NO_DATA": "1"}
                                               if trace_curl else {})
+            if ssh_command:
+                env["GIT_SSH_COMMAND"] = ssh_command
             return run_bounded(command, cwd, env, timeout)
 
 

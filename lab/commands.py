@@ -7,9 +7,12 @@ import hashlib
 import shlex
 from pathlib import Path
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from lab.checks import CheckTarget
+from lab.checks.ssh import ssh_link
 from lab.runtime import RunningTopology
 from lab.targets import check_target
 
@@ -29,6 +32,7 @@ def user_commands(running: RunningTopology) -> str:
         "",
         "  # clone through the topology, trusting the lab CA alone",
         f"  {git_env}git -c http.proxy={proxy} -c credential.helper= clone {target.git_url()}",
+        *_ssh_lines(running, target),
         "",
         "  # ask Bitbucket for its status",
         f"  curl --proxy {proxy}{curl_ca} {target.url('/status')}",
@@ -37,6 +41,21 @@ def user_commands(running: RunningTopology) -> str:
         "  " + chromium_command(running, port),
     ]
     return "\n".join(lines)
+
+
+def _ssh_lines(running: RunningTopology, target: CheckTarget) -> list[str]:
+    """git over SSH to the link Bitbucket gives users, with the run's key and pinned host key."""
+    if not running.ssh_keys.host_key.is_file():
+        return []
+    try:
+        link = ssh_link(target)
+    except requests.RequestException:
+        link = ""
+    if not link:
+        return ["", "  # (no SSH clone link: Bitbucket's repository page did not answer)"]
+    command = running.ssh_keys.ssh_command(running.gateway_ports["outside"])
+    return ["", "  # clone over SSH: the lab's key, Bitbucket's host key pinned, through the same gateway",
+            f"  GIT_SSH_COMMAND={shlex.quote(command)} git clone {link}"]
 
 
 def chromium_command(running: RunningTopology, socks_port: int) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from docker.errors import APIError, NotFound
 
 from lab.checks import CheckResult
-from lab.checks.base import Evidence
+from lab.checks.base import REGISTRY, Evidence
 from lab.logsigs import explain
 from lab.runtime import RunningTopology
 
@@ -44,18 +44,24 @@ def attach_evidence(running: RunningTopology, results: Sequence[CheckResult]) ->
         return list(results)
     proxy = running.topology.proxy
     proxy_lines = _read(running, proxy.name) if proxy else []
-    stub_lines = _read(running, running.topology.bitbucket.name)
-    return [_with_evidence(r, proxy.kind if proxy else None, proxy_lines, stub_lines) if r in failing else r
-            for r in results]
+    stub_lines = [line for stub in running.topology.bitbucket_nodes for line in _read(running, stub.name)]
+    # A check that stops a node makes the proxy log errors no other check caused.
+    outages = [(r.started, r.started + r.seconds) for r in results
+               if r.id in REGISTRY and REGISTRY[r.id].disruptive and r.started]
+    return [_with_evidence(r, proxy.kind if proxy else None, proxy_lines, stub_lines,
+                           [] if REGISTRY.get(r.id) and REGISTRY[r.id].disruptive else outages)
+            if r in failing else r for r in results]
 
 
 def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Line],
-                   stub_lines: list[_Line]) -> CheckResult:
+                   stub_lines: list[_Line], outages: Sequence[tuple[float, float]] = ()) -> CheckResult:
     tag = result.request_id or ""
     start, end = result.started - WINDOW_SLACK_S, result.started + result.seconds + WINDOW_SLACK_S
+
+    def in_window(at: float | None) -> bool:
+        return at is not None and start <= at <= end and not any(a <= at <= b for a, b in outages)
     # Lines that are this check's for sure: its id, or an error line stamped inside its run.
-    own = [line.text for line in proxy_lines
-           if tag in line.text or (not _is_access(line.text) and line.at is not None and start <= line.at <= end)]
+    own = [line.text for line in proxy_lines if tag in line.text or (not _is_access(line.text) and in_window(line.at))]
     unstamped = [line.text for line in proxy_lines if line.at is None and not _is_access(line.text)
                  and line.text not in own]
     proxy = own or unstamped[-MAX_LINES:]

@@ -248,3 +248,9 @@ Trust `ca.pem` and nothing else; never install it system-wide on a machine you c
 `fullchain.pem` is what a proxy should serve (leaf + intermediate); `cert.pem` alone is
 the leaf, which browsers may accept by fetching the intermediate while git will not.
 """
+
+
+def write_file(path: Path, data: bytes, private: bool = False) -> None:
+    """Atomically replace ``path`` (0600 from creation when ``private``): for the lab's
+    other key material (SSH keys)."""
+    _write(path, data, private)

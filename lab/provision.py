@@ -13,11 +13,14 @@ from pathlib import Path
 
 from lab.errors import LabError
 from lab.pki import TlsFiles
+from lab.sshkeys import SSH_DIR, SshKeys
 from lab.stub.properties import parse_properties  # Java properties syntax: one reader for lab and stub
 from lab.topology import PROXIES_DIR, Node, Topology, properties_text
 
 BITBUCKET_SHARED = "/var/atlassian/application-data/bitbucket/shared"
 KEYSTORE_PATH = f"{BITBUCKET_SHARED}/config/ssl-keystore"
+SSH_HOST_KEY_PATH = f"{BITBUCKET_SHARED}/config/ssh-server-keys.pem"
+SSH_AUTHORIZED_KEYS_PATH = f"{BITBUCKET_SHARED}/config/lab-authorized-keys"
 PROXY_BASE_CONFIG = {"nginx": ("nginx.conf", "/etc/lab/nginx.conf"),
                      "apache": ("httpd.conf", "/etc/lab/httpd.conf"),
                      "haproxy": ("haproxy.cfg", "/etc/lab/haproxy.cfg")}
@@ -102,7 +105,8 @@ def node_environment(topology: Topology, node: Node) -> dict[str, str]:
     whose upstream does not resolve yet, and a topology's containers start together."""
     if node.kind == "stub":
         return {}
-    names = [topology.bitbucket.networks[net][0] for net in node.networks if net in topology.bitbucket.networks]
+    names = [stub.networks[net][0] for stub in topology.bitbucket_nodes for net in node.networks
+             if net in stub.networks]
     return {"LAB_WAIT_FOR_HOSTS": " ".join(names)}
 
 
@@ -125,7 +129,17 @@ def effective_properties(topology: Topology, drop_ins: DropIns) -> dict[str, str
 def _stub_files(topology: Topology, tls: TlsFiles, drop_ins: DropIns) -> list[ContainerFile]:
     properties = properties_bytes(topology, drop_ins)
     return [ContainerFile(f"{BITBUCKET_SHARED}/bitbucket.properties", properties),
-            ContainerFile(KEYSTORE_PATH, tls.keystore.read_bytes(), 0o600)]
+            ContainerFile(KEYSTORE_PATH, tls.keystore.read_bytes(), 0o600), *ssh_files(tls)]
+
+
+def ssh_files(tls: TlsFiles) -> list[ContainerFile]:
+    """Bitbucket's SSH host key and the lab user's registered public key, from the run's
+    ``ssh/`` folder beside its TLS files (none when the run made no SSH keys)."""
+    keys = SshKeys(tls.directory / SSH_DIR)
+    if not keys.host_key.is_file():
+        return []
+    return [ContainerFile(SSH_HOST_KEY_PATH, keys.host_key.read_bytes(), 0o600),
+            ContainerFile(SSH_AUTHORIZED_KEYS_PATH, keys.user_public_key.read_bytes())]
 
 
 def _proxy_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns,

@@ -65,6 +65,13 @@ def _apply(running: RunningTopology, node: Node, setup: NodeSetup) -> None:
     if node.kind == "stub":
         container.restart(timeout=2)  # Bitbucket reads its properties at start only
         return
+    reload_proxy(running, node)
+
+
+def reload_proxy(running: RunningTopology, node: Node) -> None:
+    """The proxy validates and takes its config again (names resolved anew), as an admin's
+    reload does; returns once no worker of the old configuration is left."""
+    container = running.containers[node.name]
     program, command = RELOAD[node.kind]
     old_workers = _workers(container, program)
     result = container.exec_run(["sh", "-c", command])

@@ -33,6 +33,7 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
+from docker.models.volumes import Volume
 
 from lab import browser as browser_node
 from lab.browser import BrowserEndpoint
@@ -43,8 +44,9 @@ from lab.images import DEFAULT_RELEASE, ensure_images
 from lab.pki import TlsFiles, make_pki
 from lab.progress import SILENT, Progress
 from lab.readiness import wait_until_ready
+from lab.sshkeys import SSH_DIR, SshKeys, make_ssh_keys
 from lab.sweep import owner_labels, remove_everything, remove_run, sweep_dead_runs
-from lab.provision import ContainerFile, DropIns, NodeSetup, Provisioner, catalog_provisioner
+from lab.provision import BITBUCKET_SHARED, ContainerFile, DropIns, NodeSetup, Provisioner, catalog_provisioner
 from lab.topology import Node, Topology, certs_dir_for
 
 __all__ = ["LabOptions", "RunningTopology", "remove_everything", "start", "sweep_dead_runs", "up"]
@@ -58,6 +60,7 @@ SEAL_CAPABILITIES = ["NET_ADMIN"]
 default route — Docker adds one even on internal networks — and drops the capability
 (``setpriv``) before the service starts."""
 GATEWAY_PORT = 1080
+SHARED_REPOSITORIES = f"{BITBUCKET_SHARED}/data"
 PUBLISH_NETWORK = "publish"
 NODE_LABEL = "org.bitbucket-lab.node"
 TOPOLOGY_LABEL = "org.bitbucket-lab.topology"
@@ -84,6 +87,10 @@ class LabOptions:
     browser: bool = False
     """Start the browser node (and the PKI node its AIA fetches reach) with the topology,
     for the ``browser.*`` checks; the CLI's default, off with ``--no-browser``."""
+    ssh_base_url_known: bool = True
+    """False when Bitbucket's SSH base URL may be set where the lab cannot see it: it lives
+    in Bitbucket's database, and a customer's bundle without ``plugin.ssh.baseurl`` leaves
+    it unknown (an ssh link that answers nowhere is then a note, not a failure)."""
 
 
 @dataclass
@@ -104,10 +111,17 @@ class RunningTopology:
     """The browser node's DevTools, when the run has one (``LabOptions.browser``)."""
     browser_driver: browser_node.BrowserDriver | None = None
     """The Playwright driver the browser checks share; ends with the run."""
+    shared_home: Volume | None = None
+    """A cluster's shared repositories (one volume for every Bitbucket node)."""
 
     @property
     def public_url(self) -> str:
         return self.topology.public_url.rstrip("/")
+
+    @property
+    def ssh_keys(self) -> SshKeys:
+        """The run's SSH host and user keys (beside its TLS files)."""
+        return SshKeys(self.tls.directory / SSH_DIR)
 
     def vantage(self, network: str = "outside") -> Vantage:
         """Where users stand (``outside``) or an admin on the server network (``inside``)."""
@@ -148,7 +162,7 @@ class RunningTopology:
             with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.networks)) as pool:
                 list(pool.map(_remove_network_quietly, self.networks.values()))
         with contextlib.suppress(APIError, NotFound):  # what a failed or interrupted start created unrecorded
-            remove_run(self.client, self.run_id)
+            remove_run(self.client, self.run_id)  # and the shared home, once no container holds it
 
 
 @contextlib.contextmanager
@@ -172,6 +186,7 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     sweep_dead_runs(client)
     certs_dir = options.certs_dir or certs_dir_for(topology)
     tls = make_pki(certs_dir, topology.tls_names, options.tls_variant, backend_names=options.backend_names)
+    make_ssh_keys(certs_dir)
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
     labels = {**owner_labels(), RUN_LABEL: run_id, TOPOLOGY_LABEL: topology.name}
     running = RunningTopology(topology, options, run_id, tls, client)
@@ -181,6 +196,7 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
         if options.browser:  # the driver process starts while the containers do
             running.browser_driver = browser_node.BrowserDriver()
         _create_networks(running, labels)
+        _create_shared_home(running, labels)
         _start_containers(running, tags, labels)
         wait_until_ready(running)
         if options.browser:
@@ -202,6 +218,13 @@ def _create_networks(running: RunningTopology, labels: dict[str, str]) -> None:
     running.networks[PUBLISH_NETWORK] = client.networks.create(
         f"{prefix}-{PUBLISH_NETWORK}", driver="bridge", labels=labels,
         options={"com.docker.network.bridge.enable_ip_masquerade": "false"})
+
+
+def _create_shared_home(running: RunningTopology, labels: dict[str, str]) -> None:
+    """The nodes of a Data Center cluster share their repositories (Bitbucket's shared
+    home), here one Docker volume mounted in every Bitbucket node."""
+    if running.topology.clustered:
+        running.shared_home = running.client.volumes.create(f"lab-{running.run_id}-shared-home", labels=labels)
 
 
 def _start_containers(running: RunningTopology, tags: dict[str, str], labels: dict[str, str]) -> None:
@@ -247,12 +270,15 @@ def _node_plan(running: RunningTopology, node: Node, image: str, labels: dict[st
     running.provisioned[node.name] = setup
     kwargs: dict[str, object] = {"labels": {**labels, NODE_LABEL: node.name}, "init": True,
                                  "environment": setup.environment, "cap_add": SEAL_CAPABILITIES}
+    if node.kind == "stub" and running.shared_home is not None:
+        kwargs["volumes"] = {running.shared_home.name: {"bind": SHARED_REPOSITORIES, "mode": "rw"}}
     if node.shares_host_with:
         return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, "", {}, setup.files,
                      running.client, _network_names(running), node.shares_host_with)
     kwargs["hostname"] = node.name
     kwargs["dns"] = SEALED_DNS
-    networks = {net: (*aliases, node.name) for net, aliases in node.networks.items()}
+    networks = {net: (*aliases, node.name) if net not in node.firewall else aliases
+                for net, aliases in node.networks.items()}
     return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, _primary_network(topology, node),
                  networks, setup.files, running.client, _network_names(running))
 
@@ -263,7 +289,7 @@ def _gateway_plan(running: RunningTopology, network: str, image: str, labels: di
     name = f"gateway-{network}"
     kwargs: dict[str, object] = {
         "labels": {**labels, NODE_LABEL: name}, "init": True, "cap_add": SEAL_CAPABILITIES, "dns": SEALED_DNS,
-        "environment": {"LAB_ALLOW_NAMES": " ".join(running.topology.names_on(network))},
+        "environment": {"LAB_ALLOW_NAMES": " ".join(running.topology.gateway_allows(network))},
         # Published on loopback only: the docker SDK takes (address, None) for "any free port".
         "ports": {f"{GATEWAY_PORT}/tcp": ("127.0.0.1", None)},
     }
@@ -328,11 +354,13 @@ def _create(plan: _Plan, host: Container | None = None) -> Container:
 
 
 def _start_and_connect(running: RunningTopology, plan: _Plan) -> None:
+    """Every network is connected before the start: the entrypoint's seal sees all the
+    routes Docker will give the container, none arrives after it."""
     container = running.containers[plan.name]
-    container.start()
     for network, aliases in plan.networks.items():
         if network != plan.first_network:
             running.networks[network].connect(container, aliases=list(aliases) or None)
+    container.start()
 
 
 def tar_files(files: Sequence[ContainerFile]) -> bytes:
@@ -363,8 +391,8 @@ def _published_port(container: Container, port: int = GATEWAY_PORT) -> int:
 
 
 def _primary_network(topology: Topology, node: Node) -> str:
-    """The network a node starts on: the one it shares with Bitbucket, so a proxy can
-    resolve its upstream at once; other networks are connected right after start."""
+    """The network a node is created on: the one it shares with Bitbucket; the others are
+    connected before it starts."""
     shared = [net for net in node.networks if net in topology.bitbucket.networks]
     return shared[0] if shared else next(iter(node.networks))
 

@@ -1,4 +1,4 @@
-"""Sweeping: the lab's containers and networks by label — a dead run's, or everything.
+"""Sweeping: the lab's containers, networks and volumes by label — a dead run's, or everything.
 
 Every object the lab creates carries ``org.bitbucket-lab`` plus the run, the owning
 process (``pid:start-time``) and the host; a run whose owner is gone is swept by the next
@@ -76,9 +76,14 @@ def _remove_labelled(client: docker.DockerClient, should_remove: Callable[[dict[
             with contextlib.suppress(APIError, NotFound):
                 network.remove()
                 removed += 1
+    for volume in client.volumes.list(filters=filters):  # a cluster's shared home
+        if should_remove(volume.attrs.get("Labels") or {}):
+            with contextlib.suppress(APIError, NotFound):
+                volume.remove(force=True)
+                removed += 1
     return removed
 
 
 def remove_run(client: docker.DockerClient, run_id: str) -> int:
-    """Every container and network of one run, recorded or not."""
+    """Every container, network and volume of one run, recorded or not."""
     return _remove_labelled(client, lambda labels: True, {"label": f"{RUN_LABEL}={run_id}"})

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 from lab.checks import CheckResult, CheckTarget, run_checks
 from lab.evidence import attach_evidence
+from lab.outage import node_stopper
 from lab.provision import effective_properties
 from lab.runtime import RunningTopology
 
@@ -26,6 +27,12 @@ def check_target(running: RunningTopology) -> CheckTarget:
         applicable=topology.checks,
         slow_repos=slow,
         browser=running.browser,
+        ssh_command=running.ssh_keys.ssh_command(running.gateway_ports["outside"])
+        if running.ssh_keys.host_key.is_file() else None,
+        ssh_base_url_known=running.options.ssh_base_url_known,
+        proxy_kind=topology.proxy.kind if topology.proxy else None,
+        bitbucket_nodes=tuple(node.name for node in topology.bitbucket_nodes),
+        stop_node=node_stopper(running) if topology.clustered else None,
     )
 
 

@@ -40,6 +40,9 @@ class Node:
     shares_host_with: str | None = None
     """Another node whose network namespace this one joins (Bitbucket on the proxy's own
     machine, reached as ``localhost``); such a node has no networks of its own."""
+    firewall: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    """Per network, the only ports users' traffic may reach on this node (a firewall in
+    front of it): Bitbucket's SSH port open to users while its HTTP port is not."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,17 @@ class Topology:
 
     @property
     def bitbucket(self) -> Node:
-        return next(node for node in self.nodes if node.kind == "stub")
+        """Bitbucket's (first) node."""
+        return self.bitbucket_nodes[0]
+
+    @property
+    def bitbucket_nodes(self) -> tuple[Node, ...]:
+        """Every Bitbucket node: one, or the nodes of a Data Center cluster."""
+        return tuple(node for node in self.nodes if node.kind == "stub")
+
+    @property
+    def clustered(self) -> bool:
+        return len(self.bitbucket_nodes) > 1
 
     def node(self, name: str) -> Node:
         return next(node for node in self.nodes if node.name == name)
@@ -100,8 +113,22 @@ class Topology:
     def names_on(self, network: str) -> list[str]:
         """Every name that resolves on ``network``: its nodes' aliases and node names."""
         names = [name for node in self.nodes if network in node.networks
-                 for name in (*node.networks[network], node.name)]
+                 for name in (*node.networks[network], *((node.name,) if network not in node.firewall else ()))]
         return list(dict.fromkeys(names))
+
+    def gateway_allows(self, network: str) -> list[str]:
+        """What the gateway on ``network`` lets users connect to: a name (any port), or
+        ``name:port`` for a node behind a firewall (``firewall`` in the topology file)."""
+        allowed: list[str] = []
+        for node in self.nodes:
+            if network not in node.networks:
+                continue
+            ports = node.firewall.get(network)
+            if ports is None:
+                allowed += [*node.networks[network], node.name]
+            else:  # behind a firewall, a node is known there by its aliases only
+                allowed += [f"{name}:{port}" for name in node.networks[network] for port in ports]
+        return list(dict.fromkeys(allowed))
 
     def with_public_url(self, url: str) -> Topology:
         """This topology reached at ``url``: the front door (the node that answers the
@@ -158,7 +185,8 @@ def topology_from_toml(name: str, data: Mapping[str, Any]) -> Topology:
     nodes = tuple(
         Node(node_name, str(spec["kind"]),
              {net: tuple(aliases) for net, aliases in spec["networks"].items()},
-             tuple(spec.get("ports", ())))
+             tuple(spec.get("ports", ())),
+             firewall={net: tuple(int(port) for port in ports) for net, ports in spec.get("firewall", {}).items()})
         for node_name, spec in data["nodes"].items()
     )
     for node in nodes:
@@ -166,8 +194,10 @@ def topology_from_toml(name: str, data: Mapping[str, Any]) -> Topology:
             raise LabError(f"topology {name}: node {node.name} has unknown kind {node.kind!r}")
         if not node.networks or not all(node.networks.values()) or not node.ports:
             raise LabError(f"topology {name}: node {node.name} needs networks with at least one alias each, and ports")
-    if sum(1 for node in nodes if node.kind == "stub") != 1:
-        raise LabError(f"topology {name}: exactly one node of kind \"stub\" (Bitbucket) is needed")
+    if not any(node.kind == "stub" for node in nodes):
+        raise LabError(f"topology {name}: a node of kind \"stub\" (Bitbucket) is needed")
+    if sum(1 for node in nodes if node.kind in PROXY_KINDS) > 1:
+        raise LabError(f"topology {name}: at most one proxy node (the front door) is supported")
     public_url = str(data["public_url"])
     try:
         check_public_url(public_url)

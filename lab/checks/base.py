@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 USERS_TO_FRONT_DOOR = "users → front door"
 FRONT_DOOR_TO_BITBUCKET = "front door → Bitbucket"
 TOMCAT_PORT = "Tomcat's own port"
-HOPS: tuple[str, ...] = (USERS_TO_FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, TOMCAT_PORT)
+SSH = "users → Bitbucket's SSH"
+CLUSTER = "load balancer → cluster nodes"
+HOPS: tuple[str, ...] = (USERS_TO_FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, TOMCAT_PORT, SSH, CLUSTER)
 FRONT_DOOR = "reach.front-door"
 THROUGH_FRONT_DOOR = (FRONT_DOOR, "tls.chain", "tls.hostname")
 """A request to the public URL means nothing when users cannot reach or trust the front door."""
@@ -50,6 +52,20 @@ class CheckTarget:
     applicable: tuple[str, ...] | None = None
     slow_repos: tuple[str, ...] = ()
     browser: BrowserEndpoint | None = None
+    ssh_command: str | None = None
+    """``GIT_SSH_COMMAND`` through the users' gateway with the lab key and the pinned host
+    key; None when the lab made no SSH keys for this run."""
+    ssh_base_url_known: bool = True
+    """False: the SSH base URL may be set in Bitbucket's database, which the lab cannot see."""
+    proxy_kind: str | None = None
+    """nginx, apache or haproxy: which directives a hint names."""
+    bitbucket_nodes: tuple[str, ...] = ("bitbucket",)
+    stop_node: Callable[[str], Callable[[], None]] | None = None
+    """Stops a Bitbucket node and returns what starts it again (``cluster.failover``)."""
+
+    @property
+    def clustered(self) -> bool:
+        return len(self.bitbucket_nodes) > 1
 
     @property
     def parts(self) -> urllib.parse.SplitResult:
@@ -151,13 +167,15 @@ class CheckSpec:
     function: CheckFunction
     needs: tuple[str, ...] = ()
     applies: Applies = field(default=lambda target: None)
+    disruptive: bool = False
+    """It breaks the topology for a while (stops a node): it runs alone, after every other."""
 
 
 REGISTRY: dict[str, CheckSpec] = {}
 
 
 def check(check_id: str, proves: str, hop: str, needs: tuple[str, ...] = (),
-          applies: Applies | None = None) -> Callable[[CheckFunction], CheckFunction]:
+          applies: Applies | None = None, disruptive: bool = False) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check under its stable id; see :class:`CheckSpec`."""
     if hop not in HOPS:
         raise ValueError(f"check {check_id}: unknown hop {hop!r}")
@@ -169,7 +187,7 @@ def check(check_id: str, proves: str, hop: str, needs: tuple[str, ...] = (),
         if missing:
             raise ValueError(f"check {check_id} needs {missing}, which must be registered before it")
         REGISTRY[check_id] = CheckSpec(check_id, proves, hop, function, needs,
-                                       applies or (lambda target: None))
+                                       applies or (lambda target: None), disruptive)
         return function
     return register
 

@@ -126,7 +126,7 @@ def login_browser(target: CheckTarget) -> Verdict:
     expected = f"login form, then {target.url('/dashboard')} logged in; cookie Path within {target.context_path or '/'}" \
                + ("; Secure" if target.parts.scheme == "https" else "")
     form_page = session.get(target.url("/dashboard"), timeout=TIMEOUT_S)
-    action = _form_action(form_page.text)
+    action = form_action(form_page.text)
     if form_page.status_code != 200 or action is None:
         return failed(f"{form_page.url} → {form_page.status_code}, no login form", expected,
                       connector_hint(target))
@@ -293,7 +293,7 @@ class _FormFinder(html.parser.HTMLParser):
             self.action = dict(attrs).get("action") or ""
 
 
-def _form_action(page: str) -> str | None:
+def form_action(page: str) -> str | None:
     finder = _FormFinder()
     finder.feed(page)
     return finder.action

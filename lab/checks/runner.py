@@ -35,11 +35,14 @@ def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
     roots = [spec for spec in wanted if _is_root(spec, wanted)]
     for spec in roots:  # roots in order: each may block the next (front door, then TLS)
         results[spec.id] = _run_or_skip(spec, target, results, on_start)
-    rest = [spec for spec in wanted if spec.id not in results]
+    rest = [spec for spec in wanted if spec.id not in results and not spec.disruptive]
     with concurrent.futures.ThreadPoolExecutor(max_workers=MAX_PARALLEL_CHECKS) as pool:
         futures = {spec.id: pool.submit(_run_or_skip, spec, target, results, on_start) for spec in rest}
         for check_id, future in futures.items():
             results[check_id] = future.result()
+    for spec in wanted:  # alone, last: they stop part of the topology for a while
+        if spec.id not in results:
+            results[spec.id] = _run_or_skip(spec, target, results, on_start)
     return [results[spec.id] for spec in wanted]
 
 

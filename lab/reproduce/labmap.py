@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lab.errors import LabError
 from lab.pki import KEYSTORE_ALIAS, KEYSTORE_PASSWORD, TlsFiles, keystore
-from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup
+from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup, ssh_files
 from lab.reproduce.apache import detect_server_root, unsupported_directives
 from lab.reproduce.model import CustomerSetup, ProxySetup, Upstream
 from lab.reproduce.placement import (LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, Placed, ProxyStart, place_files,
@@ -236,7 +236,7 @@ def _stub_files(setup: CustomerSetup, tls: TlsFiles) -> list[ContainerFile]:
     files = [ContainerFile(f"{BITBUCKET_SHARED}/bitbucket.properties", properties)]
     files += [ContainerFile(store, _customer_keystore(tls, values, prefix), 0o600)
               for prefix, store in tls_connectors(values)]
-    return files
+    return files + ssh_files(tls)
 
 
 def tls_connectors(values: dict[str, str]) -> list[tuple[str, str]]:

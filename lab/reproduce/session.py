@@ -57,6 +57,7 @@ def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: P
     plan.mapping.append(row)
     drop_ins = DropIns(None, setup.properties.path if setup.properties else None)
     options = LabOptions(drop_ins, certs_dir=certs_dir, provisioner=plan.provision, backend_names=plan.backend_names,
+                         ssh_base_url_known="plugin.ssh.baseurl" in plan.setup.properties_values,
                          proxy_release=release, browser=browser)
     with _customer_paths_in_errors(plan), up(plan.topology, options, progress) as running:
         mapping = plan.mapping + proxy_rows(plan)

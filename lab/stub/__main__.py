@@ -14,7 +14,8 @@ import threading
 from pathlib import Path
 
 from lab.stub.config import DEFAULT_HOME, ConfigError, load_settings
-from lab.stub.server import start_stub
+from lab.stub.config import StubSettings
+from lab.stub.server import RunningStub, start_stub
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="Bitbucket home; reads shared/bitbucket.properties under it")
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr as one JSON line (LAB-REQUEST …)")
     args = parser.parse_args(argv)
+    stub: RunningStub | None
     try:
         settings = load_settings(args.home)
         stub = start_stub(settings, args.home, access_log=args.access_log)
@@ -33,16 +35,56 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"cannot listen: {error}", file=sys.stderr)
         return 1
+    _say_running(settings, stub)
+    commands = _signal_commands()
+    while (command := commands.wait_for_next()) != "exit":
+        if command == "crash" and stub is not None:
+            stub.stop()
+            stub = None
+            print("stub Bitbucket STOPPED (SIGUSR1, as a crashed node: nothing listens, the host stays up)",
+                  flush=True)
+        elif command == "recover" and stub is None:
+            stub = start_stub(settings, args.home, access_log=args.access_log)
+            _say_running(settings, stub)
+    if stub is not None:
+        stub.stop()
+    return 0
+
+
+def _say_running(settings: StubSettings, stub: RunningStub) -> None:
     listening = ", ".join(f"{c.scheme}{'+tls' if c.tls else ''}://{c.address}:{port}"
                           for c, port in zip(settings.connectors, stub.ports, strict=True))
-    print(f"stub Bitbucket RUNNING on {listening} context-path={settings.context_path or '/'}",
+    ssh = f", ssh://0.0.0.0:{settings.ssh_port}" if stub.sshd else ""
+    print(f"stub Bitbucket RUNNING on {listening}{ssh} context-path={settings.context_path or '/'}",
           flush=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stopped.wait()
-    stub.stop()
-    return 0
+
+
+class _SignalCommands:
+    """SIGTERM/SIGINT end the stub; SIGUSR1 stops serving as a crashed Bitbucket does
+    (every listener and connection closed, the container — the host — still up, its
+    name still resolving); SIGUSR2 starts serving again with fresh sessions."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []
+        self.arrived = threading.Event()
+
+    def post(self, command: str) -> None:
+        self.pending.append(command)
+        self.arrived.set()
+
+    def wait_for_next(self) -> str:
+        while not self.pending:
+            self.arrived.wait(0.2)
+            self.arrived.clear()
+        return self.pending.pop(0)
+
+
+def _signal_commands() -> _SignalCommands:
+    commands = _SignalCommands()
+    for number, command in ((signal.SIGTERM, "exit"), (signal.SIGINT, "exit"),
+                            (signal.SIGUSR1, "crash"), (signal.SIGUSR2, "recover")):
+        signal.signal(number, lambda *_, command=command: commands.post(command))
+    return commands
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import html
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 import urllib.parse
@@ -29,6 +30,7 @@ APPLICATION_PROPERTIES = {"version": "9.4.22", "buildNumber": "9004022",
 ECHO_PREFIX = "/rest/lab/1.0/echo/"
 """Lab diagnostics: any path under it answers with the request line exactly as it arrived."""
 _COMMITS = re.compile(r"/rest/api/1\.0/projects/([^/]+)/repos/([^/]+)/commits/([^/]+)")
+_REPOSITORY = re.compile(r"/rest/api/1\.0/projects/([^/]+)/repos/([^/]+)/?")
 _SCM = re.compile(r"/scm/([^/]+)/([^/]+?)(\.git)?(/.*)")
 
 
@@ -41,6 +43,8 @@ class BitbucketApp:
                                      settings.repos, settings.slow_repos)
         self._sessions: dict[str, str] = {}
         self.body_timings = BodyTimings()
+        self.node_id = socket.gethostname()
+        """Which Data Center node answers (``X-Lab-Node``): the container's host name."""
         self._lock = threading.Lock()
         self._exact: dict[str, Callable[[Exchange], Response]] = {
             "/status": self._status, "/": self._root, "/dashboard": self._dashboard,
@@ -55,6 +59,8 @@ class BitbucketApp:
         path = exchange.path
         if path in self._exact:
             return self._exact[path](exchange)
+        if match := _REPOSITORY.fullmatch(path):
+            return self._repository(exchange, *match.groups())
         if match := _COMMITS.fullmatch(path):
             return self._commit(exchange, *match.groups())
         if match := _SCM.fullmatch(path):
@@ -115,6 +121,22 @@ class BitbucketApp:
     def _application_properties(self, exchange: Exchange) -> Response:
         return _json(200, APPLICATION_PROPERTIES)
 
+    def _repository(self, exchange: Exchange, project: str, slug: str) -> Response:
+        """Bitbucket's repository JSON; ``links.clone`` is what users are told to clone."""
+        if exchange.user is None:
+            return _json(401, {"errors": [{"message": "Authentication required"}]})
+        if self.repos.find(project, slug) is None:
+            return _json(404, {"errors": [{"message": f"Repository {project}/{slug} does not exist."}]})
+        base = (self.settings.base_url or implied_base_url(exchange.view, exchange.context_path)).rstrip("/")
+        key, name = project.upper(), slug.removesuffix(".git")
+        return _json(200, {
+            "slug": name, "name": name, "scmId": "git", "state": "AVAILABLE", "public": False,
+            "project": {"key": key, "name": key},
+            "links": {"clone": [{"href": f"{base}/scm/{key.lower()}/{name}.git", "name": "http"},
+                                {"href": ssh_clone_url(self.settings, base, key, name), "name": "ssh"}],
+                      "self": [{"href": f"{base}/projects/{key}/repos/{name}/browse"}]},
+        })
+
     def _commit(self, exchange: Exchange, project: str, slug: str, commit_id: str) -> Response:
         if exchange.user is None:
             return _json(401, {"errors": [{"message": "Authentication required"}]})
@@ -150,6 +172,17 @@ class BitbucketApp:
             "user": exchange.user, "time": time.time(), "protocol": exchange.version,
             "request_line": f"{exchange.method} {exchange.raw_uri} {exchange.version}",
         })
+
+
+def ssh_clone_url(settings: StubSettings, base_url: str, project: str, slug: str) -> str:
+    """The ssh clone link: under ``plugin.ssh.baseurl`` when set, else the base URL's host
+    and ``plugin.ssh.port`` (Bitbucket's rule)."""
+    path = f"{project.lower()}/{slug}.git"
+    if settings.ssh_base_url:
+        return f"{settings.ssh_base_url.rstrip('/')}/{path}"
+    host = urllib.parse.urlsplit(base_url).hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    return f"ssh://git@{host}:{settings.ssh_port}/{path}"
 
 
 def _safe_next(next_path: str) -> str:

@@ -23,6 +23,7 @@ _CONNECTOR_KEYS = (
 _GLOBAL_KEYS = (
     "server.context-path", "server.forward-headers-strategy", "setup.baseUrl",
     "lab.users", "lab.repos", "lab.slow-repos", "server.max-http-header-size",
+    "plugin.ssh.port", "plugin.ssh.baseurl",
 )
 KNOWN_KEYS: tuple[str, ...] = (
     _GLOBAL_KEYS
@@ -74,6 +75,12 @@ class StubSettings:
     repos: tuple[str, ...] = ("LAB/repo",)
     slow_repos: Mapping[str, float] = field(default_factory=dict)
     max_header_bytes: int | None = None  # server.max-http-header-size; unset: no limit (Bitbucket's default unconfirmed)
+    ssh_port: int = 7999
+    """``plugin.ssh.port``: where Bitbucket's own SSH server listens."""
+    ssh_base_url: str | None = None
+    """``plugin.ssh.baseurl``: the base of SSH clone links when SSH is reached through a
+    load balancer (``ssh://git@host:port``); unset, links use the base URL's host and
+    ``plugin.ssh.port``."""
 
 
 def load_settings(home: Path, environ: Mapping[str, str] | None = None) -> StubSettings:
@@ -105,6 +112,8 @@ def settings_from_properties(props: Mapping[str, str], home: Path) -> StubSettin
         repos=tuple(dict.fromkeys(_repo_names(props.get("lab.repos", "LAB/repo")) + list(slow))),
         slow_repos=slow,
         max_header_bytes=_size(props, "server.max-http-header-size"),
+        ssh_port=_port(props, "plugin.ssh.port", props.get("plugin.ssh.port") or "7999"),
+        ssh_base_url=_ssh_base_url(props.get("plugin.ssh.baseurl", "")),
     )
 
 
@@ -149,6 +158,13 @@ def _tls(props: Mapping[str, str], prefix: str, home: Path) -> TlsSettings:
         key_alias=props.get(f"{prefix}.ssl.key-alias", "tomcat").strip(),
         key_store_type=store_type,
     )
+
+
+def _ssh_base_url(text: str) -> str | None:
+    url = text.strip().rstrip("/")
+    if url and not re.fullmatch(r"ssh://([^@/]+@)?[^/:@]+(:\d{1,5})?(/.*)?", url):
+        raise ConfigError(f"plugin.ssh.baseurl={url} is not ssh://[user@]host[:port]")
+    return url or None
 
 
 def _size(props: Mapping[str, str], key: str) -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -60,13 +61,19 @@ class GitRepositories:
         if repository is None:
             return Response(404, [("Content-Type", "text/plain")],
                             f"Repository {project}/{slug} does not exist.\n".encode())
-        delay = self.slow.get(f"{project.upper()}/{slug.removesuffix('.git')}".upper(), 0.0)
-        return _run_http_backend(exchange, repository, tail, delay)
+        return _run_http_backend(exchange, repository, tail, self.delay_for(project, slug))
+
+    def delay_for(self, project: str, slug: str) -> float:
+        """Seconds Bitbucket stays silent before serving this repository (``lab.slow-repos``)."""
+        return self.slow.get(f"{project.upper()}/{slug.removesuffix('.git')}".upper(), 0.0)
 
 
 def _create_seed_repository(path: Path, name: str) -> None:
+    """Made aside and renamed into place: the nodes of a cluster share one home and may
+    seed at the same moment; the first rename wins, the others discard their copy.
+    Group-shared, so the SSH user (group root) can push where HTTP pushes do."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     env = clean_git_env(**GIT_IDENTITY)
 
@@ -74,7 +81,7 @@ def _create_seed_repository(path: Path, name: str) -> None:
         return subprocess.run(["git", *args], cwd=tmp, input=stdin, capture_output=True,
                               text=True, check=True, env=env).stdout.strip()
 
-    subprocess.run(["git", "init", "--quiet", "--bare", str(tmp)], check=True, env=env)
+    subprocess.run(["git", "init", "--quiet", "--bare", "--shared=group", str(tmp)], check=True, env=env)
     blob = git("hash-object", "-w", "--stdin", stdin=f"# {name}\n\nSeeded by the Bitbucket lab.\n")
     tree = git("mktree", stdin=f"100644 blob {blob}\tREADME.md\n")
     commit = git("commit-tree", tree, "-m", "Initial commit")
@@ -82,7 +89,10 @@ def _create_seed_repository(path: Path, name: str) -> None:
         git("update-ref", f"refs/heads/{branch}", commit)
     git("symbolic-ref", "HEAD", "refs/heads/main")
     git("config", "http.receivepack", "true")
-    tmp.rename(path)
+    try:
+        tmp.rename(path)
+    except OSError:  # another node of the cluster seeded it first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run_http_backend(exchange: Exchange, repository: Path, tail: str, delay: float) -> Response:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
 import secrets
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from lab.stub.app import BitbucketApp
 from lab.stub.config import ConnectorSettings, StubSettings
 from lab.stub.connector import Answer, IncomingRequest, precheck, view_request
 from lab.stub.exchange import Exchange, Response, iter_request_body
+from lab.stub.ssh import start_sshd, stop_sshd
 from lab.stub.tls import server_context
 
 IDLE_TIMEOUT_S = 60
@@ -38,18 +41,29 @@ class ConnectorServer(ThreadingHTTPServer):
     def __init__(self, connector: ConnectorSettings, app: BitbucketApp,
                  tls_context: ssl.SSLContext | None) -> None:
         self.connector, self.app, self.tls_context = connector, app, tls_context
+        self.open_connections: set[socket.socket] = set()
         family = socket.AF_INET6 if ":" in connector.address else socket.AF_INET
         self.address_family = family
         super().__init__((connector.address, connector.port), StubHandler)
 
     def finish_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
         request.settimeout(IDLE_TIMEOUT_S)
-        if self.tls_context is not None:
-            try:
-                request = self.tls_context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
+        self.open_connections.add(request)
+        try:
+            if self.tls_context is not None:
+                try:
+                    request = self.tls_context.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return
+            super().finish_request(request, client_address)
+        finally:
+            self.open_connections.discard(request)
+
+    def drop_connections(self) -> None:
+        """Close every open connection, kept-alive ones included, as a dying JVM's do."""
+        for connection in list(self.open_connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class StubHandler(BaseHTTPRequestHandler):
@@ -110,7 +124,7 @@ class StubHandler(BaseHTTPRequestHandler):
         self.send_response_only(response.status, "")
         self.send_header("Date", self.date_time_string())
         present = {name.lower() for name, _ in response.headers}
-        extra = [("X-AREQUESTID", f"@{secrets.token_hex(3).upper()}x{next(_request_ids)}x0"),
+        extra = [("X-Lab-Node", self.server.app.node_id), ("X-AREQUESTID", f"@{secrets.token_hex(3).upper()}x{next(_request_ids)}x0"),
                  ("X-Frame-Options", "SAMEORIGIN"), ("X-Content-Type-Options", "nosniff"),
                  *[(k, v) for k, v in NO_CACHE if k.lower() not in present]]
         if user:
@@ -159,6 +173,7 @@ class RunningStub:
 
     servers: list[ConnectorServer]
     threads: list[threading.Thread]
+    sshd: subprocess.Popen[bytes] | None = None
 
     @property
     def ports(self) -> list[int]:
@@ -166,9 +181,11 @@ class RunningStub:
         return [server.server_address[1] for server in self.servers]
 
     def stop(self) -> None:
+        stop_sshd(self.sshd)
         for server in self.servers:
             server.shutdown()
             server.server_close()
+            server.drop_connections()
 
 
 def start_stub(settings: StubSettings, home: Path, access_log: bool = False) -> RunningStub:
@@ -180,6 +197,7 @@ def start_stub(settings: StubSettings, home: Path, access_log: bool = False) -> 
     app = BitbucketApp(settings, home)
     contexts = [server_context(c.tls, c.prefix) if c.tls else None for c in settings.connectors]
     app.repos.seed()
+    sshd = start_sshd(settings, home)  # first: it listens by the time HTTP answers
     servers: list[ConnectorServer] = []
     try:
         for connector, context in zip(settings.connectors, contexts, strict=True):
@@ -189,10 +207,11 @@ def start_stub(settings: StubSettings, home: Path, access_log: bool = False) -> 
     except OSError:
         for server in servers:
             server.server_close()
+        stop_sshd(sshd)
         raise
     threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
                for s in servers]
     for thread in threads:
         thread.start()
-    return RunningStub(servers, threads)
+    return RunningStub(servers, threads, sshd)
 

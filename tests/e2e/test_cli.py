@@ -138,6 +138,32 @@ def test_up_prints_a_green_table_and_a_git_clone_that_works_from_the_host_as_pri
                                            ignore_removed=True) == []
 
 
+def test_up_of_a_cluster_prints_an_ssh_clone_that_works_from_the_host_and_pins_the_host_key(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "lab", "up", "--topology", "haproxy-https-cluster",
+                                "--certs", str(tmp_path / "certs")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **AMBIENT})
+    output = _read_until(process, "press Ctrl-C", timeout=240)
+    try:
+        assert re.search(r"^\d+ passed, 0 failed", output, re.M), output
+        clone = next(line.strip() for line in output.splitlines() if line.strip().startswith("GIT_SSH_COMMAND="))
+        assert clone.endswith(" git clone ssh://git@bitbucket.lab.test:7999/lab/repo.git"), clone
+        cloned = subprocess.run(clone, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                                env={**os.environ, **AMBIENT})
+        assert cloned.returncode == 0, cloned.stderr
+        assert (tmp_path / "repo" / "README.md").is_file()
+        # Negative control: without the pinned host key, the same command refuses to connect.
+        (tmp_path / "empty_known_hosts").write_text("")
+        unpinned = re.sub(r"UserKnownHostsFile=\S+", f"UserKnownHostsFile={tmp_path / 'empty_known_hosts'}", clone)
+        refused = subprocess.run(unpinned.replace("git clone", "git ls-remote"), shell=True, cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=120, env={**os.environ, **AMBIENT})
+        assert refused.returncode != 0 and "Host key verification failed" in refused.stderr, refused.stderr
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode == 0
+
+
 @pytest.mark.exclusive
 def test_down_all_removes_everything_the_lab_owns_and_nothing_else(lab_topology):
     client = docker_client()

@@ -168,11 +168,33 @@ FAILURES = {
         site_edits={"    ProxyRequests Off\n": "    ProxyRequests Off\n    <Location /bitbucket>\n"
                     "        AuthType Basic\n        AuthName \"Corp SSO\"\n"
                     "        AuthUserFile /etc/lab/tls/ca.pem\n        Require valid-user\n    </Location>\n"}),
+    # Issue 12: Data Center shapes.
+    "ssh on 22 at the load balancer while plugin.ssh.baseurl says 7999": Failure(
+        "haproxy-https", {"links.clone": "plugin.ssh.baseurl"}, site_edits={"    bind :7999\n": "    bind :22\n"},
+        properties={"plugin.ssh.baseurl": "ssh://git@bitbucket.lab.test:7999"},
+        blocked={"ssh.clone": "links.clone", "ssh.push": "links.clone"}, passes=("git.clone",)),
+    # The customer's `timeout client 30s` against a minute-long hook, scaled down: 3 s against 5 s of silence.
+    "ssh frontend idle timeout shorter than bitbucket's silence cuts ssh pushes": Failure(
+        "haproxy-https", {"ssh.push": "timeout client", "ssh.clone": "timeout client"},
+        site_edits={"    timeout client 1h\n": "    timeout client 3s\n"},
+        properties={"lab.slow-repos": "LAB/repo:5"}, passes=("links.clone",)),
+    "cluster without affinity logs users out": Failure(
+        "nginx-https-cluster", {"session.affinity": "ip_hash"},
+        site_edits={"    ip_hash;                                # affinity: one client address, one node\n": ""},
+        passes=("reach.status", "cluster.failover")),
+    "cluster without health checks keeps sending users to a dead node": Failure(
+        "haproxy-https-cluster", {"cluster.failover": "option httpchk"},
+        site_edits={"    default-server check inter 1s fall 2 rise 2\n": "", "    option redispatch\n": ""},
+        passes=("session.affinity",)),
 }
 
 TWINS = {  # recommended variant next to its broken twin: the same knob, done right, passes
     "a slow clone survives the recommended 600 s read timeout": Failure(
         "nginx-https", {}, properties={"lab.slow-repos": "LAB/slow:3"}, passes=("git.clone-slow",)),
+    "ssh on 22 at the load balancer with plugin.ssh.baseurl saying 22 clones and pushes": Failure(
+        "haproxy-https", {}, site_edits={"    bind :7999\n": "    bind :22\n"},
+        properties={"plugin.ssh.baseurl": "ssh://git@bitbucket.lab.test"},
+        passes=("links.clone", "ssh.clone", "ssh.push")),
     "properties without setup.baseUrl leave the base URL unknown, not wrong": Failure(
         "nginx-https", {}, properties={"setup.baseUrl": None}, passes=("baseurl.match",)),
 }

@@ -15,6 +15,8 @@ def test_recommended_topology_passes_every_check_that_applies_and_a_real_browser
     assert failures == {}
     assert {id_: r.hint for id_, r in results.items() if r.ok and r.hint} == {}  # no findings on the recommended
     not_applicable = {"git.clone-slow", "http2.git"}  # no slow repository; HTTP/2 is off unless --http2
+    if not load_topology(name).clustered:
+        not_applicable |= {"session.affinity", "cluster.failover"}  # one Bitbucket node
     if load_topology(name).proxy is None:
         not_applicable |= {"headers.large"}  # nothing between users and Bitbucket to compare with
     if not load_topology(name).public_url.startswith("https://"):
@@ -29,7 +31,8 @@ def test_recommended_topology_passes_every_check_that_applies_and_a_real_browser
 # pushes run at once under -n 2 — never seen with one topology alone (see the closing note).
 HTTP2_FRONT_DOORS = [name for name in catalog()
                      if (proxy := load_topology(name).proxy) is not None and proxy.kind in ("nginx", "apache")
-                     and load_topology(name).public_url.startswith("https://")]
+                     and load_topology(name).public_url.startswith("https://")
+                     and not load_topology(name).clustered]  # the clusters' front doors are the same files
 
 
 @pytest.mark.parametrize("name", HTTP2_FRONT_DOORS)

@@ -40,7 +40,9 @@ def test_each_topology_file_is_complete_and_its_properties_start_the_stub(name, 
     assert topology.public_url.startswith(("http://bitbucket.lab.test", "https://bitbucket.lab.test"))
     if topology.proxy:
         assert topology.proxy_site_file().is_file()
-        assert "outside" in topology.proxy.networks and "outside" not in topology.bitbucket.networks
+        assert "outside" in topology.proxy.networks
+        for stub in topology.bitbucket_nodes:  # users reach Bitbucket through the proxy; at most its SSH port
+            assert "outside" not in stub.networks or stub.firewall.get("outside") == (7999,)
     tls = make_pki(tmp_path / "pki", ["bitbucket.lab.test", "127.0.0.1"])
     properties = {"server.port": "0",  # the default (7990) too may be taken on this machine
                   **{key: _runnable_on_loopback(key, value, tls.keystore) for key, value in topology.properties.items()}}

@@ -1,7 +1,8 @@
 """The lab's SOCKS5 gateway: the only way from the host into a topology.
 
 It answers CONNECT requests for the lab's own names only (``LAB_ALLOW_NAMES``, the
-aliases of the network it stands on) and refuses everything else *before any lookup*,
+aliases of the network it stands on; ``name:port`` for a node behind a firewall that
+lets users reach only that port) and refuses everything else *before any lookup*,
 with SOCKS reply 2 ("connection not allowed by ruleset"): a customer's real host name,
 an IP literal, or a name of another network never resolves or routes out of the lab.
 Allowed names resolve through Docker's DNS on the lab's internal network.
@@ -38,8 +39,11 @@ class Socks5Handler:
         host, port = self._read_request(client)
         if host is None:
             return
-        if host.lower().rstrip(".") not in ALLOWED:
-            print(f"refused {host}:{port}: not a name of this lab (no lookup made)", flush=True)
+        name = host.lower().rstrip(".")
+        if name not in ALLOWED and f"{name}:{port}" not in ALLOWED:
+            why = "a port the lab's firewall closes" if any(a.startswith(name + ":") for a in ALLOWED) \
+                else "not a name of this lab"
+            print(f"refused {host}:{port}: {why} (no lookup made)", flush=True)
             self._reply(client, NOT_ALLOWED)
             return
         try:

@@ -1,0 +1,137 @@
+"""Data Center shapes: a logged-in user stays on one node (session affinity), and the
+public URL keeps answering when a node dies (the load balancer's health check).
+
+Every Bitbucket node names itself in ``X-Lab-Node``; each keeps its own HTTP sessions, as
+nodes without a shared session store do, so a request that lands on the other node is
+logged out — what users see as "logged out at random".
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+
+import requests
+
+from lab.checks.base import CLUSTER, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, passed
+from lab.checks.http import BROWSER_HEADERS, TIMEOUT_S, form_action
+
+NODE_HEADER = "X-Lab-Node"
+FOLLOW_UPS = 20
+FAILOVER_WAIT_S = 30
+FAILOVER_STREAK = 5
+AFFINITY_HINTS = {
+    "haproxy": "HAProxy: `cookie BBNODE insert indirect nocache` in the backend and `cookie <id>` on each "
+               "`server` line (or `balance source`)",
+    "apache": "Apache: a `balancer://` with `route=` on each BalancerMember, `ProxySet stickysession=ROUTEID` and "
+              "`Header add Set-Cookie \"ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/\" env=BALANCER_ROUTE_CHANGED`",
+    "nginx": "nginx (open source): `ip_hash;` (or `hash $remote_addr consistent;`) in the upstream — "
+             "`hash $cookie_…` does not work: the login request has no session cookie yet",
+}
+HEALTH_HINTS = {
+    "haproxy": "HAProxy: `option httpchk GET /status` in the backend and `check` on each `server` line, so a dead "
+               "node is taken out (plus `option redispatch`)",
+    "apache": "Apache: mod_proxy_balancer takes a failed member out after a connection error (`retry=`); "
+              "add `hcmethod=GET hcuri=/status` (mod_proxy_hcheck) for active checks",
+    "nginx": "nginx: `proxy_next_upstream error timeout http_502 http_503;` with `max_fails`/`fail_timeout` on each "
+             "`server`, and a `proxy_connect_timeout` of a few seconds",
+}
+
+
+def _clustered(target: CheckTarget) -> str | None:
+    return None if target.clustered else "one Bitbucket node (not a Data Center cluster)"
+
+
+def _can_stop_nodes(target: CheckTarget) -> str | None:
+    if not target.clustered:
+        return "one Bitbucket node (not a Data Center cluster)"
+    return None if target.stop_node else "the lab cannot stop nodes of this run"
+
+
+@check("session.affinity", f"after a browser-like login, {FOLLOW_UPS} requests stay on one Bitbucket node and "
+       "stay logged in", CLUSTER, needs=THROUGH_FRONT_DOOR, applies=_clustered)
+def session_affinity(target: CheckTarget) -> Verdict:
+    expected = f"{FOLLOW_UPS} requests after login: one node, logged in every time"
+    session = _logged_in(target)
+    if isinstance(session, str):
+        return failed(session, expected, _affinity_hint(target))
+    answers = [_dashboard(session, target) for _ in range(FOLLOW_UPS)]
+    nodes = [node for node, _ in answers]
+    logged_out = sum(1 for _, logged_in in answers if not logged_in)
+    observed = f"nodes {_counts(nodes)}; logged out on {logged_out} of {FOLLOW_UPS}"
+    if len(set(nodes)) == 1 and not logged_out:
+        return passed(f"all {FOLLOW_UPS} on {nodes[0]}, logged in", expected)
+    return failed(observed, expected, "requests of one session alternate between nodes, and each node knows only "
+                  "its own sessions: give the load balancer session affinity — " + _affinity_hint(target))
+
+
+@check("cluster.failover", "with the node serving users stopped, the public URL keeps answering /status "
+       "(the load balancer's health check takes the node out)", CLUSTER, needs=THROUGH_FRONT_DOOR,
+       applies=_can_stop_nodes, disruptive=True)
+def cluster_failover(target: CheckTarget) -> Verdict:
+    assert target.stop_node is not None
+    expected = f"{FAILOVER_STREAK} answers 200 in a row from a live node within {FAILOVER_WAIT_S} s of the stop"
+    session = target.users.session()
+    victim = _node_of(session.get(target.url("/status"), timeout=TIMEOUT_S)) or target.bitbucket_nodes[0]
+    restore = target.stop_node(victim)
+    try:
+        streak, seen, started = 0, [], time.monotonic()
+        while streak < FAILOVER_STREAK and time.monotonic() - started < FAILOVER_WAIT_S:
+            answer = _status(session, target)
+            seen.append(answer)
+            streak = streak + 1 if answer.startswith("200") else 0
+            time.sleep(0.2)
+        took = time.monotonic() - started
+    finally:
+        restore()
+    failures = [answer for answer in seen if not answer.startswith("200")]
+    if streak >= FAILOVER_STREAK:
+        return passed(f"{victim} stopped; answered again after {took:.1f} s"
+                      + (f" ({_counts(failures)} first)" if failures else ""), expected)
+    return failed(f"{victim} stopped; in {FAILOVER_WAIT_S} s: {_counts(seen)}", expected,
+                  "the load balancer keeps sending users to the dead node: " + HEALTH_HINTS.get(
+                      target.proxy_kind or "", " / ".join(HEALTH_HINTS.values())))
+
+
+def _logged_in(target: CheckTarget) -> requests.Session | str:
+    """A browser-like session after the login form; or what went wrong."""
+    session = target.users.session()
+    session.headers.update(BROWSER_HEADERS)
+    form_page = session.get(target.url("/dashboard"), timeout=TIMEOUT_S)
+    action = form_action(form_page.text)
+    if form_page.status_code != 200 or action is None:
+        return f"{form_page.url} → {form_page.status_code}, no login form"
+    landed = session.post(urllib.parse.urljoin(form_page.url, action), timeout=TIMEOUT_S,
+                          data={"j_username": target.username, "j_password": target.password, "next": "/dashboard"})
+    if "Logged in as" not in landed.text:
+        return f"the login POST landed on {landed.url} ({_node_of(landed)}) logged out: the session cookie was " \
+               "issued by one node and the redirect after login went to another"
+    return session
+
+
+def _dashboard(session: requests.Session, target: CheckTarget) -> tuple[str, bool]:
+    response = session.get(target.url("/dashboard"), allow_redirects=False, timeout=TIMEOUT_S)
+    return _node_of(response), response.status_code == 200 and "Logged in as" in response.text
+
+
+def _status(session: requests.Session, target: CheckTarget) -> str:
+    try:
+        response = session.get(target.url("/status"), allow_redirects=False, timeout=10)
+    except requests.RequestException as error:
+        return f"error {type(error).__name__}"
+    return f"{response.status_code} {_node_of(response)}".strip()
+
+
+def _node_of(response: requests.Response) -> str:
+    return response.headers.get(NODE_HEADER, "no node header")
+
+
+def _counts(items: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return ", ".join(f"{item} ×{count}" for item, count in counts.items())
+
+
+def _affinity_hint(target: CheckTarget) -> str:
+    return AFFINITY_HINTS.get(target.proxy_kind or "", " / ".join(AFFINITY_HINTS.values()))

@@ -1,0 +1,46 @@
+"""``python -m lab.socks_connect SOCKS_PORT HOST PORT``: ssh's ProxyCommand into a topology.
+
+Connects to ``HOST:PORT`` through the lab's SOCKS5 gateway on ``127.0.0.1:SOCKS_PORT`` —
+the gateway resolves the name on the users' network, as users' machines would — and
+relays stdin/stdout, so ``ssh -o ProxyCommand=…`` reaches Bitbucket's SSH port exactly
+where users do. One line on stderr and exit 2 when the gateway refuses or nothing listens.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+
+from lab.client import Vantage
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or not argv[0].isdigit() or not argv[2].isdigit():
+        print("usage: python -m lab.socks_connect SOCKS_PORT HOST PORT", file=sys.stderr)
+        return 2
+    try:
+        upstream = Vantage(int(argv[0]), None).connect(argv[1], int(argv[2]), timeout=10)
+    except OSError as error:
+        print(f"lab gateway 127.0.0.1:{argv[0]}: cannot reach {argv[1]}:{argv[2]} from the users' network "
+              f"({error})", file=sys.stderr)
+        return 2
+    upstream.settimeout(None)
+    threading.Thread(target=_copy_stdin, args=(upstream,), daemon=True).start()
+    while data := upstream.recv(65536):
+        os.write(1, data)
+    return 0
+
+
+def _copy_stdin(upstream: socket.socket) -> None:
+    try:
+        while data := os.read(0, 65536):
+            upstream.sendall(data)
+        upstream.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
