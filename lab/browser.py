@@ -5,8 +5,10 @@ Debian's own ``chromium``: no browser is ever downloaded). Like a gateway it sta
 run's publishing bridge — only so its DevTools port can be published on the host's
 127.0.0.1 — and joins the users' network; its entrypoint removes the default route, and
 its DNS is Docker's on the lab networks (``SEALED_DNS``), so it resolves names exactly as
-users do and reaches nothing but the lab. Its throwaway profile's NSS database trusts the
-lab root alone.
+users do and reaches nothing but the lab — and, like the users' gateway, only the names
+users may reach (Chromium's ``--host-resolver-rules`` hold the gateway's allow-list, so a
+firewalled port or an inside-only name stays out of reach). Its throwaway profile's NSS
+database trusts the lab root alone.
 
 Chromium answers DevTools on 127.0.0.1:9222 inside the container; ``socat`` relays
 9223 to it, and the host connects with Playwright's ``connect_over_cdp`` (its driver
@@ -175,6 +177,14 @@ def pki_files(tls: TlsFiles) -> list[ContainerFile]:
 PKI_COMMAND = ["python3", "/usr/local/bin/lab-aia.py"]
 PKI_ENVIRONMENT = {"LAB_AIA_FILE": AIA_FILE, "LAB_AIA_PATH": AIA_PATH}
 PKI_ALIASES = (AIA_HOST,)
+
+
+def web_names(gateway_allows: list[str]) -> list[str]:
+    """The names the browser may resolve: what the users' gateway lets users reach on any
+    port, and the PKI node. A node behind the users' firewall (``name:port`` entries, e.g.
+    Bitbucket's SSH port) is not the web's: Docker's DNS knows it, users' browsers cannot
+    reach it, so the browser node does not resolve it."""
+    return [*(name for name in gateway_allows if ":" not in name), AIA_HOST]
 
 
 def wait_for_devtools(port: int, log: Callable[[], str], timeout: float = READY_TIMEOUT_S) -> str:

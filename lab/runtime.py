@@ -307,7 +307,9 @@ def _browser_plans(running: RunningTopology, tags: dict[str, str], labels: dict[
     sealed: dict[str, object] = {"init": True, "cap_add": SEAL_CAPABILITIES, "dns": SEALED_DNS}
     name, pki = browser_node.BROWSER_NODE, browser_node.PKI_NODE
     browser_kwargs: dict[str, object] = {**sealed, "labels": {**labels, NODE_LABEL: name}, "hostname": name,
-                                         "ports": {f"{browser_node.CDP_PORT}/tcp": ("127.0.0.1", None)}}
+                                         "ports": {f"{browser_node.CDP_PORT}/tcp": ("127.0.0.1", None)},
+                                         "environment": {"LAB_BROWSER_NAMES": " ".join(
+                                             browser_node.web_names(running.topology.gateway_allows(users)))}}
     pki_kwargs: dict[str, object] = {**sealed, "labels": {**labels, NODE_LABEL: pki}, "hostname": pki,
                                      "command": browser_node.PKI_COMMAND,
                                      "environment": browser_node.PKI_ENVIRONMENT}

@@ -152,5 +152,7 @@ def test_the_browser_node_is_sealed_publishes_devtools_on_loopback_only_and_reac
     with browser_context(running.browser) as context:
         page = context.new_page()
         assert page.goto(f"{running.public_url}/status").status == 200  # the users' name: reached, lab root trusted
-        with pytest.raises(Error, match="net::ERR_"):
-            page.goto("http://bitbucket:7990/status", timeout=20_000)  # Bitbucket's inside-only name
+        for url in ("http://bitbucket:7990/status",  # Bitbucket's inside-only name
+                    "http://ssh.bitbucket.lab.test:7990/status"):  # users' firewall: its SSH port only
+            with pytest.raises(Error, match="net::ERR_NAME_NOT_RESOLVED"):
+                page.goto(url, timeout=20_000)

@@ -138,3 +138,13 @@ def test_a_browser_node_whose_devtools_do_not_answer_fails_the_check_naming_the_
         driver.close()
     assert verdict.ok is False and "browser node" in verdict.observed and "chromium: gone" in verdict.observed
     assert "--no-browser" in verdict.hint and verdict.attachments == ()
+
+
+def test_the_browser_resolves_what_the_users_gateway_allows_on_any_port_and_the_pki_node_nothing_else():
+    from lab.browser import web_names
+
+    allows = load_topology("nginx-https").gateway_allows("outside")
+    names = web_names(allows)
+    assert "bitbucket.lab.test" in names and "pki.lab.test" in names
+    assert "bitbucket" not in names and not any(":" in name for name in names)  # inside-only, firewalled
+    assert any(entry.startswith("ssh.bitbucket.lab.test:") for entry in allows)
