@@ -183,6 +183,9 @@ async def _navigation_failure(target: CheckTarget, error: Exception, journey: _J
         return (f"ERR_TOO_MANY_REDIRECTS after {len(journey.hops)} hops (last {last})", loop_hint(last))
     if target.https and journey.downgrades():
         return await _downgrade(target, journey)
+    if not last.startswith(target.origin + "/"):  # sent away from the public URL, to where users cannot go
+        return (f"{code or message} at {last}: Bitbucket sent the browser away from {target.public_url}",
+                await _connector_hint(target))
     if code in NET_ERROR_HINTS:
         return (f"{code} at {last}", NET_ERROR_HINTS[code].format(host=target.host, port=target.port))
     if "Timeout" in message:

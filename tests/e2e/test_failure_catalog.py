@@ -52,11 +52,12 @@ FAILURES = {
                         "baseurl.match": "server.proxy-port=443", "browser.login": "server.scheme=https"},
         properties={"server.scheme": None, "server.secure": None, "server.proxy-port": None}),
     "host not preserved with a proxy-name but no proxy-port redirects to :7990": Failure(
-        "nginx-https", {"redirects.public": "server.proxy-port=443"},
+        "nginx-https", {"redirects.public": "server.proxy-port=443", "browser.login": "server.proxy-port=443"},
         site_edits={"proxy_set_header Host $host;": ""}, properties={"server.proxy-port": None}),
     "host not preserved and no proxy-name redirects to the internal host": Failure(
         "nginx-https", {"redirects.public": "proxy_set_header Host $host",
-                        "direct.tomcat-port": "server.proxy-name=bitbucket.lab.test"},
+                        "direct.tomcat-port": "server.proxy-name=bitbucket.lab.test",
+                        "browser.login": "proxy_set_header Host $host"},
         site_edits={"proxy_set_header Host $host;": ""},
         properties={"server.proxy-name": None, "server.proxy-port": None}),
     "require-ssl behind a tls proxy without secure loops": Failure(
