@@ -293,7 +293,8 @@ def main() -> None:
         {"images": lambda: bench_images(args.cold), "updown": lambda: [bench_updown(name, args.repeats) for name in args.topology.split(",")],
          "matrix": bench_matrix, "stub": bench_stub, "checks": bench_checks,
          "reproduce": bench_reproduce, "reload": lambda: bench_reload(args.repeats),
-         "browser": lambda: bench_browser(args.topology, args.repeats, args.cold)}[part]()
+         "browser": lambda: [bench_browser(name, args.repeats, args.cold and index == 0)
+                             for index, name in enumerate(args.topology.split(","))]}[part]()
 
 
 if __name__ == "__main__":
