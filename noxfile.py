@@ -10,13 +10,16 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def lab(session: nox.Session) -> None:
-    """Bring a topology up (default nginx-https), check it, print commands; Ctrl-C ends it.
+    """Bring a topology up (default nginx-https), check it — a real browser too (`--no-browser`
+    skips it) — write the HTML report and print its path and commands; Ctrl-C ends it.
 
     Options go after `--`, e.g. `nox -s lab -- --topology apache-https --proxy-config site.conf`,
     or `nox -s lab -- reproduce BUNDLE` for a customer's own files; `nox -s lab -- --help` lists them.
     """
     session.install("-e", ".")
     args = session.posargs if session.posargs[:1] and not session.posargs[0].startswith("-") else ["up", *session.posargs]
+    if args[0] in ("up", "check", "reproduce") and "--report" not in args and "--all" not in args:
+        args.append("--report")  # reports/<topology>-<time>.html, its path printed at the end
     session.run("python", "-m", "lab", *args)
 
 

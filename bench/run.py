@@ -13,6 +13,8 @@
   (the critical path), as the ratio check-phase / slowest check (1.0 = fully concurrent).
 - reproduce: each customer case in tests/cases, bundle to verdicts, end to end.
 - reload: a failure-catalog variant by reload in place vs by recreate.
+- browser: the browser image's cold build (with --cold) and, warm, what the browser node
+  adds to a topology's up time and check phase (median of --repeats; not in the default set).
 """
 
 from __future__ import annotations
@@ -132,24 +134,56 @@ def bench_matrix() -> None:
 
 
 def bench_checks() -> None:
-    from lab.targets import check_running
     from lab.topology import catalog
 
     ensure_images()
     for name in catalog():
         with tempfile.TemporaryDirectory() as certs:
-            started = time.monotonic()
-            running = start(load_topology(name), LabOptions(certs_dir=Path(certs)))
-            up = time.monotonic() - started
-            try:
-                started = time.monotonic()
-                results = check_running(running)
-                phase = time.monotonic() - started
-            finally:
-                running.stop()
+            up, phase, results = _up_and_check(name, LabOptions(certs_dir=Path(certs)))
         slowest = max(results, key=lambda r: r.seconds)
         print(f"{name:<26} up {up:4.1f} s  checks {phase:4.1f} s  slowest {slowest.id} {slowest.seconds:4.1f} s  "
               f"ratio {phase / max(slowest.seconds, 0.01):4.2f}")
+
+
+def bench_browser(name: str, repeats: int, cold: bool) -> None:
+    """The browser node: its image's cold build (``--cold``), and what it adds to a
+    topology warm — up (it starts in parallel) and the checks (it runs beside the others)."""
+    client = docker_client()
+    if cold:
+        for image in client.images.list(name="bitbucket-lab/browser"):
+            for tag in image.tags:
+                client.images.remove(tag, force=True)
+        started = time.monotonic()
+        ensure_images(("browser",))
+        print(f"browser image cold build (apt-get chromium):        {time.monotonic() - started:6.1f} s")
+    ensure_images(("browser",))
+    timings: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as certs:
+        for _ in range(repeats):
+            for browser in (False, True):
+                up, phase, results = _up_and_check(name, LabOptions(certs_dir=Path(certs), browser=browser))
+                assert not [r.id for r in results if r.ok is False], results
+                timings[browser].append((up, phase))
+    for index, label in ((0, "up    "), (1, "checks")):
+        without = statistics.median(t[index] for t in timings[False])
+        with_browser = statistics.median(t[index] for t in timings[True])
+        print(f"{name} {label} without browser {without:5.2f} s   with browser {with_browser:5.2f} s   "
+              f"adds {with_browser - without:+5.2f} s")
+
+
+def _up_and_check(name: str, options: LabOptions) -> tuple[float, float, list]:  # type: ignore[type-arg]
+    """(seconds to up, seconds of the check phase, results) of one run of topology ``name``."""
+    from lab.targets import check_running
+
+    started = time.monotonic()
+    running = start(load_topology(name), options)
+    up = time.monotonic() - started
+    try:
+        started = time.monotonic()
+        results = check_running(running)
+        return up, time.monotonic() - started, results
+    finally:
+        running.stop()
 
 
 def bench_reload(repeats: int) -> None:
@@ -258,7 +292,9 @@ def main() -> None:
     for part in args.parts:
         {"images": lambda: bench_images(args.cold), "updown": lambda: [bench_updown(name, args.repeats) for name in args.topology.split(",")],
          "matrix": bench_matrix, "stub": bench_stub, "checks": bench_checks,
-         "reproduce": bench_reproduce, "reload": lambda: bench_reload(args.repeats)}[part]()
+         "reproduce": bench_reproduce, "reload": lambda: bench_reload(args.repeats),
+         "browser": lambda: [bench_browser(name, args.repeats, args.cold and index == 0)
+                             for index, name in enumerate(args.topology.split(","))]}[part]()
 
 
 if __name__ == "__main__":

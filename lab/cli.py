@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command n
     from lab.topology import Topology
 
 DEFAULT_TOPOLOGY = "nginx-https"
+AUTO_REPORT = "auto"
+"""``--report`` without a path: ``reports/<topology>-<time>.html``."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,13 +95,15 @@ def _parser() -> argparse.ArgumentParser:
                            help="where --save writes (default tests/cases)")
     reproduce.add_argument("--certs", type=Path, metavar="DIR", help="where the PKI goes (default certs/<name>)")
     _proxy_version_option(reproduce, default=None)
+    _browser_and_report_options(reproduce)
     reproduce.set_defaults(run=_reproduce)
     down = commands.add_parser("down", help="remove what dead lab runs left behind (--all: everything the lab owns)")
     down.add_argument("--all", action="store_true", help="also remove live runs' containers and networks")
     down.set_defaults(run=_down)
     images = commands.add_parser("images", help="manage the lab's images")
     images.add_argument("action", choices=["build"], help="build: build what is missing (cached by content)")
-    images.add_argument("names", nargs="*", metavar="NAME", help="images to build (default: all)")
+    images.add_argument("names", nargs="*", metavar="NAME",
+                        help="images to build (default: every image a topology needs; `browser` only when named)")
     images.set_defaults(run=_images)
     export = commands.add_parser("export", help="write a Docker Compose file per topology under compose/")
     export.add_argument("--topology", default=None, metavar="NAME", help="one catalog topology (default: every one)")
@@ -133,6 +137,17 @@ def _topology_options(parser: argparse.ArgumentParser, keep_default: bool) -> No
                         help="the recommended TLS front door also offers HTTP/2 (your own files are never edited)")
     parser.add_argument("--keep", action=argparse.BooleanOptionalAction, default=keep_default,
                         help="stay up until Ctrl-C after the checks" + (" (default)" if keep_default else ""))
+    _browser_and_report_options(parser)
+
+
+def _browser_and_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-browser", dest="browser", action="store_false",
+                        help="skip the browser node (Chromium on the users' network): faster; browser.* checks "
+                             "are then not applicable")
+    parser.add_argument("--report", nargs="?", const=AUTO_REPORT, metavar="PATH",
+                        help="write one self-contained HTML report there (picture, checks, evidence, screenshots, "
+                             "config, versions) and JUnit XML beside it; without PATH, or by default when stdout "
+                             "is a terminal: reports/<topology>-<time>.html")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -155,7 +170,7 @@ def _options(args: argparse.Namespace) -> LabOptions:
     from lab.runtime import LabOptions
 
     return LabOptions(DropIns(args.proxy_config, args.properties), args.tls_variant, args.certs,
-                      proxy_release=args.proxy_version, http2=args.http2)
+                      proxy_release=args.proxy_version, http2=args.http2, browser=args.browser)
 
 
 def _topology(args: argparse.Namespace) -> Topology:
@@ -177,6 +192,7 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
         results = check_running(running, on_start=lambda id_: progress.detail(f"  checking {id_}"))
         progress.done()
         _write_junit(args, [(topology.name, running.public_url, results)])
+        report = _write_report(args, running, results, progress)
         if as_json:
             print(results_json(topology.name, running.public_url, results))
         else:
@@ -186,11 +202,41 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
             if args.keep:  # the commands only work while the topology is up
                 print()
                 print(user_commands(running))
+            if report:
+                print(f"\nreport: {report}")
         if args.keep:
             progress.step(f"\n{topology.name} stays up; press Ctrl-C to take it down")
             if not keep_watching(running):
                 return 1
     return 1 if any(r.ok is False for r in results) else 0
+
+
+def _report_path(args: argparse.Namespace, topology: str) -> Path | None:
+    """``--report PATH``; else ``reports/<topology>-<time>.html`` when stdout is a terminal."""
+    from lab.html_report import default_report_path
+
+    chosen = getattr(args, "report", None)
+    if chosen and chosen != AUTO_REPORT:
+        return Path(chosen)
+    return default_report_path(topology) if chosen == AUTO_REPORT or sys.stdout.isatty() else None
+
+
+def _write_report(args: argparse.Namespace, running: RunningTopology, results: list[CheckResult],
+                  progress: Progress, mapping: Sequence[object] = ()) -> Path | None:
+    """The HTML report (and JUnit XML beside it), when asked for or on a terminal."""
+    path = _report_path(args, running.topology.name)
+    if path is None:
+        return None
+    from lab.html_report import write_report
+    from lab.images.versions import lab_versions
+
+    try:
+        versions = lab_versions(running.options.proxy_release)
+    except LabError as error:
+        versions = {"versions": f"not read: {error}"}
+    junit = write_report(path, running, results, mapping=mapping, versions=versions)  # type: ignore[arg-type]
+    progress.step(f"wrote {path} (JUnit: {junit})")
+    return path
 
 
 def _write_junit(args: argparse.Namespace, suites: list[tuple[str, str, list[CheckResult]]]) -> None:
@@ -240,6 +286,8 @@ def _check_all(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard) if args.shard else (1, 1)
     if args.proxy_config or args.topology_file or args.public_url:
         raise LabError("--all checks the catalog as it is: no --proxy-config, --topology-file or --public-url")
+    if args.report:
+        raise LabError("--report writes one topology's report: leave out --all, or use --junit")
     progress = Progress(quiet=args.json)
     suites = []
     for name in (name for name in catalog() if in_shard(name, shard)):
@@ -265,9 +313,10 @@ def _reproduce(args: argparse.Namespace) -> int:
     if args.public_url:
         check_public_url(args.public_url)
     progress = Progress(quiet=args.json)
-    with reproduce(args.paths, args.public_url, args.certs, progress, args.proxy_version) as run:
+    with reproduce(args.paths, args.public_url, args.certs, progress, args.proxy_version, args.browser) as run:
         topology, results = run.running.topology, run.results
         _write_junit(args, [(topology.name, run.running.public_url, results)])
+        report = _write_report(args, run.running, results, progress, run.mapping)
         if args.json:
             print(results_json(topology.name, run.running.public_url, results,
                                {"proxy": run.proxy_json, "mapping": [row.to_json() for row in run.mapping]}))
@@ -280,6 +329,8 @@ def _reproduce(args: argparse.Namespace) -> int:
             if args.keep:
                 print()
                 print(user_commands(run.running))
+            if report:
+                print(f"\nreport: {report}")
         if args.save:
             setup = run.reproduction.setup
             kind = run.proxy_json["kind"]

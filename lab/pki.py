@@ -14,8 +14,14 @@ proxies see in ``/etc/lab/tls/``:
 ``backend.pem``    (reproductions) Bitbucket's own leaf, naming its internal host
 ``haproxy.pem``    (proxies only) fullchain + key in one file, as HAProxy's ``crt`` wants
 ``keystore.p12``   PKCS12 for Tomcat: alias ``tomcat``, password ``changeit`` (mode 0600)
+``chain.der``      the intermediate in DER, as the leaf's AIA URL (:data:`AIA_URL`) serves it
 ``.pki.lock``      held (``flock``) while ``make_pki`` writes, so runs never interleave
 =================  ==========================================================
+
+The leaf carries an Authority Information Access "CA Issuers" URL (:data:`AIA_URL`), as
+public CAs' leaves do: a browser that is not sent the intermediate fetches it from there
+(the lab's ``pki.lab.test`` node serves ``chain.der`` on the users' network), while git,
+curl and Python never do — the ``no-intermediate`` variant shows that split.
 
 Private files are created 0600 under a unique temporary name and renamed into place, so
 no one else can read them at any moment and a reader never sees half a file.
@@ -37,10 +43,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from lab.errors import LabError
 
+AIA_HOST = "pki.lab.test"
+AIA_PATH = "/lab-intermediate.crt"
+AIA_URL = f"http://{AIA_HOST}{AIA_PATH}"
+"""Where the leaf says its issuer's certificate can be fetched (served on the users' network)."""
 KEYSTORE_ALIAS = "tomcat"
 KEYSTORE_PASSWORD = "changeit"
 TLS_VARIANTS: dict[str, str] = {
@@ -119,6 +129,7 @@ def _write_pki(directory: Path, hostnames: Sequence[str], variant: str,
     chain_pem = intermediate.cert_pem.bytes()
     served_chain = b"" if variant in ("no-intermediate", "self-signed") else chain_pem
     _write(directory / "chain.pem", chain_pem)
+    _write(directory / "chain.der", x509.load_pem_x509_certificate(chain_pem).public_bytes(serialization.Encoding.DER))
     _write(directory / "chain-key.pem", intermediate.private_key_pem.bytes(), private=True)
     _write(directory / "cert.pem", leaf_pem)
     _write(directory / "fullchain.pem", leaf_pem + served_chain)
@@ -153,7 +164,23 @@ def _leaf(issuer: trustme.CA, hostnames: Sequence[str], variant: str) -> tuple[b
                                  not_after=now - datetime.timedelta(days=1))
     else:
         leaf = issuer.issue_cert(*names)
-    return leaf.private_key_pem.bytes(), leaf.cert_chain_pems[0].bytes()
+    return leaf.private_key_pem.bytes(), with_aia(leaf.cert_chain_pems[0].bytes(), issuer)
+
+
+def with_aia(leaf_pem: bytes, issuer: trustme.CA, url: str = AIA_URL) -> bytes:
+    """``leaf_pem`` re-signed by ``issuer`` with an AIA "CA Issuers" URL added; every other
+    field (names, validity, serial, extensions) is kept."""
+    leaf = x509.load_pem_x509_certificate(leaf_pem)
+    builder = (x509.CertificateBuilder().subject_name(leaf.subject).issuer_name(leaf.issuer)
+               .public_key(leaf.public_key()).serial_number(leaf.serial_number)
+               .not_valid_before(leaf.not_valid_before_utc).not_valid_after(leaf.not_valid_after_utc))
+    for extension in leaf.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+        AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url))]), critical=False)
+    key = serialization.load_pem_private_key(issuer.private_key_pem.bytes(), password=None)
+    assert isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def _self_signed(hostnames: Sequence[str], now: datetime.datetime) -> tuple[bytes, bytes]:

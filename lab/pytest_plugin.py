@@ -78,9 +78,10 @@ def topology_key(item: pytest.Item) -> str | None:
 @pytest.fixture
 def lab_topology(tmp_path: Path) -> Iterator[StartTopology]:
     """``lab_topology(name, *, proxy_config=None, properties=None, public_url=None,
-    tls_variant="good") -> RunningTopology``: start a catalog topology (``python -m lab
-    list``), with your site file and/or ``bitbucket.properties`` used verbatim, users on
-    ``public_url``, and a PKI variant. Each start gets its own PKI under ``tmp_path``;
+    tls_variant="good", browser=False) -> RunningTopology``: start a catalog topology
+    (``python -m lab list``), with your site file and/or ``bitbucket.properties`` used
+    verbatim, users on ``public_url``, a PKI variant, and the browser node (Chromium on the
+    users' network) for the ``browser.*`` checks. Each start gets its own PKI under ``tmp_path``;
     every topology is removed when the test ends."""
     yield from _topologies(tmp_path)
 
@@ -96,9 +97,10 @@ def _topologies(certs_root: Path) -> Iterator[StartTopology]:
     started: list[RunningTopology] = []
 
     def start_topology(name: str, *, proxy_config: Path | None = None, properties: Path | None = None,
-                       public_url: str | None = None, tls_variant: str = "good") -> RunningTopology:
+                       public_url: str | None = None, tls_variant: str = "good",
+                       browser: bool = False) -> RunningTopology:
         options = LabOptions(DropIns(proxy_config, properties), tls_variant,
-                             certs_dir=certs_root / f"certs-{name}-{len(started)}")
+                             certs_dir=certs_root / f"certs-{name}-{len(started)}", browser=browser)
         topology = load_topology(name)
         running = start(topology.with_public_url(public_url) if public_url else topology, options)
         started.append(running)

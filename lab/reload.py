@@ -12,6 +12,7 @@ import time
 
 from docker.models.containers import Container
 
+from lab import browser as browser_node
 from lab.errors import LabError
 from lab.pki import make_pki
 from lab.provision import NodeSetup, catalog_provisioner
@@ -49,6 +50,8 @@ def reload_in_place(running: RunningTopology, options: LabOptions) -> None:
         if _files(setups[node.name]) != _files(running.provisioned[node.name]):
             _apply(running, node, setups[node.name])
         running.provisioned[node.name] = setups[node.name]
+    if browser_node.PKI_NODE in running.containers:  # a new intermediate: the AIA URL serves it now
+        running.containers[browser_node.PKI_NODE].put_archive("/", tar_files(browser_node.pki_files(tls)))
     wait_until_ready(running)
 
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import io
 import os
 import secrets
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.volumes import Volume
 
+from lab import browser as browser_node
+from lab.browser import BrowserEndpoint
 from lab.client import Vantage
 from lab.docker_env import RUN_LABEL, docker_client
 from lab.errors import LabError
@@ -80,6 +84,9 @@ class LabOptions:
     """The Debian release the proxy comes from (``--proxy-version``)."""
     http2: bool = False
     """The recommended TLS front door also offers HTTP/2 (``--http2``)."""
+    browser: bool = False
+    """Start the browser node (and the PKI node its AIA fetches reach) with the topology,
+    for the ``browser.*`` checks; the CLI's default, off with ``--no-browser``."""
     ssh_base_url_known: bool = True
     """False when Bitbucket's SSH base URL may be set where the lab cannot see it: it lives
     in Bitbucket's database, and a customer's bundle without ``plugin.ssh.baseurl`` leaves
@@ -100,6 +107,10 @@ class RunningTopology:
     gateway_ports: dict[str, int] = field(default_factory=dict)
     provisioned: dict[str, NodeSetup] = field(default_factory=dict)
     """What each node was given, so a reload in place can tell what changed."""
+    browser: BrowserEndpoint | None = None
+    """The browser node's DevTools, when the run has one (``LabOptions.browser``)."""
+    browser_driver: browser_node.BrowserDriver | None = None
+    """The Playwright driver the browser checks share; ends with the run."""
     shared_home: Volume | None = None
     """A cluster's shared repositories (one volume for every Bitbucket node)."""
 
@@ -140,7 +151,10 @@ class RunningTopology:
 
     def stop(self) -> None:
         """Remove every container, then every network, of this run — also those created
-        but not yet recorded when a start failed or was interrupted; never raises."""
+        but not yet recorded when a start failed or was interrupted; never raises. The
+        browser driver (a Playwright process) ends first."""
+        if self.browser_driver is not None:
+            self.browser_driver.close()
         if self.containers:
             with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
                 list(pool.map(_remove_quietly, self.containers.values()))
@@ -166,6 +180,8 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     """Start ``topology``; on any failure, remove what was started and raise."""
     options.drop_ins.validate(topology)
     tags = ensure_images(progress=progress, release=options.proxy_release)
+    if options.browser:  # built on first use only (Chromium is big); cached by content after
+        tags |= ensure_images(("browser",), progress=progress)
     client = docker_client()
     sweep_dead_runs(client)
     certs_dir = options.certs_dir or certs_dir_for(topology)
@@ -177,10 +193,14 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     try:
         started = time.monotonic()
         progress.step(f"starting {topology.name} (run {run_id})")
+        if options.browser:  # the driver process starts while the containers do
+            running.browser_driver = browser_node.BrowserDriver()
         _create_networks(running, labels)
         _create_shared_home(running, labels)
         _start_containers(running, tags, labels)
         wait_until_ready(running)
+        if options.browser:
+            running.browser = _browser_endpoint(running)
         progress.step(f"{topology.name} is up in {time.monotonic() - started:.1f} s")
     except BaseException:
         running.stop()
@@ -211,6 +231,8 @@ def _start_containers(running: RunningTopology, tags: dict[str, str], labels: di
     topology = running.topology
     plans = [_node_plan(running, node, tags[node.kind], labels) for node in topology.nodes]
     plans += [_gateway_plan(running, net, tags["gateway"], labels) for net in topology.networks]
+    if running.options.browser:  # in parallel with the topology: Chromium starts while the proxy does
+        plans += _browser_plans(running, tags, labels)
     hosts = [plan for plan in plans if plan.shares_host_with is None]
     guests = [plan for plan in plans if plan.shares_host_with is not None]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(plans)) as pool:
@@ -276,6 +298,44 @@ def _gateway_plan(running: RunningTopology, network: str, image: str, labels: di
                  running.client, _network_names(running))
 
 
+def _browser_plans(running: RunningTopology, tags: dict[str, str], labels: dict[str, str]) -> list[_Plan]:
+    """The browser node (publishing bridge for its DevTools port, then the users' network,
+    no alias) and the PKI node (users' network only, as ``pki.lab.test``); both sealed."""
+    users = browser_node.USERS_NETWORK
+    if users not in running.networks:
+        raise LabError(f"topology {running.topology.name} has no {users!r} network for the browser node")
+    sealed: dict[str, object] = {"init": True, "cap_add": SEAL_CAPABILITIES, "dns": SEALED_DNS}
+    name, pki = browser_node.BROWSER_NODE, browser_node.PKI_NODE
+    browser_kwargs: dict[str, object] = {**sealed, "labels": {**labels, NODE_LABEL: name}, "hostname": name,
+                                         "ports": {f"{browser_node.CDP_PORT}/tcp": ("127.0.0.1", None)},
+                                         "environment": {"LAB_BROWSER_NAMES": " ".join(
+                                             browser_node.web_names(running.topology.gateway_allows(users)))}}
+    pki_kwargs: dict[str, object] = {**sealed, "labels": {**labels, NODE_LABEL: pki}, "hostname": pki,
+                                     "command": browser_node.PKI_COMMAND,
+                                     "environment": browser_node.PKI_ENVIRONMENT}
+    return [
+        _Plan(name, f"lab-{running.run_id}-{name}", tags["browser"], browser_kwargs, PUBLISH_NETWORK,
+              {PUBLISH_NETWORK: (), users: ()}, browser_node.browser_files(running.tls), running.client,
+              _network_names(running)),
+        _Plan(pki, f"lab-{running.run_id}-{pki}", tags["gateway"], pki_kwargs, users,
+              {users: browser_node.PKI_ALIASES}, browser_node.pki_files(running.tls), running.client,
+              _network_names(running)),
+    ]
+
+
+def _browser_endpoint(running: RunningTopology) -> BrowserEndpoint:
+    """The browser node's DevTools on the host, once they answer (bounded; its log on a timeout)."""
+    container = running.containers[browser_node.BROWSER_NODE]
+    port = _published_port(container, browser_node.CDP_PORT)
+    log = functools.partial(running.logs, browser_node.BROWSER_NODE, 40)
+    version = browser_node.wait_for_devtools(port, log)
+    artifacts = Path(tempfile.gettempdir()) / f"bitbucket-lab-{running.run_id}"
+    url = f"http://127.0.0.1:{port}"
+    assert running.browser_driver is not None
+    running.browser_driver.connect_soon(url, log)
+    return BrowserEndpoint(url, artifacts, version, log, running.browser_driver)
+
+
 def _network_names(running: RunningTopology) -> dict[str, str]:
     return {key: str(network.name) for key, network in running.networks.items()}
 
@@ -324,11 +384,11 @@ def tar_files(files: Sequence[ContainerFile]) -> bytes:
     return buffer.getvalue()
 
 
-def _published_port(container: Container) -> int:
+def _published_port(container: Container, port: int = GATEWAY_PORT) -> int:
     container.reload()
-    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{GATEWAY_PORT}/tcp") or []
+    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
     if not bindings:
-        raise LabError(f"{container.name}: Docker published no port for the gateway")
+        raise LabError(f"{container.name}: Docker published no port for {port}")
     return int(bindings[0]["HostPort"])
 
 

@@ -8,7 +8,7 @@ failure), what it observed, what it expected, and a hint naming the fix. Use
 checks; :data:`CHECK_IDS` is its order.
 """
 
-from lab.checks import frontdoor, tls, http, git, ssh, cluster  # noqa: F401,I001  (registration order is report order)
+from lab.checks import frontdoor, tls, http, git, ssh, cluster, browser  # noqa: F401,I001  (registration order is report order)
 from lab.checks.base import HOPS, REGISTRY, CheckResult, CheckSpec, CheckTarget
 from lab.checks.runner import run_checks
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.client import Vantage
+
+if TYPE_CHECKING:
+    from lab.browser import BrowserEndpoint
 
 USERS_TO_FRONT_DOOR = "users → front door"
 FRONT_DOOR_TO_BITBUCKET = "front door → Bitbucket"
@@ -33,6 +38,7 @@ class CheckTarget:
     ``users`` is the vantage point of users (the outside network); ``inside`` that of an
     admin on Bitbucket's own network, when the topology has one apart from the users'.
     ``slow_repos`` are the repositories the stub is told to be slow for (``lab.slow-repos``).
+    ``browser`` is the browser node on the users' network, when the run has one.
     """
 
     public_url: str
@@ -45,6 +51,7 @@ class CheckTarget:
     password: str = "admin"
     applicable: tuple[str, ...] | None = None
     slow_repos: tuple[str, ...] = ()
+    browser: BrowserEndpoint | None = None
     ssh_command: str | None = None
     """``GIT_SSH_COMMAND`` through the users' gateway with the lab key and the pinned host
     key; None when the lab made no SSH keys for this run."""
@@ -103,6 +110,7 @@ class Verdict:
     observed: str
     expected: str
     hint: str = ""
+    attachments: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,11 +128,14 @@ class CheckResult:
     started: float = 0.0              # wall-clock time the check began (for log windows)
     request_id: str | None = None     # the X-Request-ID its requests carried
     evidence: Evidence | None = None  # what the proxy and Bitbucket logged, for a failed check
+    attachments: tuple[Path, ...] = ()  # files the check kept (the browser's screenshots, PNG)
 
     def to_json(self) -> dict[str, object]:
+        """The JSON contract; attachments are file paths (the HTML report inlines them)."""
         return {"id": self.id, "ok": self.ok, "observed": self.observed, "expected": self.expected,
                 "hint": self.hint, "seconds": round(self.seconds, 3), "blocked_by": self.blocked_by,
-                "evidence": self.evidence.to_json() if self.evidence else None}
+                "evidence": self.evidence.to_json() if self.evidence else None,
+                "attachments": [str(path) for path in self.attachments]}
 
 
 @dataclass(frozen=True)
@@ -187,6 +198,11 @@ def passed(observed: str, expected: str) -> Verdict:
 
 def failed(observed: str, expected: str, hint: str) -> Verdict:
     return Verdict(False, observed, expected, hint)
+
+
+def only_with_browser(target: CheckTarget) -> str | None:
+    """``applies`` for checks that drive the browser node."""
+    return None if target.browser else "no browser node in this run (--no-browser)"
 
 
 def not_applicable(why: str) -> Verdict:

@@ -69,3 +69,10 @@ def base_url_hint(target: CheckTarget, configured: object) -> str:
     return (f"Bitbucket's base URL is {configured or '(unset)'} but users use {target.public_url}: "
             f"set it in Administration → Server settings (or setup.baseUrl={target.public_url}); "
             "clone URLs, mails and links are built from it")
+
+
+def loop_hint(location: str | None) -> str:
+    """A redirect loop at the public URL: almost always require-ssl behind a TLS proxy."""
+    return (f"redirect loop at {location}: Tomcat has server.require-ssl=true but does not know the "
+            "connection is secure behind the TLS proxy — set server.secure=true and server.scheme=https "
+            "(or drop require-ssl; the proxy's port-80 redirect does the job)")

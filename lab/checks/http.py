@@ -10,7 +10,7 @@ import requests
 
 from lab.checks.base import (FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, TOMCAT_PORT, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check,
                              failed, passed)
-from lab.checks.explain import base_url_hint, bitbucket_view, connector_hint
+from lab.checks.explain import base_url_hint, bitbucket_view, connector_hint, loop_hint
 from lab.checks.network import describe
 
 PROXY_500_HINT = ("the proxy answered 500 itself, before Bitbucket: its error log names the cause. Behind a "
@@ -36,7 +36,7 @@ def reach_status(target: CheckTarget) -> Verdict:
     except requests.TooManyRedirects as error:
         location = error.response.headers.get("Location") if error.response is not None else "?"
         return failed(f"redirect loop (last Location: {location})", expected,
-                      _loop_hint(target, location))
+                      loop_hint(location))
     if response.status_code == 200 and '"RUNNING"' in response.text:
         return passed(f"{response.status_code} {response.text.strip()}", expected)
     return failed(f"{response.status_code} {response.text.strip()[:120]}", expected,
@@ -348,12 +348,6 @@ def _context_hint(target: CheckTarget) -> str:
     return (f"the proxy path and Bitbucket's context path must match: with users on {target.public_url}, "
             f"set server.context-path={target.context_path or '(empty)'} and route the same path at the proxy "
             "(nginx `location` + `proxy_pass` without URI part, Apache `ProxyPass /bitbucket http://…/bitbucket`)")
-
-
-def _loop_hint(target: CheckTarget, location: str | None) -> str:
-    return (f"redirect loop at {location}: Tomcat has server.require-ssl=true but does not know the "
-            "connection is secure behind the TLS proxy — set server.secure=true and server.scheme=https "
-            "(or drop require-ssl; the proxy's port-80 redirect does the job)")
 
 
 def _status_hint(target: CheckTarget, response: requests.Response) -> str:

@@ -60,15 +60,20 @@ SPECS: dict[str, ImageSpec] = {
     "apache": _spec("apache", _PROXY_SCRIPTS),
     "haproxy": _spec("haproxy", _PROXY_SCRIPTS),
     "gateway": _spec("gateway", _SEAL),
+    "browser": _spec("browser", _SEAL),
 }
-IMAGE_NAMES: tuple[str, ...] = tuple(SPECS)
+OPTIONAL_IMAGES: tuple[str, ...] = ("browser",)
+"""Built only when asked for by name (``ensure_images(("browser",))``): Chromium is big, and
+runs without the browser node (``--no-browser``) never need it."""
+IMAGE_NAMES: tuple[str, ...] = tuple(name for name in SPECS if name not in OPTIONAL_IMAGES)
+"""The images every topology needs: the default of :func:`ensure_images`."""
 
 
 def image_tag(name: str, base_id: str, release: str = DEFAULT_RELEASE) -> str:
     """``bitbucket-lab/<name>:<hash>`` for the image built from this tree on ``base_id``
     (``<release>-<hash>`` for a proxy of another release than the default)."""
     if name not in SPECS:
-        raise LabError(f"unknown image {name!r}; the lab has: {', '.join(IMAGE_NAMES)}")
+        raise LabError(f"unknown image {name!r}; the lab has: {', '.join(SPECS)}")
     digest = hashlib.sha256(base_id.encode())
     for arcname, data in _context_files(SPECS[name]):
         digest.update(arcname.encode() + b"\0" + hashlib.sha256(data).digest())
@@ -88,7 +93,7 @@ def ensure_images(
     wanted = names or IMAGE_NAMES
     for name in wanted:
         if name not in SPECS:
-            raise LabError(f"unknown image {name!r}; the lab has: {', '.join(IMAGE_NAMES)}")
+            raise LabError(f"unknown image {name!r}; the lab has: {', '.join(SPECS)}")
     check_release(release)
     client = docker_client()
     with _build_lock():

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import json
+import os
 import re
+import subprocess
+import tempfile
+from pathlib import Path
 
 from docker.errors import DockerException
 
@@ -27,12 +33,50 @@ def release_versions(progress: Progress = SILENT) -> dict[str, dict[str, str]]:
     return {release: image_versions(ensure_images(PROXY_IMAGES, progress, release)) for release in RELEASES}
 
 
+CACHE = Path(tempfile.gettempdir()) / "bitbucket-lab-versions.json"
+"""Versions by image tag: a tag is a hash of the image's inputs, so what it reports never changes."""
+
+
 def image_versions(tags: dict[str, str]) -> dict[str, str]:
-    """What each proxy image reports about itself (``-v``), by a throwaway container."""
-    versions = {}
-    for what, (image, command, _) in COMMANDS.items():
-        versions[what] = parse_version(what, run_once(tags[image], command)) or "?"
+    """What each proxy image reports about itself (``-v``), by throwaway containers (at
+    once), remembered by image tag in :data:`CACHE`."""
+    key = " ".join(sorted(tags[image] for image, _, _ in COMMANDS.values()))
+    cache = _read_cache()
+    known = cache.get(key)
+    if isinstance(known, dict):
+        return {str(what): str(version) for what, version in known.items()}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(COMMANDS)) as pool:
+        outputs = {what: pool.submit(run_once, tags[image], command) for what, (image, command, _) in COMMANDS.items()}
+        versions = {what: parse_version(what, future.result()) or "?" for what, future in outputs.items()}
+    with contextlib.suppress(OSError):
+        cache[key] = versions
+        temporary = CACHE.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(cache))
+        temporary.replace(CACHE)
     return versions
+
+
+def _read_cache() -> dict[str, object]:
+    try:
+        document = json.loads(CACHE.read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def lab_versions(release: str, progress: Progress = SILENT) -> dict[str, str]:
+    """The versions a report names: the proxies and OpenSSL of ``release``'s images, and
+    the git the checks run (the host's)."""
+    versions = image_versions(ensure_images(PROXY_IMAGES, progress, release))
+    names = {"nginx": "nginx", "apache": "Apache httpd", "haproxy": "HAProxy", "openssl": "OpenSSL (nginx image)"}
+    shown = {names[what]: version for what, version in versions.items()}
+    try:
+        git = subprocess.run(["git", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        git = "?"
+    shown["git (the checks' client)"] = git.removeprefix("git version ") or "?"
+    shown["proxy release"] = release
+    return shown
 
 
 def parse_version(what: str, output: str) -> str | None:

@@ -45,8 +45,10 @@ class ReproducedRun:
 
 @contextlib.contextmanager
 def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: Path | None = None,
-              progress: Progress = SILENT, proxy_release: str | None = None) -> Iterator[ReproducedRun]:
+              progress: Progress = SILENT, proxy_release: str | None = None,
+              browser: bool = False) -> Iterator[ReproducedRun]:
     """Bring the customer's setup up from ``paths``, run every check, yield; always take it down.
+    ``browser``: the browser node runs too (the ``browser.*`` checks).
     The proxy's Debian release is ``proxy_release``, else the one closest to a version line
     in the bundle, else the default — the mapping says which and why."""
     setup = read_bundle(list(paths), public_url)
@@ -56,7 +58,7 @@ def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: P
     drop_ins = DropIns(None, setup.properties.path if setup.properties else None)
     options = LabOptions(drop_ins, certs_dir=certs_dir, provisioner=plan.provision, backend_names=plan.backend_names,
                          ssh_base_url_known="plugin.ssh.baseurl" in plan.setup.properties_values,
-                         proxy_release=release)
+                         proxy_release=release, browser=browser)
     with _customer_paths_in_errors(plan), up(plan.topology, options, progress) as running:
         mapping = plan.mapping + proxy_rows(plan)
         progress.step("running checks")

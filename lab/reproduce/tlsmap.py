@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import trustme
 
-from lab.pki import TlsFiles
+from lab.pki import TlsFiles, with_aia
 from lab.provision import ContainerFile
 from lab.reproduce.model import CustomerCertificate, TlsReference
 
@@ -114,8 +114,8 @@ def _pair_keys(references: Sequence[TlsReference], lookalikes: dict[str, Custome
 
 
 def _lookalike(customer: CustomerCertificate, tls: TlsFiles) -> tuple[bytes, bytes]:
-    """(served PEM, key PEM): a lab leaf with the customer's names, key type and expiry,
-    served in the customer's shape."""
+    """(served PEM, key PEM): a lab leaf with the customer's names, key type and expiry
+    and the lab's AIA URL, served in the customer's shape."""
     issuer = trustme.CA.from_pem((tls.directory / "chain.pem").read_bytes(),
                                  (tls.directory / "chain-key.pem").read_bytes())
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -124,7 +124,8 @@ def _lookalike(customer: CustomerCertificate, tls: TlsFiles) -> tuple[bytes, byt
     key_type = trustme.KeyType.RSA if customer.key_type.startswith("rsa") else trustme.KeyType.ECDSA
     names = [name for name in customer.subjects if _DNS_NAME.fullmatch(name)] or ["lab.invalid"]
     leaf = issuer.issue_cert(*names, not_before=window[0], not_after=window[1], key_type=key_type)
-    return b"".join(_shape(customer, leaf.cert_chain_pems[0].bytes(), tls)), leaf.private_key_pem.bytes()
+    served = with_aia(leaf.cert_chain_pems[0].bytes(), issuer)  # as a public CA's leaf: browsers can fetch the issuer
+    return b"".join(_shape(customer, served, tls)), leaf.private_key_pem.bytes()
 
 
 def _shape(customer: CustomerCertificate, leaf: bytes, tls: TlsFiles) -> list[bytes]:

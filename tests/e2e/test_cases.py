@@ -18,7 +18,8 @@ CASES = sorted(path for path in CASES_DIR.iterdir() if (path / "case.toml").is_f
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_a_saved_customer_case_reproduces_with_the_verdicts_it_records(case, tmp_path):
     record = tomllib.loads((case / "case.toml").read_text())
-    with reproduce([case / "bundle"], certs_dir=tmp_path / "certs") as run:
+    browser = any(check_id.startswith("browser.") for check_id in record.get("expected", {}))
+    with reproduce([case / "bundle"], certs_dir=tmp_path / "certs", browser=browser) as run:
         results = {result.id: result for result in run.results}
         assert run.running.public_url == record["public_url"]
         assert (run.proxy_json["kind"] or "none") == record["proxy"]

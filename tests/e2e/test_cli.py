@@ -48,11 +48,51 @@ def test_check_json_has_the_contract_shape_and_exits_0_when_all_pass(tmp_path):
     assert (document["topology"], document["public_url"]) == ("direct-http", "http://bitbucket.lab.test:7990")
     assert [c["id"] for c in document["checks"]] == list(CHECK_IDS)
     for entry in document["checks"]:
-        assert set(entry) == {"id", "ok", "observed", "expected", "hint", "seconds", "blocked_by", "evidence"}
+        assert set(entry) == {"id", "ok", "observed", "expected", "hint", "seconds", "blocked_by", "evidence",
+                              "attachments"}
         assert entry["evidence"] is None  # evidence is gathered for failed checks only
         assert entry["ok"] in (True, False, None) and entry["blocked_by"] is None
         assert entry["seconds"] > 0 or entry["ok"] is None
     assert {c["id"] for c in document["checks"] if c["ok"] is None} >= {"tls.chain", "redirects.http-to-https"}
+
+
+def test_check_with_report_and_no_browser_writes_html_and_junit_and_leaves_the_browser_checks_not_applicable(tmp_path):
+    report = tmp_path / "out" / "ticket.html"
+    result = lab("check", "--topology", "nginx-http", "--no-browser", "--json", "--report", str(report),
+                 "--certs", str(tmp_path / "certs"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    for check_id in ("browser.login", "browser.git-agree"):
+        assert checks[check_id]["ok"] is None and "no browser node" in checks[check_id]["observed"]
+        assert checks[check_id]["attachments"] == []
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "browser.login" in page
+    assert "proxy_pass http://bitbucket:7990;" in page  # the effective config, as provisioned
+    junit = report.with_suffix(".xml").read_text()
+    assert 'name="browser.login"' in junit and "<skipped" in junit
+
+
+def test_reproduce_with_report_shows_the_customer_mapping_and_the_browsers_aia_split_with_its_screenshot(tmp_path):
+    from pathlib import Path
+
+    bundle = Path(__file__).resolve().parents[1] / "cases" / "nginx-leaf-only-certificate" / "bundle"
+    report = tmp_path / "ticket.html"
+    result = lab("reproduce", str(bundle), "--no-keep", "--json", "--report", str(report),
+                 "--certs", str(tmp_path / "certs"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["browser.login"]["ok"] is True and checks["browser.git-agree"]["ok"] is False
+    page = report.read_text()
+    assert "Customer mapping" in page and "git.acme.example.crt" in page
+    assert page.count("data:image/png;base64,") == 2 and "Authority Information Access" in page
+
+
+def test_up_without_keep_prints_the_report_path_after_the_verdicts(tmp_path):
+    report = tmp_path / "up.html"
+    result = lab("up", "--topology", "direct-http", "--no-keep", "--no-browser", "--report", str(report),
+                 "--certs", str(tmp_path / "certs"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.rstrip().endswith(f"report: {report}") and report.is_file()
 
 
 def test_a_config_nginx_rejects_exits_2_with_nginx_own_words(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.checks.probe import early_status_for_body
+from lab.html_report import html_report
 from lab.targets import check_target
 from lab.topology import PROXIES_DIR, load_topology, properties_text
 
@@ -48,29 +49,48 @@ FAILURES = {
                     "proxy_pass http://bitbucket:7990;": "proxy_pass http://bitbucket:7990/bitbucket/;"}),
     "tls proxy without scheme, port and secure redirects to http": Failure(
         "nginx-https", {"redirects.public": "server.scheme=https", "login.browser": "server.secure=true",
-                        "baseurl.match": "server.proxy-port=443"},
+                        "baseurl.match": "server.proxy-port=443", "browser.login": "server.scheme=https"},
         properties={"server.scheme": None, "server.secure": None, "server.proxy-port": None}),
     "host not preserved with a proxy-name but no proxy-port redirects to :7990": Failure(
-        "nginx-https", {"redirects.public": "server.proxy-port=443"},
+        "nginx-https", {"redirects.public": "server.proxy-port=443", "browser.login": "server.proxy-port=443"},
         site_edits={"proxy_set_header Host $host;": ""}, properties={"server.proxy-port": None}),
     "host not preserved and no proxy-name redirects to the internal host": Failure(
         "nginx-https", {"redirects.public": "proxy_set_header Host $host",
-                        "direct.tomcat-port": "server.proxy-name=bitbucket.lab.test"},
+                        "direct.tomcat-port": "server.proxy-name=bitbucket.lab.test",
+                        "browser.login": "proxy_set_header Host $host"},
         site_edits={"proxy_set_header Host $host;": ""},
         properties={"server.proxy-name": None, "server.proxy-port": None}),
     "require-ssl behind a tls proxy without secure loops": Failure(
-        "nginx-https", {"reach.status": "server.secure=true"},
+        "nginx-https", {"reach.status": "server.secure=true", "browser.login": "server.secure=true"},
         properties={"server.secure": None, "server.require-ssl": "true"}),
     "secure unset gives a session cookie without Secure": Failure(
         "apache-https", {"login.browser": "server.secure=true", "baseurl.match": "server.secure=true"},
         properties={"server.secure": "false"}, passes=("redirects.public",)),
-    "leaf served without its intermediate": Failure(
-        "nginx-https", {"tls.chain": "intermediate"}, tls_variant="no-intermediate",
+    "leaf served without its intermediate": Failure(  # the browser fetches it by AIA, git fails
+        "nginx-https", {"tls.chain": "intermediate", "browser.git-agree": "Authority Information Access"},
+        tls_variant="no-intermediate",
         blocked={"git.clone": "tls.chain", "reach.status": "tls.chain", "login.browser": "tls.chain"},
-        passes=("tls.protocols", "direct.tomcat-port")),
+        passes=("tls.protocols", "direct.tomcat-port", "browser.login")),
     "certificate for the wrong host": Failure(
-        "apache-https", {"tls.hostname": "bitbucket.lab.test"}, tls_variant="wrong-host", passes=("tls.protocols",),
+        "apache-https", {"tls.hostname": "bitbucket.lab.test", "browser.login": "subjectAltName"},
+        tls_variant="wrong-host", passes=("tls.protocols",),
         blocked={"git.push": "tls.hostname", "redirects.public": "tls.hostname"}),
+    # Issue 14: what a real browser refuses, with the screenshot of where it stopped.
+    "expired leaf": Failure(
+        "nginx-https", {"tls.chain": "expired", "browser.login": "expired"}, tls_variant="expired",
+        blocked={"git.clone": "tls.chain"}, passes=("browser.git-agree",)),
+    "self-signed leaf": Failure(
+        "haproxy-https", {"tls.chain": "self-signed", "browser.login": "self-signed"}, tls_variant="self-signed",
+        passes=("browser.git-agree",)),
+    "proxy marks the session cookie Secure on a plain-http site": Failure(
+        "nginx-http", {"browser.login": "Secure"},
+        site_edits={"        proxy_buffering off;\n": "        proxy_buffering off;\n        proxy_cookie_flags ~ secure;\n"},
+        passes=("reach.status",)),
+    "proxy injects an http:// script into the https pages (mixed content)": Failure(
+        "nginx-https", {"browser.login": "every resource and form of an https page must be https"},
+        site_edits={"        proxy_buffering off;\n": "        proxy_buffering off;\n        sub_filter '</body>' "
+                    "'<script src=\"http://bitbucket.lab.test/banner.js\"></script></body>';\n"},
+        passes=("reach.status",)),
     "front door listens on another port than the public url": Failure(
         "nginx-https", {"reach.front-door": "listen"}, site_edits={"listen 443 ssl;": "listen 8443 ssl;"},
         blocked={"tls.chain": "reach.front-door", "git.clone": "reach.front-door", "reach.status": "reach.front-door",
@@ -187,9 +207,10 @@ def test_failure_mode_is_caught_by_its_check_with_a_hint_naming_the_cause(lab_to
     topology = load_topology(failure.topology)
     site = _variant_site(topology.proxy_site, failure.site_edits, tmp_path) if failure.site_edits else None
     properties = _variant_properties(topology.properties, failure.properties, tmp_path)
+    ids = [*failure.fails, *failure.blocked, *failure.passes, *failure.warns]
     running = lab_topology(failure.topology, proxy_config=site, properties=properties,
-                           tls_variant=failure.tls_variant)
-    results = lab_checks(running, [*failure.fails, *failure.blocked, *failure.passes, *failure.warns])
+                           tls_variant=failure.tls_variant, browser=any(i.startswith("browser.") for i in ids))
+    results = lab_checks(running, ids)
     for check_id, cause in failure.warns.items():
         assert results[check_id].ok is True and cause in results[check_id].hint, results[check_id]
     for check_id, cause in failure.fails.items():
@@ -204,6 +225,9 @@ def test_failure_mode_is_caught_by_its_check_with_a_hint_naming_the_cause(lab_to
     for result in results.values():  # issue 16: every failure quotes the logs, or says why there is nothing
         if result.ok is False:
             assert result.evidence is not None and (result.evidence.proxy or result.evidence.note), result
+    if "browser.login" in failure.fails:  # issue 14: where the browser stopped, as the report shows it
+        assert results["browser.login"].attachments[0].read_bytes()[:4] == b"\x89PNG"
+        assert "data:image/png;base64," in html_report(running, list(results.values()))
 
 
 def test_the_body_limit_probe_sees_413_only_where_the_proxy_has_a_limit(lab_topology, tmp_path):

@@ -8,8 +8,9 @@ from lab.topology import catalog, load_topology
 
 
 @pytest.mark.parametrize("name", catalog())
-def test_recommended_topology_passes_every_check_that_applies(lab_topology, lab_checks, name):
-    results = lab_checks(lab_topology(name))
+def test_recommended_topology_passes_every_check_that_applies_and_a_real_browser_logs_in(lab_topology, lab_checks,
+                                                                                        name):
+    results = lab_checks(lab_topology(name, browser=True))
     failures = {id_: f"{r.observed} | fix: {r.hint}" for id_, r in results.items() if r.ok is False}
     assert failures == {}
     assert {id_: r.hint for id_, r in results.items() if r.ok and r.hint} == {}  # no findings on the recommended
@@ -19,8 +20,10 @@ def test_recommended_topology_passes_every_check_that_applies(lab_topology, lab_
     if load_topology(name).proxy is None:
         not_applicable |= {"headers.large"}  # nothing between users and Bitbucket to compare with
     if not load_topology(name).public_url.startswith("https://"):
-        not_applicable |= {"tls.chain", "tls.hostname", "tls.protocols", "redirects.http-to-https"}
+        not_applicable |= {"tls.chain", "tls.hostname", "tls.protocols", "redirects.http-to-https",
+                           "browser.git-agree"}
     assert {id_ for id_, r in results.items() if r.ok is None} == not_applicable
+    assert results["browser.login"].ok and results["browser.login"].attachments[0].read_bytes()[:4] == b"\x89PNG"
 
 
 # nginx and Apache. Through HAProxy (2.6 and 3.0 alike) about one 20 MB HTTP/2 push in twenty,

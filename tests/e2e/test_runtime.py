@@ -42,6 +42,21 @@ def test_a_passing_run_leaves_nothing_behind(tmp_path):
     assert _objects_of(run_id) == []
 
 
+def test_a_run_with_the_browser_node_carries_the_runs_labels_and_leaves_nothing_behind(tmp_path):
+    from lab.runtime import LabOptions, start
+    from lab.topology import load_topology
+
+    running = start(load_topology("direct-http"), LabOptions(certs_dir=tmp_path, browser=True))
+    try:
+        assert {"browser", "pki"} <= set(_objects_of(running.run_id) and running.containers)
+        assert {f"lab-{running.run_id}-browser", f"lab-{running.run_id}-pki"} <= set(_objects_of(running.run_id))
+    finally:
+        running.stop()
+    assert _objects_of(running.run_id) == []
+    with pytest.raises(requests.ConnectionError):  # its DevTools went with it
+        requests.get(f"{running.browser.cdp_url}/json/version", timeout=5)
+
+
 def test_a_failing_test_leaves_nothing_behind(tmp_path):
     test_file = tmp_path / "test_fails.py"
     test_file.write_text(textwrap.dedent("""

@@ -125,3 +125,34 @@ def socks_connect(port: int, host: str, target_port: int, literal: bool = False)
         sock.sendall(b"\x05\x01\x00" + address + struct.pack("!H", target_port))
         reply = sock.recv(10)
     return reply[1]
+
+
+def test_the_browser_node_is_sealed_publishes_devtools_on_loopback_only_and_reaches_only_the_users_names(lab_topology):
+    from playwright.sync_api import Error
+
+    from lab.browser import BROWSER_NODE, PKI_NODE, browser_context
+
+    running = lab_topology("nginx-https", browser=True)
+    browser = running.containers[BROWSER_NODE]
+    browser.reload()
+    routes = browser.exec_run(["cat", "/proc/net/route"]).output.decode()
+    assert "00000000" not in [line.split()[1] for line in routes.splitlines()[1:] if line.strip()], routes
+    joined = set(browser.attrs["NetworkSettings"]["Networks"])
+    assert joined == {running.networks[PUBLISH_NETWORK].name, running.networks["outside"].name}
+    pki = running.containers[PKI_NODE]
+    pki.reload()
+    assert set(pki.attrs["NetworkSettings"]["Networks"]) == {running.networks["outside"].name}
+    bindings = [b for ports in browser.attrs["NetworkSettings"]["Ports"].values() for b in ports or []]
+    assert bindings and {b["HostIp"] for b in bindings} == {"127.0.0.1"}
+    pid = browser.exec_run(["pidof", "-s", "chromium"]).output.decode().strip()
+    bounding = next(line for line in browser.exec_run(["cat", f"/proc/{pid}/status"]).output.decode().splitlines()
+                    if line.startswith("CapBnd:"))
+    assert int(bounding.split()[1], 16) & (1 << 12) == 0, bounding
+    assert running.browser is not None
+    with browser_context(running.browser) as context:
+        page = context.new_page()
+        assert page.goto(f"{running.public_url}/status").status == 200  # the users' name: reached, lab root trusted
+        for url in ("http://bitbucket:7990/status",  # Bitbucket's inside-only name
+                    "http://ssh.bitbucket.lab.test:7990/status"):  # users' firewall: its SSH port only
+            with pytest.raises(Error, match="net::ERR_NAME_NOT_RESOLVED"):
+                page.goto(url, timeout=20_000)

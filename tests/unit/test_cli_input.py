@@ -28,6 +28,7 @@ def lab(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     (["check", "--public-url", "https://"], "public URL 'https://' has no usable host name"),
     (["check", "--topology-file", "/nonexistent.toml"], "--topology-file /nonexistent.toml: cannot read it"),
     (["images", "build", "nope"], "unknown image 'nope'"),
+    (["check", "--all", "--report", "x.html"], "--report writes one topology's report"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(args, message):
     result = lab(*args)
