@@ -147,9 +147,17 @@ def git_push_streamed(target: CheckTarget) -> Verdict:
     if lead >= 0:
         return passed(observed + " (streamed)", expected)
     return Verdict(True, observed + " — spooled by the proxy", expected,
-                   "the proxy buffers the whole push first (slow big pushes, disk use, timeouts): nginx needs "
-                   "`proxy_request_buffering off;` (on by default) and `proxy_http_version 1.1;` — git sends pushes "
-                   "chunked, and nginx spools chunked bodies to an HTTP/1.0 upstream whatever the buffering says")
+                   "the proxy buffers the whole push first (slow big pushes, disk use, timeouts): "
+                   + SPOOLING_HINTS.get(target.proxy_kind or "", " / ".join(SPOOLING_HINTS.values())))
+
+
+SPOOLING_HINTS = {
+    "nginx": "nginx needs `proxy_request_buffering off;` (on by default) and `proxy_http_version 1.1;` — git sends "
+             "pushes chunked, and nginx spools chunked bodies to an HTTP/1.0 upstream whatever the buffering says",
+    "apache": "Apache spools a chunked body when it must send Bitbucket a Content-Length: remove "
+              "`SetEnv proxy-sendcl` (and `force-proxy-request-1.0`, `proxy-nokeepalive` for HTTP/1.0)",
+    "haproxy": "HAProxy waits for the whole body with `option http-buffer-request`: remove it for /scm/",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,14 +169,22 @@ class _BodyTiming:
 
 
 def _largest_body(target: CheckTarget) -> _BodyTiming | None:
-    """Bitbucket's record of the biggest request body this check sent (by its X-Request-ID)."""
-    tag = request_id.get()
-    response = target.users.session().get(target.url(f"/rest/lab/1.0/body-timings?id={tag}"), timeout=15)
-    try:
-        records = [_BodyTiming(float(r["first_byte_at"]), float(r["last_byte_at"]), int(r["bytes"]), r.get("complete"))
-                   for r in response.json().get("requests", []) if r.get("first_byte_at")]
-    except (ValueError, KeyError, TypeError):
-        return None
+    """Bitbucket's record of the biggest request body this check sent (by its X-Request-ID).
+    Each node of a cluster keeps its own records: asked until every node has answered."""
+    tag, records, nodes_seen = request_id.get(), [], set()
+    for _ in range(3 * len(target.bitbucket_nodes)):
+        response = target.users.session().get(target.url(f"/rest/lab/1.0/body-timings?id={tag}"), timeout=15)
+        node = response.headers.get("X-Lab-Node", "")
+        if node not in nodes_seen:
+            nodes_seen.add(node)
+            try:
+                records += [_BodyTiming(float(r["first_byte_at"]), float(r["last_byte_at"]), int(r["bytes"]),
+                                        r.get("complete")) for r in response.json().get("requests", [])
+                            if r.get("first_byte_at")]
+            except (ValueError, KeyError, TypeError):
+                return None
+        if len(nodes_seen) >= len(target.bitbucket_nodes):
+            break
     return max(records, key=lambda record: record.size, default=None)
 
 
