@@ -10,6 +10,7 @@ import argparse
 import signal
 import subprocess
 import sys
+import faulthandler
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,9 @@ if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command n
 
 DEFAULT_TOPOLOGY = "nginx-https"
 AUTO_REPORT = "auto"
+STOP_REPORT_AFTER_S = 30
+"""After Ctrl-C, if taking the topology down has not ended in this time, every thread's
+stack goes to stderr (the lab's own hang report); the process keeps ending."""
 """``--report`` without a path: ``reports/<topology>-<time>.html``."""
 
 
@@ -180,13 +184,20 @@ def _topology(args: argparse.Namespace) -> Topology:
 
 
 def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
+    topology = _topology(args)
+    progress = Progress(quiet=as_json)
+    try:
+        return _check_and_keep(args, topology, progress, as_json)
+    finally:
+        faulthandler.cancel_dump_traceback_later()  # it ended: no hang report
+
+
+def _check_and_keep(args: argparse.Namespace, topology: Topology, progress: Progress, as_json: bool) -> int:
     from lab.commands import user_commands
     from lab.report import results_json, results_table, topology_picture
     from lab.runtime import up
     from lab.targets import check_running
 
-    topology = _topology(args)
-    progress = Progress(quiet=as_json)
     with up(topology, _options(args), progress) as running:
         progress.step("running checks")
         results = check_running(running, on_start=lambda id_: progress.detail(f"  checking {id_}"))
@@ -258,8 +269,9 @@ def keep_watching(running: RunningTopology, interval: float = 2.0) -> bool:
                 print(f"{running.topology.name} is no longer whole; taking it down", file=sys.stderr)
                 return False
     except KeyboardInterrupt:
+        # Taking the topology down is bounded; should it ever hang, say where, on stderr.
+        faulthandler.dump_traceback_later(STOP_REPORT_AFTER_S, exit=False)
         return True
-    return True
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -9,12 +9,18 @@
         assert run.results_by_id["git.push-large"].ok
 
 Every topology started through these fixtures is removed when the test ends, passed or
-failed; runs killed outright are swept by the next start.
+failed — or, for ``lab_topology``, kept for the next test of the same worker that asks for
+the same topology, which gets it reloaded in place with its own files (a few recent ones per
+worker; ``LAB_FRESH_TOPOLOGIES=1`` starts each anew). Runs killed outright are swept by the
+next start. Tests of one topology go to one worker under ``pytest -n N --dist loadgroup``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -23,6 +29,7 @@ import pytest
 from lab.checks import CheckResult
 from lab.errors import LabError
 from lab.provision import DropIns
+from lab.reload import reload_in_place
 from lab.runtime import LabOptions, RunningTopology, start
 from lab.sharding import in_shard, parse_shard
 from lab.targets import check_running
@@ -30,6 +37,9 @@ from lab.topology import catalog, load_topology
 
 StartTopology = Callable[..., RunningTopology]
 RunChecks = Callable[..., dict[str, CheckResult]]
+PoolKey = tuple[str, str | None, bool]
+KEPT_PER_WORKER = 3
+"""Topologies a worker keeps running between tests (the most recently used)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,6 +53,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:  # under --dist loadgroup, a topology's tests share a worker (and its kept topology)
+        if key := topology_key(item):
+            item.add_marker(pytest.mark.xdist_group(key))
     text = config.getoption("--lab-shard")
     if not text:
         return
@@ -75,15 +88,68 @@ def topology_key(item: pytest.Item) -> str | None:
     return None
 
 
+class _KeptTopologies:
+    """Running topologies a worker keeps for its next tests, by (name, public URL, browser)."""
+
+    def __init__(self) -> None:
+        self.kept: OrderedDict[PoolKey, RunningTopology] = OrderedDict()
+        self.enabled = os.environ.get("LAB_FRESH_TOPOLOGIES", "") != "1"
+
+    def take(self, key: PoolKey, options: LabOptions) -> RunningTopology | None:
+        """The kept topology for ``key`` given ``options`` in place, or None (then start anew)."""
+        running = self.kept.pop(key, None)
+        if running is None:
+            return None
+        try:
+            reload_in_place(running, dataclasses.replace(options, certs_dir=running.options.certs_dir))
+        except Exception:  # noqa: BLE001 — any doubt about a kept topology: start a fresh one
+            running.stop()
+            return None
+        return running
+
+    def give_back(self, key: PoolKey, running: RunningTopology) -> None:
+        if not self.enabled or key in self.kept or not _whole(running):
+            running.stop()
+            return
+        self.kept[key] = running
+        while len(self.kept) > KEPT_PER_WORKER:
+            self.kept.popitem(last=False)[1].stop()
+
+    def stop_all(self) -> None:
+        while self.kept:
+            self.kept.popitem()[1].stop()
+
+
+def _whole(running: RunningTopology) -> bool:
+    """Every container of the run still exists and runs (a test may have stopped it)."""
+    try:
+        for container in running.containers.values():
+            container.reload()
+            if container.status != "running":
+                return False
+    except Exception:  # noqa: BLE001 — gone, or the engine does not answer: not worth keeping
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def _lab_kept_topologies() -> Iterator[_KeptTopologies]:
+    kept = _KeptTopologies()
+    try:
+        yield kept
+    finally:
+        kept.stop_all()
+
+
 @pytest.fixture
-def lab_topology(tmp_path: Path) -> Iterator[StartTopology]:
+def lab_topology(tmp_path: Path, _lab_kept_topologies: _KeptTopologies) -> Iterator[StartTopology]:
     """``lab_topology(name, *, proxy_config=None, properties=None, public_url=None,
     tls_variant="good", browser=False) -> RunningTopology``: start a catalog topology
     (``python -m lab list``), with your site file and/or ``bitbucket.properties`` used
     verbatim, users on ``public_url``, a PKI variant, and the browser node (Chromium on the
-    users' network) for the ``browser.*`` checks. Each start gets its own PKI under ``tmp_path``;
-    every topology is removed when the test ends."""
-    yield from _topologies(tmp_path)
+    users' network) for the ``browser.*`` checks. Each start gets its own PKI under ``tmp_path``
+    (a kept topology keeps its PKI folder, made anew for another TLS variant)."""
+    yield from _topologies(tmp_path, _lab_kept_topologies)
 
 
 @pytest.fixture(scope="module")
@@ -93,24 +159,30 @@ def lab_module_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     yield from _topologies(tmp_path_factory.mktemp("lab"))
 
 
-def _topologies(certs_root: Path) -> Iterator[StartTopology]:
-    started: list[RunningTopology] = []
+def _topologies(certs_root: Path, kept: _KeptTopologies | None = None) -> Iterator[StartTopology]:
+    started: list[tuple[PoolKey, RunningTopology]] = []
 
     def start_topology(name: str, *, proxy_config: Path | None = None, properties: Path | None = None,
                        public_url: str | None = None, tls_variant: str = "good",
                        browser: bool = False) -> RunningTopology:
         options = LabOptions(DropIns(proxy_config, properties), tls_variant,
                              certs_dir=certs_root / f"certs-{name}-{len(started)}", browser=browser)
-        topology = load_topology(name)
-        running = start(topology.with_public_url(public_url) if public_url else topology, options)
-        started.append(running)
+        key: PoolKey = (name, public_url, browser)
+        running = kept.take(key, options) if kept is not None else None
+        if running is None:
+            topology = load_topology(name)
+            running = start(topology.with_public_url(public_url) if public_url else topology, options)
+        started.append((key, running))
         return running
 
     try:
         yield start_topology
     finally:
-        for running in started:
-            running.stop()
+        for key, running in started:
+            if kept is not None:
+                kept.give_back(key, running)
+            else:
+                running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -35,11 +35,14 @@ RELOAD = {
 
 
 def reload_in_place(running: RunningTopology, options: LabOptions) -> None:
-    """Give ``running`` the files ``options`` imply and wait until it runs them.
+    """Give ``running`` the files ``options`` imply and wait until it runs them; the PKI is
+    made anew only for another TLS variant, so a config-only change reloads the proxy alone.
     LabError when the proxy rejects the new config (the old one keeps running) or when
     the change needs a new container (another environment)."""
-    tls = make_pki(running.tls.directory, running.topology.tls_names, options.tls_variant,
-                   backend_names=options.backend_names)
+    same_pki = (options.tls_variant, options.backend_names) == (running.options.tls_variant,
+                                                                 running.options.backend_names)
+    tls = running.tls if same_pki else make_pki(running.tls.directory, running.topology.tls_names,
+                                                options.tls_variant, backend_names=options.backend_names)
     provision = options.provisioner or catalog_provisioner(options.drop_ins, options.http2)
     setups = {node.name: provision(running.topology, node, tls) for node in running.topology.nodes}
     for node in running.topology.nodes:

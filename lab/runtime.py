@@ -90,7 +90,8 @@ class LabOptions:
     ssh_base_url_known: bool = True
     """False when Bitbucket's SSH base URL may be set where the lab cannot see it: it lives
     in Bitbucket's database, and a customer's bundle without ``plugin.ssh.baseurl`` leaves
-    it unknown (an ssh link that answers nowhere is then a note, not a failure)."""
+    it unknown (an ssh link that answers nowhere is then a note, not a failure). A
+    ``--properties`` drop-in without it leaves it unknown as well (``check_target``)."""
 
 
 @dataclass

@@ -29,7 +29,8 @@ def check_target(running: RunningTopology) -> CheckTarget:
         browser=running.browser,
         ssh_command=running.ssh_keys.ssh_command(running.gateway_ports["outside"])
         if running.ssh_keys.host_key.is_file() else None,
-        ssh_base_url_known=running.options.ssh_base_url_known,
+        ssh_base_url_known=running.options.ssh_base_url_known
+        and (running.options.drop_ins.properties is None or "plugin.ssh.baseurl" in properties),
         proxy_kind=topology.proxy.kind if topology.proxy else None,
         bitbucket_nodes=tuple(node.name for node in topology.bitbucket_nodes),
         stop_node=node_stopper(running) if topology.clustered else None,

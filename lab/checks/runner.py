@@ -60,12 +60,24 @@ def _is_root(spec: CheckSpec, wanted: list[CheckSpec]) -> bool:
     return any(spec.id in other.needs for other in wanted)
 
 
+def _root_cause(spec: CheckSpec, results: dict[str, CheckResult]) -> str | None:
+    """The failed check that makes ``spec`` pointless: a need that failed, or the root cause
+    that blocked a need (so a chain of blocked checks names the one real failure)."""
+    for need in spec.needs:
+        result = results.get(need)
+        if result is not None and result.ok is False:
+            return need
+        if result is not None and result.blocked_by:
+            return result.blocked_by
+    return None
+
+
 def _run_or_skip(spec: CheckSpec, target: CheckTarget, results: dict[str, CheckResult],
                  on_start: Callable[[str], None] | None) -> CheckResult:
     why_not = _not_applicable(spec, target)
     if why_not:
         return CheckResult(spec.id, None, why_not, "")
-    cause = next((need for need in spec.needs if need in results and results[need].ok is False), None)
+    cause = _root_cause(spec, results)
     if cause is not None:
         return CheckResult(spec.id, None, f"not run: {cause} failed", spec.proves, blocked_by=cause)
     if on_start is not None:

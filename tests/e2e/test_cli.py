@@ -131,8 +131,7 @@ def test_up_prints_a_green_table_and_a_git_clone_that_works_from_the_host_as_pri
         assert '"RUNNING"' in status.stdout, status.stderr
         run_id = re.search(r"run (\S+)\)", output).group(1)
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        _interrupt(process)
     assert process.returncode == 0
     assert docker_client().containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"},
                                            ignore_removed=True) == []
@@ -159,8 +158,7 @@ def test_up_of_a_cluster_prints_an_ssh_clone_that_works_from_the_host_and_pins_t
                                  capture_output=True, text=True, timeout=120, env={**os.environ, **AMBIENT})
         assert refused.returncode != 0 and "Host key verification failed" in refused.stderr, refused.stderr
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        _interrupt(process)
     assert process.returncode == 0
 
 
@@ -177,6 +175,22 @@ def test_down_all_removes_everything_the_lab_owns_and_nothing_else(lab_topology)
         assert client.networks.get(bystander.id).name == bystander.name
     finally:
         bystander.remove()
+
+
+def _interrupt(process: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Ctrl-C, then what the process still prints until it ends (read as it comes, so a
+    full pipe can never hold it up); AssertionError with that output if it does not end."""
+    process.send_signal(signal.SIGINT)
+    deadline, output = time.monotonic() + timeout, []
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    while process.poll() is None and time.monotonic() < deadline:
+        output.append(process.stdout.read() or "")
+        time.sleep(0.1)
+    if process.poll() is None:
+        process.kill()
+        raise AssertionError(f"still running {timeout} s after Ctrl-C:\n{''.join(output)}")
+    return "".join(output) + (process.stdout.read() or "")
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
