@@ -29,15 +29,18 @@ if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command n
 
 DEFAULT_TOPOLOGY = "nginx-https"
 AUTO_REPORT = "auto"
+"""``--report`` without a path: ``reports/<topology>-<time>.html``."""
 STOP_REPORT_AFTER_S = 30
 """After Ctrl-C, if taking the topology down has not ended in this time, every thread's
 stack goes to stderr (the lab's own hang report); the process keeps ending."""
-"""``--report`` without a path: ``reports/<topology>-<time>.html``."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C always ends the lab, even when it was started from a shell or runner that
+    # ignores SIGINT for its children (a background job, nohup): Python would then ignore it too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args.run(args))
     except (LabError, subprocess.SubprocessError) as error:

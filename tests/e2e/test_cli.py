@@ -113,9 +113,11 @@ def test_properties_bitbucket_would_refuse_exit_2_naming_the_key(tmp_path):
 
 
 def test_up_prints_a_green_table_and_a_git_clone_that_works_from_the_host_as_printed(tmp_path):
+    # Started as a background job is (SIGINT ignored, inherited): Ctrl-C must still end it.
     process = subprocess.Popen([sys.executable, "-m", "lab", "up", "--certs", str(tmp_path / "certs")],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, **AMBIENT})
+                               env={**os.environ, **AMBIENT},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     output = _read_until(process, "press Ctrl-C", timeout=240)
     try:
         assert re.search(r"^\d+ passed, 0 failed", output, re.M), output
@@ -185,12 +187,14 @@ def _interrupt(process: subprocess.Popen[str], timeout: float = 60) -> str:
     assert process.stdout is not None
     os.set_blocking(process.stdout.fileno(), False)
     while process.poll() is None and time.monotonic() < deadline:
-        output.append(process.stdout.read() or "")
-        time.sleep(0.1)
+        line = process.stdout.readline()  # non-blocking: "" when nothing came yet
+        output.append(line)
+        if not line:
+            time.sleep(0.1)
     if process.poll() is None:
         process.kill()
         raise AssertionError(f"still running {timeout} s after Ctrl-C:\n{''.join(output)}")
-    return "".join(output) + (process.stdout.read() or "")
+    return "".join(output)
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
