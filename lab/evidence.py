@@ -48,8 +48,10 @@ def attach_evidence(running: RunningTopology, results: Sequence[CheckResult]) ->
     # A check that stops a node makes the proxy log errors no other check caused.
     outages = [(r.started, r.started + r.seconds) for r in results
                if r.id in REGISTRY and REGISTRY[r.id].disruptive and r.started]
+    # Nor do the lines of the topology's start or last reload.
+    outages.append((0.0, running.settled_at))
     return [_with_evidence(r, proxy.kind if proxy else None, proxy_lines, stub_lines,
-                           [] if REGISTRY.get(r.id) and REGISTRY[r.id].disruptive else outages)
+                           outages[-1:] if REGISTRY.get(r.id) and REGISTRY[r.id].disruptive else outages)
             if r in failing else r for r in results]
 
 
@@ -64,11 +66,17 @@ def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Lin
     own = [line.text for line in proxy_lines if tag in line.text or (not _is_access(line.text) and in_window(line.at))]
     unstamped = [line.text for line in proxy_lines if line.at is None and not _is_access(line.text)
                  and line.text not in own]
-    proxy = own or unstamped[-MAX_LINES:]
+    # The proxy's own answers to requests it could not read far enough to log their id (400 for
+    # headers too large): untagged access lines inside the check's run.
+    untagged = [line.text for line in proxy_lines if _is_access(line.text) and _untagged(line.text)
+                and in_window(line.at)]
+    proxy = own or untagged[-MAX_LINES:] or unstamped[-MAX_LINES:]
     arrived = [_stub_view(line.text) for line in stub_lines if tag in line.text and "LAB-REQUEST" in line.text]
     note = "" if arrived else "no request of this check reached Bitbucket: the proxy answered (or refused) it itself"
     if not own and unstamped:
         note += ("; " if note else "") + "the proxy's error lines could not be tied to this check (no time in them)"
+    if not proxy:
+        note += ("; " if note else "") + "the proxy logged nothing this check can be tied to (no id, no error in its time)"
     hint = result.hint
     if kind is not None and (found := explain(own, kind)):  # a hint only from lines that are this check's
         signature, line = found
@@ -79,6 +87,11 @@ def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Lin
 
 
 _ACCESS = re.compile(r'"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT) [^"]*" \d{3} ')
+
+
+def _untagged(text: str) -> bool:
+    """An access line without a request id (``rid=-`` or none logged)."""
+    return " rid=" not in text or bool(re.search(r" rid=(-|\s|$)", text))
 
 
 def _is_access(text: str) -> bool:

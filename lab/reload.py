@@ -56,6 +56,7 @@ def reload_in_place(running: RunningTopology, options: LabOptions) -> None:
     if browser_node.PKI_NODE in running.containers:  # a new intermediate: the AIA URL serves it now
         running.containers[browser_node.PKI_NODE].put_archive("/", tar_files(browser_node.pki_files(tls)))
     wait_until_ready(running)
+    running.settled_at = time.time()
 
 
 def _files(setup: NodeSetup) -> dict[str, bytes]:

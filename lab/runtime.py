@@ -114,6 +114,9 @@ class RunningTopology:
     """The Playwright driver the browser checks share; ends with the run."""
     shared_home: Volume | None = None
     """A cluster's shared repositories (one volume for every Bitbucket node)."""
+    settled_at: float = 0.0
+    """When the topology last answered as configured (start, reload): log lines from before
+    belong to its start or change, never to a check."""
 
     @property
     def public_url(self) -> str:
@@ -200,6 +203,7 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
         _create_shared_home(running, labels)
         _start_containers(running, tags, labels)
         wait_until_ready(running)
+        running.settled_at = time.time()
         if options.browser:
             running.browser = _browser_endpoint(running)
         progress.step(f"{topology.name} is up in {time.monotonic() - started:.1f} s")
