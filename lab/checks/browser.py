@@ -125,7 +125,7 @@ async def _log_in(target: CheckTarget, page: Page, journey: _Journey) -> tuple[s
     action = str(await form.first.evaluate("form => form.action"))
     if page.url.startswith("https://") and action.startswith("http://"):
         return (f"the login form on {page.url} posts to {action}: Chromium warns the information is not secure",
-                await _connector_hint(target))
+                await _insecure_page_hint(target))
     await page.fill(f"{LOGIN_FORM} input[name=j_username]", target.username)
     await page.fill(f"{LOGIN_FORM} input[name=j_password]", target.password)
     try:
@@ -155,10 +155,7 @@ async def _judge_landing(target: CheckTarget, page: Page, journey: _Journey,
             return (f"no {SESSION_COOKIE} cookie kept; landed on {page.url}", await _connector_hint(target))
         return f"after login the browser landed on {page.url}, not logged in", await _connector_hint(target)
     if journey.warnings:
-        return (f"logged in, but Chromium warned: {journey.warnings[0][:200]}",
-                "every resource and form of an https page must be https: whatever writes http:// into the "
-                "pages must not — a proxy's sub_filter / mod_substitute injection, or Bitbucket building links "
-                f"from the scheme it sees ({await _connector_hint(target)})")
+        return f"logged in, but Chromium warned: {journey.warnings[0][:200]}", await _insecure_page_hint(target)
     secure = bool(session and session.get("secure"))
     return (f"logged in as {target.username} on {page.url} after {len(journey.hops)} page load(s); "
             f"cookie {SESSION_COOKIE} Path={session.get('path') if session else '?'} Secure={secure}"), None
@@ -199,6 +196,13 @@ def _browser_broke(error: LabError, expected: str) -> Verdict:
     """The lab's own browser node failed (not the topology): say so, with its log."""
     return Verdict(False, f"the lab's browser node did not finish: {error}", expected,
                    "the lab itself broke, not the topology: start it again, or skip the browser with --no-browser")
+
+
+async def _insecure_page_hint(target: CheckTarget) -> str:
+    """Mixed content and forms posting to http: the same fix, wherever the http:// comes from."""
+    return ("every resource and form of an https page must be https: whatever writes http:// into the pages must "
+            "not — a proxy's sub_filter / mod_substitute injection, or Bitbucket building links from the scheme it "
+            f"sees ({await _connector_hint(target)})")
 
 
 async def _connector_hint(target: CheckTarget) -> str:

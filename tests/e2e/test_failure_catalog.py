@@ -91,6 +91,12 @@ FAILURES = {
         site_edits={"        proxy_buffering off;\n": "        proxy_buffering off;\n        sub_filter '</body>' "
                     "'<script src=\"http://bitbucket.lab.test/banner.js\"></script></body>';\n"},
         passes=("reach.status",)),
+    "proxy rewrites the login form to post over http": Failure(
+        "nginx-https", {"browser.login": "every resource and form of an https page must be https"},
+        site_edits={"        proxy_buffering off;\n": "        proxy_buffering off;\n        proxy_set_header Accept-Encoding \"\";\n"
+                    "        sub_filter \"action='/bitbucket/j_atl_security_check'\" "
+                    "\"action='http://bitbucket.lab.test/bitbucket/j_atl_security_check'\";\n"},
+        passes=("reach.status",)),
     "front door listens on another port than the public url": Failure(
         "nginx-https", {"reach.front-door": "listen"}, site_edits={"listen 443 ssl;": "listen 8443 ssl;"},
         blocked={"tls.chain": "reach.front-door", "git.clone": "reach.front-door", "reach.status": "reach.front-door",
