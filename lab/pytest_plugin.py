@@ -108,7 +108,7 @@ class _KeptTopologies:
         return running
 
     def give_back(self, key: PoolKey, running: RunningTopology) -> None:
-        if not self.enabled or key in self.kept or not _whole(running):
+        if not self.enabled or key in self.kept or running.exited_nodes():
             running.stop()
             return
         self.kept[key] = running
@@ -118,18 +118,6 @@ class _KeptTopologies:
     def stop_all(self) -> None:
         while self.kept:
             self.kept.popitem()[1].stop()
-
-
-def _whole(running: RunningTopology) -> bool:
-    """Every container of the run still exists and runs (a test may have stopped it)."""
-    try:
-        for container in running.containers.values():
-            container.reload()
-            if container.status != "running":
-                return False
-    except Exception:  # noqa: BLE001 — gone, or the engine does not answer: not worth keeping
-        return False
-    return True
 
 
 @pytest.fixture(scope="session")

@@ -143,14 +143,19 @@ class RunningTopology:
         return text or "(the container printed nothing)"
 
     def exited_nodes(self) -> list[str]:
-        """One line per container of this run that is no longer running."""
+        """One line per container of this run that is no longer running (or is gone)."""
         lines = []
         for name, container in self.containers.items():
-            with contextlib.suppress(APIError, NotFound):
+            try:
                 container.reload()
-                if container.status in ("exited", "dead"):
-                    code = container.attrs["State"].get("ExitCode")
-                    lines.append(f"{name} exited with code {code}: {' | '.join(self.logs(name, 3).splitlines())}")
+            except NotFound:
+                lines.append(f"{name} is gone: its container was removed")
+                continue
+            except APIError:
+                continue  # the engine did not answer this time: not a verdict on the node
+            if container.status in ("exited", "dead"):
+                code = container.attrs["State"].get("ExitCode")
+                lines.append(f"{name} exited with code {code}: {' | '.join(self.logs(name, 3).splitlines())}")
         return lines
 
     def stop(self) -> None:

@@ -43,9 +43,7 @@ def _clustered(target: CheckTarget) -> str | None:
 
 
 def _can_stop_nodes(target: CheckTarget) -> str | None:
-    if not target.clustered:
-        return "one Bitbucket node (not a Data Center cluster)"
-    return None if target.stop_node else "the lab cannot stop nodes of this run"
+    return _clustered(target) or (None if target.stop_node else "the lab cannot stop nodes of this run")
 
 
 @check("session.affinity", f"after a browser-like login, {FOLLOW_UPS} requests stay on one Bitbucket node and "
