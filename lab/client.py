@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-import socks
+
+from lab.socks_connect import through_gateway
 
 GIT_TIMEOUT_S = 300
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -59,8 +60,7 @@ class Vantage:
         resolves the name, so inside-only names fail from outside. Raises OSError."""
         if self.socks_port is None:
             return socket.create_connection((host, port), timeout=timeout)
-        return socks.create_connection((host, port), timeout=timeout, proxy_type=socks.SOCKS5,
-                                       proxy_addr="127.0.0.1", proxy_port=self.socks_port)
+        return through_gateway(self.socks_port, host, port, timeout)
 
     def reaches(self, host: str, port: int, timeout: float = 5) -> bool:
         """Whether something accepts connections on ``host:port`` from here."""
@@ -83,10 +83,11 @@ class Vantage:
         return env
 
     def git(self, args: Sequence[str], cwd: Path | None = None, timeout: float = GIT_TIMEOUT_S,
-            trace_curl: bool = False, ssh_command: str | None = None) -> subprocess.CompletedProcess[str]:
+            trace_curl: bool = False, ssh_command: str | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run the real git CLI from this vantage point; never raises on git's failure.
         ``trace_curl``: libcurl's trace (protocol negotiation) goes to stderr too;
-        ``ssh_command``: git's ``GIT_SSH_COMMAND`` for ssh:// URLs."""
+        ``ssh_command``: git's ``GIT_SSH_COMMAND`` for ssh:// URLs; ``input``: git's stdin."""
         with tempfile.TemporaryDirectory(prefix="lab-git-home-") as home:
             command = ["git", "-c", "credential.helper=", *args]
             if tag := request_id.get():
@@ -97,7 +98,7 @@ class Vantage:
                                               if trace_curl else {})
             if ssh_command:
                 env["GIT_SSH_COMMAND"] = ssh_command
-            return run_bounded(command, cwd, env, timeout)
+            return run_bounded(command, cwd, env, timeout, input)
 
 
 _RUNNING_GROUPS: set[int] = set()
@@ -112,15 +113,16 @@ def _end_running_groups() -> None:
 
 
 def run_bounded(command: list[str], cwd: Path | None, env: dict[str, str],
-                timeout: float) -> subprocess.CompletedProcess[str]:
+                timeout: float, input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``command`` in a process group of its own and end the whole group when it is
     done, when its time is up, or when the lab exits — git's helpers (remote-https,
     send-pack) never outlive it."""
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
                                text=True, start_new_session=True)
     _RUNNING_GROUPS.add(process.pid)
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
+        stdout, stderr = process.communicate(input, timeout=timeout)
         return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     except subprocess.TimeoutExpired:
         _kill_group(process)

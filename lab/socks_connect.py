@@ -13,7 +13,14 @@ import socket
 import sys
 import threading
 
-from lab.client import Vantage
+import socks  # PySocks alone: ssh starts this once per connection, so no requests, no lab.client
+
+
+def through_gateway(socks_port: int, host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to ``host:port`` through the lab's SOCKS5 gateway on 127.0.0.1,
+    the name resolved by the gateway (socks5h). Raises OSError."""
+    return socks.create_connection((host, port), timeout=timeout, proxy_type=socks.SOCKS5,
+                                   proxy_addr="127.0.0.1", proxy_port=socks_port)
 
 
 def main(argv: list[str]) -> int:
@@ -21,7 +28,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m lab.socks_connect SOCKS_PORT HOST PORT", file=sys.stderr)
         return 2
     try:
-        upstream = Vantage(int(argv[0]), None).connect(argv[1], int(argv[2]), timeout=10)
+        upstream = through_gateway(int(argv[0]), argv[1], int(argv[2]), timeout=10)
     except OSError as error:
         print(f"lab gateway 127.0.0.1:{argv[0]}: cannot reach {argv[1]}:{argv[2]} from the users' network "
               f"({error})", file=sys.stderr)

@@ -16,13 +16,12 @@ from pathlib import Path
 from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, passed
 from lab.checks.explain import connector_hint
 from lab.checks.probe import early_status_for_body, open_socket
+from lab.checks.pushing import Push, push_new_branch
 from lab.checks.throttle import slow_uplink
 from lab.client import request_id
 
 
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
-PUSH_TIMEOUT_S = 60
-"""A 20 MB push takes seconds here, even under load; a stalled one is known sooner."""
 SLOW_REPO = "LAB/slow"
 STATUS_HINTS = {
     500: "the proxy answered 500 (see reach.status for what it most often means behind a re-encrypting proxy)",
@@ -110,18 +109,19 @@ def git_push_large(target: CheckTarget) -> Verdict:
 
 @functools.cache
 def large_payload() -> bytes:
-    """20 MB of random (incompressible) bytes, made once per process: each push commits
-    it on its own branch, so one payload serves every push of the run."""
+    """20 MB of random (incompressible) bytes, made once per process; each push ends it with
+    its own branch name (:mod:`lab.checks.pushing`), so no two pushes share a blob."""
     return os.urandom(LARGE_PUSH_BYTES)
 
 
-STREAMED_PAYLOAD = 8 << 20
+STREAMED_PAYLOAD = 4 << 20
 UPLINK_BYTES_PER_SECOND = 4 << 20
 STREAMED_BEFORE = 0.9
-"""Through a 4 MB/s uplink an 8 MB push takes about two seconds to send. A proxy that streams
-hands Bitbucket its first byte while git is still sending (before 90 % has left the
-client); one that spools it starts only after the last byte. Two seconds leave a streaming
-proxy more than a second and a half of margin, however busy the machine is."""
+"""Through a 4 MB/s uplink (paced from the push's first byte, :mod:`lab.checks.throttle`) a
+4 MB push takes a second to send. A proxy that streams hands Bitbucket its first byte within
+milliseconds of git's; one that spools it starts only after the last byte. The line at 90 %
+leaves a streaming proxy 0.9 s to pass the first byte on, however busy the machine is, and a
+spooling one no way to pass."""
 
 
 @check("git.push-streamed", "a big push reaches Bitbucket while git is still sending: the proxy streams the "
@@ -281,33 +281,18 @@ def _stalled_on_the_tail(target: CheckTarget, size: int) -> bool:
 def _push_once(target: CheckTarget, payload: bytes, git_options: list[str] | None = None) -> Verdict:
     branch = f"lab-check/{secrets.token_hex(4)}"
     size = f"{len(payload) / 1024 / 1024:.0f} MB" if len(payload) > 1 << 20 else f"{len(payload)} bytes"
-    expected = f"git push of {size} to {branch} succeeds and ls-remote shows it"
-    with tempfile.TemporaryDirectory(prefix="lab-push-") as work:
-        # A new history of its own on a new branch: no clone needed before the push.
-        clone = Path(work) / "repo"
-        clone.mkdir()
-        (clone / "payload.bin").write_bytes(payload)
-        # The payload is random: compressing it is wasted time on every push (level 0).
-        for step, args in (("init", ["init", "-q"]), ("remote", ["remote", "add", "origin", target.git_url()]),
-                           ("add", ["-c", "core.compression=0", "add", "payload.bin"]),
-                           ("commit", ["commit", "-q", "-m", "lab check"])):
-            local_step = target.users.git(args, cwd=clone)
-            if local_step.returncode != 0:  # never push the old HEAD and call it a pass
-                return failed(f"git {step} failed locally: {local_step.stderr.strip()[:200]}",
-                              expected, "a problem on the lab's side (disk, git), not the topology's")
-        pushed = target.users.git([*(git_options or []), "-c", "pack.compression=0", "push", "origin",
-                                   f"HEAD:refs/heads/{branch}"], cwd=clone, timeout=PUSH_TIMEOUT_S)
-        if pushed.returncode != 0:
-            return _push_verdict(pushed, expected, target, len(payload))
-        options = git_options or []
-        listed = target.users.git([*options, "ls-remote", target.git_url(), f"refs/heads/{branch}"]).stdout
-        local = target.users.git(["rev-parse", "HEAD"], cwd=clone).stdout.strip()
-        # Users clone this repository while `up` keeps the topology: leave no check branches in it.
-        removed = target.users.git([*options, "push", "-q", "origin", "--delete", branch], cwd=clone).returncode == 0
-    if listed.split()[:1] != [local]:
-        return failed(f"pushed, but the remote has {listed.strip() or 'no such branch'}", expected,
+    expected = f"git push of {size} to {branch} succeeds and the remote then holds the pushed commit"
+    outcome = push_new_branch(Push(target.users, target.git_url(), payload, branch, tuple(git_options or ())))
+    if outcome.local_error:  # never push the old HEAD and call it a pass
+        return failed(outcome.local_error, expected, "a problem on the lab's side (disk, git), not the topology's")
+    if outcome.refused is not None:
+        return _push_verdict(outcome.refused, expected, target, len(payload))
+    if not outcome.landed:
+        return failed(f"pushed, but the remote has {outcome.remote_has or 'no such branch'}", expected,
                       "the push did not land: check the proxy routes POST …/git-receive-pack")
-    return passed(f"pushed {size} to {branch}" + ("" if removed else " (could not delete it afterwards)"), expected)
+    # Users clone this repository while `up` keeps the topology: the lab leaves no check branches in it.
+    return passed(f"pushed {size} to {branch}" + ("" if outcome.removed else " (could not delete it afterwards)"),
+                  expected)
 
 
 def _push_verdict(result: subprocess.CompletedProcess[str], expected: str,

@@ -15,6 +15,7 @@ import requests
 
 from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, SSH, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, passed
 from lab.checks.explain import connector_hint
+from lab.checks.pushing import Push, push_new_branch
 
 REPOSITORY_REST = "/rest/api/1.0/projects/LAB/repos/repo"
 TIMEOUT_S = 15
@@ -98,25 +99,18 @@ def ssh_push(target: CheckTarget) -> Verdict:
     link, branch = ssh_link(target), f"lab-check/ssh-{secrets.token_hex(4)}"
     if unknown := _unknown_link(target, link):
         return unknown
-    expected = f"git push to {branch} over {link} succeeds and ls-remote shows it"
-    with tempfile.TemporaryDirectory(prefix="lab-ssh-push-") as work:
-        clone = Path(work)
-        (clone / "hello.txt").write_text("pushed over SSH by the lab\n")
-        for args in (["init", "-q"], ["add", "hello.txt"], ["commit", "-q", "-m", "lab check over SSH"]):
-            local = target.users.git(args, cwd=clone)
-            if local.returncode != 0:
-                return failed(f"git {args[0]} failed locally: {local.stderr.strip()[:200]}", expected,
-                              "a problem on the lab's side (disk, git), not the topology's")
-        pushed = _git(target, ["push", link, f"HEAD:refs/heads/{branch}"], cwd=clone)
-        if pushed.returncode != 0:
-            return _verdict(pushed, expected)
-        listed = _git(target, ["ls-remote", link, f"refs/heads/{branch}"]).stdout.split()[:1]
-        head = target.users.git(["rev-parse", "HEAD"], cwd=clone).stdout.strip()
-        removed = _git(target, ["push", "-q", link, "--delete", branch], cwd=clone).returncode == 0
-    if listed != [head]:
-        return failed(f"pushed, but the remote has {listed or 'no such branch'}", expected,
+    expected = f"git push to {branch} over {link} succeeds and the remote then holds the pushed commit"
+    outcome = push_new_branch(Push(target.users, link, b"pushed over SSH by the lab", branch,
+                                   ssh_command=target.ssh_command, timeout=SSH_GIT_TIMEOUT_S))
+    if outcome.local_error:
+        return failed(outcome.local_error, expected, "a problem on the lab's side (disk, git), not the topology's")
+    if outcome.refused is not None:
+        return _verdict(outcome.refused, expected)
+    if not outcome.landed:
+        return failed(f"pushed, but the remote has {outcome.remote_has or 'no such branch'}", expected,
                       "the push did not land in the repository users clone over HTTP")
-    return passed(f"pushed to {branch} over SSH" + ("" if removed else " (could not delete it afterwards)"), expected)
+    return passed(f"pushed to {branch} over SSH" + ("" if outcome.removed else " (could not delete it afterwards)"),
+                  expected)
 
 
 def _unknown_link(target: CheckTarget, link: str) -> Verdict | None:

@@ -81,10 +81,12 @@ def _relay(client: socket.socket, gateway_port: int, rate: int, stop: threading.
 
 def _pump(source: socket.socket, target: socket.socket, rate: int, stop: threading.Event,
           timeline: list[tuple[float, int]] | None) -> None:
-    """Copy until EOF; with ``rate``, no faster than that many bytes a second. No read
-    timeout: one direction may stay quiet for as long as the other is busy (git's own
-    bound ends the whole exchange)."""
-    started, sent = time.monotonic(), 0
+    """Copy until EOF; with ``rate``, no faster than that many bytes a second. Quiet time
+    earns no credit: after git packs for a second on an open connection, the push that
+    follows is still paced from its first byte (a burst of seconds' worth of credit would
+    make a streaming proxy look like one that spools). No read timeout: one direction may
+    stay quiet for as long as the other is busy (git's own bound ends the whole exchange)."""
+    next_free = time.monotonic()
     source.settimeout(None)
     while not stop.is_set():
         try:
@@ -93,11 +95,12 @@ def _pump(source: socket.socket, target: socket.socket, rate: int, stop: threadi
             break
         if not data:
             break
-        sent += len(data)
         if rate:
-            ahead = sent / rate - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)
+            now = time.monotonic()
+            send_at = max(next_free, now)
+            if send_at > now:
+                time.sleep(send_at - now)
+            next_free = send_at + len(data) / rate
         try:
             target.sendall(data)
         except OSError:

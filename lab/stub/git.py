@@ -89,6 +89,9 @@ def _create_seed_repository(path: Path, name: str) -> None:
         git("update-ref", f"refs/heads/{branch}", commit)
     git("symbolic-ref", "HEAD", "refs/heads/main")
     git("config", "http.receivepack", "true")
+    # Keep every pushed pack as it came (as git does for pushes of 100+ objects): unpacking a
+    # one-blob push of random bytes into a zlib-compressed loose object costs a second of CPU.
+    git("config", "receive.unpackLimit", "1")
     try:
         tmp.rename(path)
     except OSError:  # another node of the cluster seeded it first

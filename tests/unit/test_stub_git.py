@@ -10,6 +10,7 @@ import pytest
 import requests
 import trustme
 
+from lab.checks.pushing import Push, push_new_branch
 from lab.client import Vantage
 from lab.pki import make_pki
 from tests.unit.stubutil import running_stub
@@ -128,3 +129,34 @@ def test_https_connector_reports_https_and_secure(tmp_path):
 def _with_user(url: str, password: str = "admin") -> str:
     scheme, rest = url.split("://", 1)
     return f"{scheme}://admin:{password}@{rest}"
+
+
+def test_a_check_push_lands_its_commit_and_removes_its_branch_with_a_lease_on_it(http_stub):
+    url = f"{_with_user(http_stub)}/LAB/repo.git"
+    outcome = push_new_branch(Push(DIRECT, url, b"payload", "lab-check/unit"))
+    assert outcome.landed and outcome.removed and len(outcome.remote_has) == 40
+    assert DIRECT.git(["ls-remote", url, "refs/heads/lab-check/unit"]).stdout == ""
+
+
+def test_a_check_push_whose_branch_the_remote_does_not_hold_afterwards_is_not_called_landed(http_stub, tmp_path):
+    # A pre-receive hook that moves the branch elsewhere: git push succeeds, the lease on the
+    # pushed commit must then refuse the delete, and ls-remote tells what the remote holds.
+    url = f"{_with_user(http_stub)}/LAB/repo.git"
+    repository = next((tmp_path / "home").rglob("LAB/repo.git"))
+    hook = repository / "hooks" / "post-receive"
+    hook.write_text("#!/bin/sh\nwhile read old new ref; do git update-ref \"$ref\" refs/heads/main; done\n")
+    hook.chmod(0o755)
+    outcome = push_new_branch(Push(DIRECT, url, b"payload", "lab-check/moved"))
+    main = DIRECT.git(["ls-remote", url, "refs/heads/main"]).stdout.split()[0]
+    assert not outcome.landed and outcome.remote_has == main and not outcome.removed
+
+
+def test_two_check_pushes_of_one_payload_send_different_blobs(http_stub, tmp_path):
+    # Were the blob shared, a push while the other's branch exists would send an empty pack.
+    url = f"{_with_user(http_stub)}/LAB/repo.git"
+    first = push_new_branch(Push(DIRECT, url, b"same payload", "lab-check/one"))
+    second = push_new_branch(Push(DIRECT, url, b"same payload", "lab-check/two"))
+    repository = next((tmp_path / "home").rglob("LAB/repo.git"))
+    blobs = {DIRECT.git(["--git-dir", str(repository), "rev-parse", f"{push.remote_has}:payload.bin"]).stdout
+             for push in (first, second)}
+    assert first.landed and second.landed and len(blobs) == 2 and "" not in blobs
