@@ -30,14 +30,15 @@ from lab.checks import CheckResult
 from lab.errors import LabError
 from lab.provision import DropIns
 from lab.reload import reload_in_place
-from lab.runtime import LabOptions, RunningTopology, start
+from lab.browser import BrowserEndpoint
+from lab.runtime import LabOptions, RunningTopology, attach_browser, start
 from lab.sharding import in_shard, parse_shard
 from lab.targets import check_running
 from lab.topology import catalog, load_topology
 
 StartTopology = Callable[..., RunningTopology]
 RunChecks = Callable[..., dict[str, CheckResult]]
-PoolKey = tuple[str, str | None, bool]
+PoolKey = tuple[str, str | None]
 KEPT_PER_WORKER = 3
 """Topologies a worker keeps running between tests (the most recently used)."""
 
@@ -89,10 +90,13 @@ def topology_key(item: pytest.Item) -> str | None:
 
 
 class _KeptTopologies:
-    """Running topologies a worker keeps for its next tests, by (name, public URL, browser)."""
+    """Running topologies a worker keeps for its next tests, by (name, public URL). A test
+    that wants the browser node gets it added to a kept topology started without one; a
+    test that does not want it gets a topology whose browser node is set aside (idle)."""
 
     def __init__(self) -> None:
         self.kept: OrderedDict[PoolKey, RunningTopology] = OrderedDict()
+        self.set_aside: dict[int, BrowserEndpoint] = {}
         self.enabled = os.environ.get("LAB_FRESH_TOPOLOGIES", "") != "1"
 
     def take(self, key: PoolKey, options: LabOptions) -> RunningTopology | None:
@@ -102,22 +106,39 @@ class _KeptTopologies:
             return None
         try:
             reload_in_place(running, dataclasses.replace(options, certs_dir=running.options.certs_dir))
+            self._browser(running, options.browser)
         except Exception:  # noqa: BLE001 — any doubt about a kept topology: start a fresh one
+            self.set_aside.pop(id(running), None)
             running.stop()
             return None
         return running
 
+    def _browser(self, running: RunningTopology, wanted: bool) -> None:
+        """Show the browser node to this test's checks, or set it aside; add it when missing."""
+        if not wanted:
+            if running.browser is not None:
+                self.set_aside[id(running)] = running.browser
+            running.browser = None
+            return
+        running.browser = self.set_aside.pop(id(running), running.browser)
+        if running.browser is None:
+            attach_browser(running)
+
     def give_back(self, key: PoolKey, running: RunningTopology) -> None:
         if not self.enabled or key in self.kept or running.exited_nodes():
-            running.stop()
+            self._stop(running)
             return
         self.kept[key] = running
         while len(self.kept) > KEPT_PER_WORKER:
-            self.kept.popitem(last=False)[1].stop()
+            self._stop(self.kept.popitem(last=False)[1])
 
     def stop_all(self) -> None:
         while self.kept:
-            self.kept.popitem()[1].stop()
+            self._stop(self.kept.popitem()[1])
+
+    def _stop(self, running: RunningTopology) -> None:
+        self.set_aside.pop(id(running), None)
+        running.stop()
 
 
 @pytest.fixture(scope="session")
@@ -132,10 +153,10 @@ def _lab_kept_topologies() -> Iterator[_KeptTopologies]:
 @pytest.fixture
 def lab_topology(tmp_path: Path, _lab_kept_topologies: _KeptTopologies) -> Iterator[StartTopology]:
     """``lab_topology(name, *, proxy_config=None, properties=None, public_url=None,
-    tls_variant="good", browser=False) -> RunningTopology``: start a catalog topology
-    (``python -m lab list``), with your site file and/or ``bitbucket.properties`` used
-    verbatim, users on ``public_url``, a PKI variant, and the browser node (Chromium on the
-    users' network) for the ``browser.*`` checks. Each start gets its own PKI under ``tmp_path``
+    tls_variant="good", browser=False, http2=False) -> RunningTopology``: start a catalog
+    topology (``python -m lab list``), with your site file and/or ``bitbucket.properties``
+    used verbatim, users on ``public_url``, a PKI variant, the browser node (Chromium on the
+    users' network) for the ``browser.*`` checks, and HTTP/2 at a recommended TLS front door. Each start gets its own PKI under ``tmp_path``
     (a kept topology keeps its PKI folder, made anew for another TLS variant)."""
     yield from _topologies(tmp_path, _lab_kept_topologies)
 
@@ -152,10 +173,10 @@ def _topologies(certs_root: Path, kept: _KeptTopologies | None = None) -> Iterat
 
     def start_topology(name: str, *, proxy_config: Path | None = None, properties: Path | None = None,
                        public_url: str | None = None, tls_variant: str = "good",
-                       browser: bool = False) -> RunningTopology:
+                       browser: bool = False, http2: bool = False) -> RunningTopology:
         options = LabOptions(DropIns(proxy_config, properties), tls_variant,
-                             certs_dir=certs_root / f"certs-{name}-{len(started)}", browser=browser)
-        key: PoolKey = (name, public_url, browser)
+                             certs_dir=certs_root / f"certs-{name}-{len(started)}", browser=browser, http2=http2)
+        key: PoolKey = (name, public_url)
         running = kept.take(key, options) if kept is not None else None
         if running is None:
             topology = load_topology(name)

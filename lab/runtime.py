@@ -243,6 +243,13 @@ def _start_containers(running: RunningTopology, tags: dict[str, str], labels: di
     plans += [_gateway_plan(running, net, tags["gateway"], labels) for net in topology.networks]
     if running.options.browser:  # in parallel with the topology: Chromium starts while the proxy does
         plans += _browser_plans(running, tags, labels)
+    _start_plans(running, plans)
+    for network in topology.networks:
+        running.gateway_ports[network] = _published_port(running.containers[f"gateway-{network}"])
+
+
+def _start_plans(running: RunningTopology, plans: list[_Plan]) -> None:
+    """Create and start ``plans`` in parallel; those sharing a host's network namespace after it."""
     hosts = [plan for plan in plans if plan.shares_host_with is None]
     guests = [plan for plan in plans if plan.shares_host_with is not None]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(plans)) as pool:
@@ -253,8 +260,18 @@ def _start_containers(running: RunningTopology, tags: dict[str, str], labels: di
     for plan in guests:  # they join a started container's network namespace
         running.containers[plan.name] = _create(plan, running.containers[str(plan.shares_host_with)])
         running.containers[plan.name].start()
-    for network in topology.networks:
-        running.gateway_ports[network] = _published_port(running.containers[f"gateway-{network}"])
+
+
+def attach_browser(running: RunningTopology) -> None:
+    """Add the browser node and the PKI node to a topology started without them, as
+    ``LabOptions(browser=True)`` would have at start (a kept topology asked for a browser)."""
+    if browser_node.BROWSER_NODE in running.containers:
+        return
+    tags = ensure_images(release=running.options.proxy_release) | ensure_images(("browser",))
+    labels = {**owner_labels(), RUN_LABEL: running.run_id, TOPOLOGY_LABEL: running.topology.name}
+    running.browser_driver = running.browser_driver or browser_node.BrowserDriver()
+    _start_plans(running, _browser_plans(running, tags, labels))
+    running.browser = _browser_endpoint(running)
 
 
 @dataclass(frozen=True)

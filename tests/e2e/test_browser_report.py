@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lab.browser import BROWSER_NODE, browser_context
 from lab.html_report import verdict_text, write_report
 from lab.images.versions import lab_versions
@@ -14,6 +16,7 @@ from lab.provision import ContainerFile
 REPORT_IN_BROWSER = "/tmp/lab-report/report.html"
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_the_report_rendered_by_the_browser_node_shows_every_check_id_with_its_verdict_and_the_screenshots(
         lab_topology, lab_checks, tmp_path):
     running = lab_topology("nginx-https", tls_variant="no-intermediate", browser=True)  # passes, fails, blocked, n/a
@@ -27,6 +30,7 @@ def test_the_report_rendered_by_the_browser_node_shows_every_check_id_with_its_v
     assert 'name="browser.git-agree"' in junit.read_text()
 
 
+@pytest.mark.xdist_group("nginx-http")  # shares the kept topology of its group
 def test_a_verdict_the_report_does_not_hold_is_not_found_in_the_rendered_page(lab_topology, lab_checks, tmp_path):
     """The negative control: reading the page back finds what is there, not what is wanted."""
     running = lab_topology("nginx-http", browser=True)

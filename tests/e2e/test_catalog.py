@@ -25,12 +25,14 @@ def test_catalog_topology_answers_running_over_verified_tls_and_redirects_to_the
     assert first.headers["Location"] == f"{running.public_url}/dashboard"
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_a_leaf_served_without_its_intermediate_fails_verification_against_the_lab_ca(lab_topology):
     running = lab_topology("nginx-https", tls_variant="no-intermediate")
     with pytest.raises(requests.exceptions.SSLError, match="unable to get local issuer certificate"):
         running.vantage("outside").session().get(f"{running.public_url}/status", timeout=15)
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_the_same_topology_with_the_full_chain_verifies(lab_topology):
     running = lab_topology("nginx-https", tls_variant="good")
     assert running.vantage("outside").session().get(f"{running.public_url}/status", timeout=15).ok
@@ -87,6 +89,7 @@ setup.baseUrl=https://bitbucket.lab.test/bitbucket-acme-7f3a
 """
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_a_customer_site_file_and_properties_are_used_verbatim(lab_topology, tmp_path):
     (tmp_path / "site.conf").write_text(CUSTOMER_SITE)
     (tmp_path / "bitbucket.properties").write_text(CUSTOMER_PROPERTIES)
@@ -102,6 +105,7 @@ def test_a_customer_site_file_and_properties_are_used_verbatim(lab_topology, tmp
         users.get("http://bitbucket.lab.test/bitbucket/status", timeout=15)
 
 
+@pytest.mark.xdist_group("direct-https")  # shares the kept topology of its group
 def test_the_pki_keeps_the_ca_key_private_and_writes_a_trust_readme(lab_topology):
     running = lab_topology("direct-https")
     directory = running.tls.directory

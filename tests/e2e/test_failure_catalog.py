@@ -236,6 +236,7 @@ def test_failure_mode_is_caught_by_its_check_with_a_hint_naming_the_cause(lab_to
         assert "data:image/png;base64," in html_report(running, list(results.values()))
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_the_body_limit_probe_sees_413_only_where_the_proxy_has_a_limit(lab_topology, tmp_path):
     limited_site = _variant_site("nginx/https.conf", {"client_max_body_size 0;": ""}, tmp_path)
     limited = check_target(lab_topology("nginx-https", proxy_config=limited_site))

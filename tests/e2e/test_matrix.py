@@ -37,14 +37,7 @@ HTTP2_FRONT_DOORS = [name for name in catalog()
 
 
 @pytest.mark.parametrize("name", HTTP2_FRONT_DOORS)
-def test_recommended_tls_front_doors_with_http2_pass_every_check_and_git_uses_h2(name, tmp_path):
-    from lab.runtime import LabOptions, start
-    from lab.targets import check_running
-
-    running = start(load_topology(name), LabOptions(certs_dir=tmp_path / "certs", http2=True))
-    try:
-        results = {r.id: r for r in check_running(running)}
-    finally:
-        running.stop()
+def test_recommended_tls_front_doors_with_http2_pass_every_check_and_git_uses_h2(lab_topology, lab_checks, name):
+    results = lab_checks(lab_topology(name, http2=True))
     assert {i: f"{r.observed} | {r.hint}" for i, r in results.items() if r.ok is False} == {}
     assert results["http2.git"].ok is True and "negotiated h2" in results["http2.git"].observed

@@ -76,3 +76,29 @@ def _site(proxy_site: str | None, edits: dict[str, str], tmp_path: Path) -> Path
     path = tmp_path / f"site-{abs(hash(text))}.conf"
     path.write_text(text)
     return path
+
+
+@pytest.mark.xdist_group("nginx-http")
+def test_a_kept_topology_gets_the_browser_node_for_a_test_that_wants_it_and_hides_it_from_one_that_does_not(
+        tmp_path):
+    from lab.pytest_plugin import _KeptTopologies
+
+    kept, key = _KeptTopologies(), ("nginx-http", None)
+    kept.enabled = True
+    try:
+        kept.give_back(key, start(load_topology("nginx-http"), LabOptions(certs_dir=tmp_path / "certs")))
+        with_browser = kept.take(key, LabOptions(certs_dir=tmp_path / "certs", browser=True))
+        assert with_browser is not None and "browser" in with_browser.containers
+        login = {r.id: r for r in check_running(with_browser, ["reach.front-door", "browser.login"])}
+        assert login["browser.login"].ok is True, login["browser.login"]
+        kept.give_back(key, with_browser)
+        without = kept.take(key, LabOptions(certs_dir=tmp_path / "certs"))
+        assert without is with_browser
+        hidden = {r.id: r for r in check_running(without, ["reach.front-door", "browser.login"])}
+        assert hidden["browser.login"].ok is None and "no browser node" in hidden["browser.login"].observed
+        kept.give_back(key, without)
+        again = kept.take(key, LabOptions(certs_dir=tmp_path / "certs", browser=True))
+        assert again is with_browser and again.browser is not None
+        kept.give_back(key, again)
+    finally:
+        kept.stop_all()

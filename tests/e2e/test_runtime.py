@@ -19,6 +19,7 @@ from lab.progress import Progress
 from lab.runtime import sweep_dead_runs
 
 
+@pytest.mark.xdist_group("nginx-http")  # shares the kept topology of its group
 def test_users_reach_the_proxy_by_public_name_but_not_tomcat_on_the_inside_network(lab_topology):
     running = lab_topology("nginx-http")
     users, admin = running.vantage("outside").session(), running.vantage("inside").session()
@@ -28,6 +29,7 @@ def test_users_reach_the_proxy_by_public_name_but_not_tomcat_on_the_inside_netwo
     assert admin.get("http://bitbucket:7990/status", timeout=10).status_code == 200
 
 
+@pytest.mark.xdist_group("direct-http")  # shares the kept topology of its group
 def test_gateways_are_published_on_loopback_only(lab_topology):
     running = lab_topology("direct-http")
     container = running.containers["gateway-outside"]
@@ -73,6 +75,7 @@ def test_a_failing_test_leaves_nothing_behind(tmp_path):
     assert _objects_of(run_id) == []
 
 
+@pytest.mark.xdist_group("direct-http")  # shares the kept topology of its group
 def test_a_killed_run_is_swept_by_the_next_run_and_a_live_one_is_not(tmp_path, lab_topology):
     process = subprocess.Popen([sys.executable, "-c", _SCRIPT.format(mode="hang", certs=str(tmp_path))],
                                stdout=subprocess.PIPE, text=True)

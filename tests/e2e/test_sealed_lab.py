@@ -19,6 +19,7 @@ from lab.runtime import PUBLISH_NETWORK
 from lab.targets import check_target
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_the_lab_networks_are_internal_and_the_publishing_bridge_does_not_masquerade(lab_topology):
     running = lab_topology("nginx-https")
     for key, network in running.networks.items():
@@ -30,6 +31,7 @@ def test_the_lab_networks_are_internal_and_the_publishing_bridge_does_not_masque
             assert network.attrs["Internal"] is True, key
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 @pytest.mark.parametrize("node", ["proxy", "bitbucket"])
 def test_proxy_and_bitbucket_have_no_default_route(lab_topology, node):
     routes = lab_topology("nginx-https").containers[node].exec_run(["cat", "/proc/net/route"]).output.decode()
@@ -37,6 +39,7 @@ def test_proxy_and_bitbucket_have_no_default_route(lab_topology, node):
     assert destinations and "00000000" not in destinations, routes
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 @pytest.mark.parametrize("node,service", [("proxy", "nginx"), ("bitbucket", "python3"), ("gateway-outside", "python3")])
 def test_the_services_run_without_the_capability_the_seal_used(lab_topology, node, service):
     container = lab_topology("nginx-https").containers[node]
@@ -47,6 +50,7 @@ def test_the_services_run_without_the_capability_the_seal_used(lab_topology, nod
     assert int(bounding.split()[1], 16) & net_admin == 0, bounding
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_only_the_gateway_joins_the_publishing_bridge(lab_topology):
     running = lab_topology("nginx-https")
     on_bridge = {name for name, container in running.containers.items()
@@ -54,6 +58,7 @@ def test_only_the_gateway_joins_the_publishing_bridge(lab_topology):
     assert on_bridge == {"gateway-outside", "gateway-inside"}
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_the_gateway_refuses_a_name_that_is_not_the_labs_before_looking_it_up(lab_topology):
     running = lab_topology("nginx-https")
     port = running.gateway_ports["outside"]
@@ -67,11 +72,13 @@ def test_the_gateway_refuses_a_name_that_is_not_the_labs_before_looking_it_up(la
     assert refusal in running.logs("gateway-outside", tail=20)
 
 
+@pytest.mark.xdist_group("direct-http")  # shares the kept topology of its group
 def test_the_gateway_refuses_address_literals_even_its_own_loopback(lab_topology):
     port = lab_topology("direct-http").gateway_ports["outside"]
     assert socks_connect(port, "127.0.0.1", 1080, literal=True) == 2
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_a_public_host_the_lab_does_not_know_is_one_finding_and_blocks_the_rest(lab_topology, lab_checks):
     running = lab_topology("nginx-https")
     target = dataclasses.replace(check_target(running), public_url="https://git.acme.example/bitbucket")
@@ -88,6 +95,7 @@ def test_a_public_host_the_lab_does_not_know_is_one_finding_and_blocks_the_rest(
         "git.clone-slow", "session.affinity", "cluster.failover", "browser.login", "browser.git-agree"}
 
 
+@pytest.mark.xdist_group("nginx-http")  # shares the kept topology of its group
 def test_a_killed_gateway_is_one_finding_not_a_dozen(lab_topology, lab_checks):
     running = lab_topology("nginx-http")
     running.containers["gateway-outside"].kill()
@@ -97,6 +105,7 @@ def test_a_killed_gateway_is_one_finding_not_a_dozen(lab_topology, lab_checks):
     assert all(r.blocked_by == "reach.front-door" for key, r in results.items() if key != "reach.front-door")
 
 
+@pytest.mark.xdist_group("nginx-http")  # shares the kept topology of its group
 def test_a_config_that_listens_on_another_port_fails_fast_naming_the_port(lab_topology, tmp_path):
     site = tmp_path / "site.conf"
     site.write_text("server {\n    listen 8081;\n    location / { proxy_pass http://bitbucket:7990; }\n}\n")
@@ -104,6 +113,7 @@ def test_a_config_that_listens_on_another_port_fails_fast_naming_the_port(lab_to
         lab_topology("nginx-http", proxy_config=site)
 
 
+@pytest.mark.xdist_group("nginx-http")  # shares the kept topology of its group
 def test_a_config_that_opens_no_listener_fails_fast_and_says_so(lab_topology, tmp_path):
     site = tmp_path / "site.conf"
     site.write_text("# the customer's site file lost its server block\n")
@@ -111,6 +121,7 @@ def test_a_config_that_opens_no_listener_fails_fast_and_says_so(lab_topology, tm
         lab_topology("nginx-http", proxy_config=site)
 
 
+@pytest.mark.xdist_group("nginx-http")  # shares the kept topology of its group
 def test_checks_leave_no_branches_in_the_repository_users_clone(lab_topology, lab_checks):
     running = lab_topology("nginx-http")
     assert lab_checks(running, ["git.push", "git.push-large"])["git.push"].ok
@@ -130,6 +141,7 @@ def socks_connect(port: int, host: str, target_port: int, literal: bool = False)
     return reply[1]
 
 
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_the_browser_node_is_sealed_publishes_devtools_on_loopback_only_and_reaches_only_the_users_names(lab_topology):
     from playwright.sync_api import Error
 
