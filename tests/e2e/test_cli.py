@@ -1,5 +1,7 @@
 """Issue 6: the CLI as a support engineer uses it — verdicts, JSON, exit codes, and
-copy-paste commands that work from the host as printed."""
+copy-paste commands that work from the host as printed. The CLI starts the browser node by
+default; tests about something else say ``--no-browser`` (the browser's own verdicts are the
+matrix's and the failure catalog's), those about a whole default run keep it."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def lab(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProce
 def test_check_json_names_the_failing_check_with_its_hint_and_exits_1(tmp_path):
     broken = tmp_path / "broken-site.conf"
     broken.write_text((PROXIES_DIR / "apache/https.conf").read_text().replace("AllowEncodedSlashes NoDecode", ""))
-    result = lab("check", "--topology", "apache-https", "--proxy-config", str(broken), "--json",
+    result = lab("check", "--topology", "apache-https", "--proxy-config", str(broken), "--json", "--no-browser",
                  "--certs", str(tmp_path / "certs"))
     assert result.returncode == 1, result.stderr
     document = json.loads(result.stdout)
@@ -98,7 +100,8 @@ def test_up_without_keep_prints_the_report_path_after_the_verdicts(tmp_path):
 def test_a_config_nginx_rejects_exits_2_with_nginx_own_words(tmp_path):
     site = tmp_path / "site.conf"
     site.write_text("server { listen 443 ssl; bogus_directive on; }\n")
-    result = lab("check", "--topology", "nginx-https", "--proxy-config", str(site), "--certs", str(tmp_path / "c"))
+    result = lab("check", "--topology", "nginx-https", "--proxy-config", str(site), "--no-browser",
+                 "--certs", str(tmp_path / "c"))
     assert result.returncode == 2
     assert 'unknown directive "bogus_directive"' in result.stderr.splitlines()[-1]
 
@@ -106,7 +109,8 @@ def test_a_config_nginx_rejects_exits_2_with_nginx_own_words(tmp_path):
 def test_properties_bitbucket_would_refuse_exit_2_naming_the_key(tmp_path):
     properties = tmp_path / "bitbucket.properties"
     properties.write_text("server.context-path=/bitbucket\nserver.proxy-port=abc\n")
-    result = lab("check", "--topology", "nginx-https", "--properties", str(properties), "--certs", str(tmp_path / "c"))
+    result = lab("check", "--topology", "nginx-https", "--properties", str(properties), "--no-browser",
+                 "--certs", str(tmp_path / "c"))
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == ("error: Bitbucket would not start with these properties: "
                                               "server.proxy-port=abc is not a port number (0-65535)")
@@ -141,7 +145,7 @@ def test_up_prints_a_green_table_and_a_git_clone_that_works_from_the_host_as_pri
 
 def test_up_of_a_cluster_prints_an_ssh_clone_that_works_from_the_host_and_pins_the_host_key(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "lab", "up", "--topology", "haproxy-https-cluster",
-                                "--certs", str(tmp_path / "certs")],
+                                "--no-browser", "--certs", str(tmp_path / "certs")],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, **AMBIENT})
     output = _read_until(process, "press Ctrl-C", timeout=240)
@@ -216,8 +220,8 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
 
 
 def test_up_says_so_when_bitbucket_dies_and_takes_the_topology_down(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "lab", "up", "--topology", "direct-http", "--certs",
-                                str(tmp_path / "certs")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    process = subprocess.Popen([sys.executable, "-m", "lab", "up", "--topology", "direct-http", "--no-browser",
+                                "--certs", str(tmp_path / "certs")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, **AMBIENT})
     output = _read_until(process, "press Ctrl-C", timeout=240)
     run_id = re.search(r"run (\S+)\)", output).group(1)
@@ -232,7 +236,7 @@ def test_up_says_so_when_bitbucket_dies_and_takes_the_topology_down(tmp_path):
 
 
 def test_a_public_url_on_an_address_is_one_finding_not_resolvable_inside_the_lab(tmp_path):
-    result = lab("check", "--topology", "nginx-http", "--public-url", "http://127.0.0.9", "--json",
+    result = lab("check", "--topology", "nginx-http", "--public-url", "http://127.0.0.9", "--json", "--no-browser",
                  "--certs", str(tmp_path / "certs"))
     assert result.returncode == 1, result.stderr
     checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
@@ -243,7 +247,7 @@ def test_a_public_url_on_an_address_is_one_finding_not_resolvable_inside_the_lab
 
 def test_a_public_url_of_the_customers_is_answered_by_the_front_door_and_named_in_the_certificate(tmp_path):
     result = lab("check", "--topology", "nginx-https", "--public-url", "https://git.acme.example/bitbucket",
-                 "--json", "--certs", str(tmp_path / "certs"))
+                 "--json", "--no-browser", "--certs", str(tmp_path / "certs"))
     checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
     for passing in ("reach.front-door", "tls.chain", "tls.hostname", "reach.status", "git.clone",
                     "redirects.http-to-https"):
@@ -256,7 +260,7 @@ def test_a_topology_file_of_ones_own_runs_and_keeps_its_pki_under_certs(tmp_path
     own = tmp_path / "elsewhere" / "acme.toml"
     own.parent.mkdir()
     own.write_text((PROXIES_DIR.parent / "topologies" / "direct-http.toml").read_text())
-    result = lab("check", "--topology-file", str(own), "--json", cwd=tmp_path)
+    result = lab("check", "--topology-file", str(own), "--json", "--no-browser", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["topology"] == "acme"
     assert (tmp_path / "certs" / "acme" / "ca.pem").is_file()
