@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import json
 import re
+import time
 from collections.abc import Sequence
 
 from docker.errors import APIError, NotFound
@@ -25,6 +26,7 @@ from lab.logsigs import explain
 from lab.runtime import RunningTopology
 
 WINDOW_SLACK_S = 1.0  # error logs stamp whole seconds
+LOG_CATCH_UP_S = 1.0
 MAX_LINES = 12
 LOG_FILES = ("/var/log/nginx/*.log", "/var/log/apache2/*.log", "/var/log/httpd/*log", "/etc/httpd/logs/*log",
              "/var/log/haproxy*.log")
@@ -43,8 +45,7 @@ def attach_evidence(running: RunningTopology, results: Sequence[CheckResult]) ->
     if not failing:
         return list(results)
     proxy = running.topology.proxy
-    proxy_lines = _read(running, proxy.name) if proxy else []
-    stub_lines = [line for stub in running.topology.bitbucket_nodes for line in _read(running, stub.name)]
+    proxy_lines, stub_lines = _read_logs(running, [r.request_id or "" for r in failing])
     # A check that stops a node makes the proxy log errors no other check caused.
     outages = [(r.started, r.started + r.seconds) for r in results
                if r.id in REGISTRY and REGISTRY[r.id].disruptive and r.started]
@@ -53,6 +54,21 @@ def attach_evidence(running: RunningTopology, results: Sequence[CheckResult]) ->
     return [_with_evidence(r, proxy.kind if proxy else None, proxy_lines, stub_lines,
                            outages[-1:] if REGISTRY.get(r.id) and REGISTRY[r.id].disruptive else outages)
             if r in failing else r for r in results]
+
+
+def _read_logs(running: RunningTopology, tags: list[str]) -> tuple[list[_Line], list[_Line]]:
+    """The proxy's and every Bitbucket node's lines. A proxy logs a request once it has
+    answered it, and Docker passes the line on a moment later: until every failing check's
+    id shows up (bounded by LOG_CATCH_UP_S — some requests never reach a proxy), read again."""
+    proxy = running.topology.proxy
+    deadline = time.monotonic() + LOG_CATCH_UP_S
+    while True:
+        proxy_lines = _read(running, proxy.name) if proxy else []
+        stub_lines = [line for stub in running.topology.bitbucket_nodes for line in _read(running, stub.name)]
+        text = "\n".join(line.text for line in [*proxy_lines, *stub_lines])
+        if all(tag in text for tag in tags) or time.monotonic() > deadline:
+            return proxy_lines, stub_lines
+        time.sleep(0.1)
 
 
 def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Line],

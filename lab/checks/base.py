@@ -169,13 +169,17 @@ class CheckSpec:
     applies: Applies = field(default=lambda target: None)
     disruptive: bool = False
     """It breaks the topology for a while (stops a node): it runs alone, after every other."""
+    slow: bool = False
+    """It takes seconds (real git, ssh, the browser): the runner starts it before the quick
+    ones, so the longest check does not wait behind sub-second ones for a free thread."""
 
 
 REGISTRY: dict[str, CheckSpec] = {}
 
 
 def check(check_id: str, proves: str, hop: str, needs: tuple[str, ...] = (),
-          applies: Applies | None = None, disruptive: bool = False) -> Callable[[CheckFunction], CheckFunction]:
+          applies: Applies | None = None, disruptive: bool = False,
+          slow: bool = False) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check under its stable id; see :class:`CheckSpec`."""
     if hop not in HOPS:
         raise ValueError(f"check {check_id}: unknown hop {hop!r}")
@@ -187,7 +191,7 @@ def check(check_id: str, proves: str, hop: str, needs: tuple[str, ...] = (),
         if missing:
             raise ValueError(f"check {check_id} needs {missing}, which must be registered before it")
         REGISTRY[check_id] = CheckSpec(check_id, proves, hop, function, needs,
-                                       applies or (lambda target: None), disruptive)
+                                       applies or (lambda target: None), disruptive, slow)
         return function
     return register
 

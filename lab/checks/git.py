@@ -74,7 +74,7 @@ def git_auth_challenge(target: CheckTarget) -> Verdict:
 
 
 @check("git.clone", "real git clones over the public URL with credentials", FRONT_DOOR_TO_BITBUCKET,
-       needs=THROUGH_FRONT_DOOR)
+       needs=THROUGH_FRONT_DOOR, slow=True)
 def git_clone(target: CheckTarget) -> Verdict:
     with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
         result = _clone(target, Path(work) / "repo")
@@ -89,20 +89,20 @@ def _slow_repo_configured(target: CheckTarget) -> str | None:
 
 
 @check("git.clone-slow", "a clone of a repository Bitbucket is slow to pack survives the proxy's timeouts",
-       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_slow_repo_configured)
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_slow_repo_configured, slow=True)
 def git_clone_slow(target: CheckTarget) -> Verdict:
     with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
         result = _clone(target, Path(work) / "slow", SLOW_REPO)
     return _git_verdict(result, f"git clone of {SLOW_REPO} succeeds", target)
 
 
-@check("git.push", "real git pushes a commit over the public URL", FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
+@check("git.push", "real git pushes a commit over the public URL", FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, slow=True)
 def git_push(target: CheckTarget) -> Verdict:
     return _push(target, b"hello from the lab\n")
 
 
 @check("git.push-large", "a push of 20 MB of incompressible data goes through", FRONT_DOOR_TO_BITBUCKET,
-       needs=THROUGH_FRONT_DOOR)
+       needs=THROUGH_FRONT_DOOR, slow=True)
 def git_push_large(target: CheckTarget) -> Verdict:
     return _push(target, large_payload())
 
@@ -126,7 +126,7 @@ spooling one no way to pass."""
 
 @check("git.push-streamed", "a big push reaches Bitbucket while git is still sending: the proxy streams the "
        "request body instead of spooling it first (a finding, not a failure, unless the push fails)",
-       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR)
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, slow=True)
 def git_push_streamed(target: CheckTarget) -> Verdict:
     expected = f"Bitbucket gets the first byte of a paced {STREAMED_PAYLOAD >> 20} MB push before {STREAMED_BEFORE:.0%} of it has been sent"
     assert target.users.socks_port is not None
@@ -195,7 +195,7 @@ def _offers_h2(target: CheckTarget) -> str | None:
 
 
 @check("http2.git", "where the front door offers HTTP/2, git clones and pushes over HTTP/2 and over HTTP/1.1",
-       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_offers_h2)
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_offers_h2, slow=True)
 def http2_git(target: CheckTarget) -> Verdict:
     if negotiated_protocol(target) != "h2":
         return not_applicable("the front door does not offer HTTP/2 (ALPN: http/1.1 only)")

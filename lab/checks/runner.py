@@ -1,4 +1,5 @@
-"""Run registered checks: roots first, the rest concurrently, results in registry order.
+"""Run registered checks: roots first, the rest concurrently (slow ones first), results in
+registry order.
 
 A check whose ``needs`` failed is not run: it is reported as blocked by that root cause.
 A network or TLS error inside a check is a finding named in the user's terms
@@ -19,7 +20,8 @@ from lab.checks.base import FRONT_DOOR, GATEWAY_GONE_HINT, REGISTRY, CheckResult
 from lab.checks.network import describe, gateway_answers, is_network_error
 from lab.client import request_id
 
-MAX_PARALLEL_CHECKS = 6
+MAX_PARALLEL_CHECKS = 8
+"""Every slow check of a run (git, ssh, the browser) at once; the quick ones fill in as they end."""
 
 
 def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
@@ -36,6 +38,7 @@ def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
     for spec in roots:  # roots in order: each may block the next (front door, then TLS)
         results[spec.id] = _run_or_skip(spec, target, results, on_start)
     rest = [spec for spec in wanted if spec.id not in results and not spec.disruptive]
+    rest.sort(key=lambda spec: not spec.slow)  # the slow ones first (stable: registry order within each)
     with concurrent.futures.ThreadPoolExecutor(max_workers=MAX_PARALLEL_CHECKS) as pool:
         futures = {spec.id: pool.submit(_run_or_skip, spec, target, results, on_start) for spec in rest}
         for check_id, future in futures.items():

@@ -83,7 +83,7 @@ def links_clone(target: CheckTarget) -> Verdict:
 
 
 @check("ssh.clone", "real git clones over SSH from the ssh clone link (lab key, pinned host key)", SSH,
-       needs=("links.clone",), applies=_ssh_keys_made)
+       needs=("links.clone",), applies=_ssh_keys_made, slow=True)
 def ssh_clone(target: CheckTarget) -> Verdict:
     link = ssh_link(target)
     if unknown := _unknown_link(target, link):
@@ -94,7 +94,7 @@ def ssh_clone(target: CheckTarget) -> Verdict:
 
 
 @check("ssh.push", "real git pushes a commit over SSH to the ssh clone link", SSH, needs=("links.clone",),
-       applies=_ssh_keys_made)
+       applies=_ssh_keys_made, slow=True)
 def ssh_push(target: CheckTarget) -> Verdict:
     link, branch = ssh_link(target), f"lab-check/ssh-{secrets.token_hex(4)}"
     if unknown := _unknown_link(target, link):
