@@ -2,12 +2,15 @@
 
     python bench/run.py                 # everything but the cold image build
     python bench/run.py --cold          # also remove the lab's images and time a cold build
-    python bench/run.py images|updown|matrix|stub
+    python bench/run.py images|updown|matrix|stub|checks|reload|reproduce|browser|cli|suite
 
 - images: `images build` cold (with --cold) and warm.
 - updown: topology up and down through the lab runtime, next to raw docker-SDK calls
   that create and start the same containers in parallel (ratio = lab / raw).
-- matrix: the seed matrix (tests/e2e/test_matrix.py) serially and with -n 2.
+- matrix: the seed matrix (tests/e2e/test_matrix.py) serially and with -n 2 --dist loadgroup.
+- suite:  the README's main pytest run (-n 2, loadgroup, not exclusive/versions) wall time.
+- cli:    `check --topology T --no-keep` end to end, with and without the browser node,
+          against raw docker's up + down of the same containers (ratio).
 - stub:   the stub's memory idle and during a 50 MB git push (VmRSS, VmHWM).
 - checks: per catalog topology, up time, check-phase wall time and the slowest check
   (the critical path), as the ratio check-phase / slowest check (1.0 = fully concurrent).
@@ -125,12 +128,39 @@ def _raw_docker(topology, certs: Path) -> tuple[float, float]:  # type: ignore[n
 
 
 def bench_matrix() -> None:
-    for label, extra in (("serial", []), ("-n 2  ", ["-n", "2"])):
+    for label, extra in (("serial", []), ("-n 2  ", ["-n", "2", "--dist", "loadgroup"])):
         started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                  "tests/e2e/test_matrix.py", *extra], cwd=REPO, capture_output=True, text=True)
         summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
         print(f"seed matrix {label}: {time.monotonic() - started:6.1f} s   ({summary})")
+
+
+def bench_suite() -> None:
+    """The README's main test run (nox -s tests' first pytest), from this checkout."""
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist",
+                             "loadgroup", "-m", "not exclusive and not versions"], cwd=REPO, capture_output=True,
+                            text=True)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
+    print(f"suite (-n 2, not exclusive/versions): {time.monotonic() - started:6.1f} s   ({summary})")
+
+
+def bench_cli(name: str, repeats: int) -> None:
+    """``python -m lab check --topology NAME --no-keep`` end to end (process start to exit),
+    without and with the browser node, next to raw docker's up + down of the same containers."""
+    with tempfile.TemporaryDirectory() as certs:
+        floor = statistics.median(sum(_raw_docker(load_topology(name), Path(certs))) for _ in range(repeats))
+        for label, extra in (("--no-browser", ["--no-browser"]), ("browser     ", [])):
+            runs = []
+            for _ in range(repeats):
+                started = time.monotonic()
+                subprocess.run([sys.executable, "-m", "lab", "check", "--topology", name, "--no-keep", "--certs",
+                                certs, *extra], cwd=REPO, capture_output=True, timeout=300)
+                runs.append(time.monotonic() - started)
+            took = statistics.median(runs)
+            print(f"check {name} {label} end to end: {took:5.2f} s   raw docker up+down: {floor:5.2f} s   "
+                  f"ratio {took / floor:4.2f}")
 
 
 def bench_checks() -> None:
@@ -282,7 +312,8 @@ def _memory(pid: int) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("parts", nargs="*", default=["images", "updown", "reload", "checks", "matrix", "stub"])
+    parser.add_argument("parts", nargs="*",
+                        default=["images", "updown", "reload", "checks", "cli", "matrix", "stub", "suite"])
     parser.add_argument("--cold", action="store_true", help="remove the lab's images first and time a cold build")
     parser.add_argument("--topology", default="nginx-https,haproxy-https-cluster",
                         help="comma-separated topologies for updown (a single node and a Data Center cluster)")
@@ -291,7 +322,8 @@ def main() -> None:
     sweep_dead_runs()
     for part in args.parts:
         {"images": lambda: bench_images(args.cold), "updown": lambda: [bench_updown(name, args.repeats) for name in args.topology.split(",")],
-         "matrix": bench_matrix, "stub": bench_stub, "checks": bench_checks,
+         "matrix": bench_matrix, "stub": bench_stub, "checks": bench_checks, "suite": bench_suite,
+         "cli": lambda: [bench_cli(name, args.repeats) for name in args.topology.split(",")[:1]],
          "reproduce": bench_reproduce, "reload": lambda: bench_reload(args.repeats),
          "browser": lambda: [bench_browser(name, args.repeats, args.cold and index == 0)
                              for index, name in enumerate(args.topology.split(","))]}[part]()

@@ -45,9 +45,11 @@ def wait_until_ready(running: RunningTopology) -> None:
 
 
 def _wait_for_upstream_up(running: RunningTopology) -> None:
-    """A proxy that health-checks its upstream (HAProxy `check`, nginx/Apache retries)
-    answers 502/503 until it has seen Bitbucket up a few times; wait (bounded) until the
-    public URL answers anything else, so the first check does not race the health check."""
+    """A proxy that health-checks its upstream (HAProxy `check`, Apache's worker retry)
+    answers 503 until it has seen Bitbucket up a few times; wait (bounded) until the public
+    URL answers anything else, so the first check does not race the health check. A 502 is
+    not waited on: the proxy tried Bitbucket just now and failed (a refused connection, a
+    TLS name that does not match) — a finding for the checks, not a state that passes."""
     session = running.vantage("outside").session()
     session.verify = False  # TLS is judged by the checks; here any HTTP answer will do
     deadline = time.monotonic() + UPSTREAM_UP_TIMEOUT_S
@@ -58,7 +60,7 @@ def _wait_for_upstream_up(running: RunningTopology) -> None:
                 status = session.get(running.public_url + "/status", timeout=5, allow_redirects=False).status_code
             except requests.RequestException:
                 return  # no HTTP answer at all: the checks will name why
-            if status not in (502, 503, 504):
+            if status not in (503, 504):
                 return
             time.sleep(0.2)
 
