@@ -222,12 +222,16 @@ def _create_networks(running: RunningTopology, labels: dict[str, str]) -> None:
     """The topology's networks are internal (no way out); the publishing bridge, where
     the gateways' ports are published on 127.0.0.1, does no masquerading."""
     client, prefix = running.client, f"lab-{running.run_id}"
-    for name in running.topology.networks:
-        running.networks[name] = client.networks.create(f"{prefix}-{name}", driver="bridge", internal=True,
-                                                        labels=labels)
-    running.networks[PUBLISH_NETWORK] = client.networks.create(
-        f"{prefix}-{PUBLISH_NETWORK}", driver="bridge", labels=labels,
-        options={"com.docker.network.bridge.enable_ip_masquerade": "false"})
+    specs: dict[str, dict[str, object]] = {name: {"internal": True} for name in running.topology.networks}
+    specs[PUBLISH_NETWORK] = {"options": {"com.docker.network.bridge.enable_ip_masquerade": "false"}}
+
+    def create(name: str) -> tuple[str, Network]:
+        return name, client.networks.create(f"{prefix}-{name}", driver="bridge", labels=labels, **specs[name])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(specs)) as pool:
+        for future in [pool.submit(create, name) for name in specs]:  # unrecorded ones: stop() sweeps by label
+            name, network = future.result()
+            running.networks[name] = network
 
 
 def _create_shared_home(running: RunningTopology, labels: dict[str, str]) -> None:

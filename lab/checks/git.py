@@ -129,6 +129,28 @@ spooling one no way to pass."""
        FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, slow=True)
 def git_push_streamed(target: CheckTarget) -> Verdict:
     expected = f"Bitbucket gets the first byte of a paced {STREAMED_PAYLOAD >> 20} MB push before {STREAMED_BEFORE:.0%} of it has been sent"
+    lead = _paced_push_lead(target)
+    if isinstance(lead, float) and lead < 0:
+        # A busy machine can only make a streaming proxy look late, never a spooling one early
+        # (it cannot pass on bytes it has not got): the better of two pushes is the proxy's.
+        again = _paced_push_lead(target)
+        lead = max(lead, again) if isinstance(again, float) else again
+    if isinstance(lead, Verdict):
+        return dataclasses.replace(lead, expected=expected)
+    if lead is None:
+        return passed("pushed; the body timing could not be read (diagnostics endpoint)", expected)
+    observed = (f"Bitbucket's first byte came {abs(lead):.2f} s {'before' if lead >= 0 else 'after'} "
+                f"{STREAMED_BEFORE:.0%} of the push had left git")
+    if lead >= 0:
+        return passed(observed + " (streamed)", expected)
+    return Verdict(True, observed + " — spooled by the proxy (measured twice)", expected,
+                   "the proxy buffers the whole push first (slow big pushes, disk use, timeouts): "
+                   + SPOOLING_HINTS.get(target.proxy_kind or "", " / ".join(SPOOLING_HINTS.values())))
+
+
+def _paced_push_lead(target: CheckTarget) -> float | Verdict | None:
+    """Push through the paced uplink: how long before 90 % of the push had left git Bitbucket
+    got its first byte (negative: after); the failed push's verdict; None when unknown."""
     assert target.users.socks_port is not None
     with slow_uplink(target.users.socks_port, UPLINK_BYTES_PER_SECOND) as uplink:
         slow = dataclasses.replace(target, users=dataclasses.replace(target.users, socks_port=uplink.port))
@@ -137,18 +159,9 @@ def git_push_streamed(target: CheckTarget) -> Verdict:
                        ["-c", "http.postBuffer=65536", "-c", "http.version=HTTP/1.1"])
         sent_most = uplink.sent_share_at(STREAMED_BEFORE)
     if not pushed.ok:
-        return failed(pushed.observed, expected, pushed.hint)
+        return pushed
     timing = _largest_body(target)
-    if timing is None or sent_most is None:
-        return passed("pushed; the body timing could not be read (diagnostics endpoint)", expected)
-    lead = sent_most - timing.first_byte_at
-    observed = (f"Bitbucket's first byte came {abs(lead):.2f} s {'before' if lead >= 0 else 'after'} "
-                f"{STREAMED_BEFORE:.0%} of the push had left git")
-    if lead >= 0:
-        return passed(observed + " (streamed)", expected)
-    return Verdict(True, observed + " — spooled by the proxy", expected,
-                   "the proxy buffers the whole push first (slow big pushes, disk use, timeouts): "
-                   + SPOOLING_HINTS.get(target.proxy_kind or "", " / ".join(SPOOLING_HINTS.values())))
+    return None if timing is None or sent_most is None else sent_most - timing.first_byte_at
 
 
 SPOOLING_HINTS = {
@@ -169,7 +182,8 @@ class _BodyTiming:
 
 
 def _largest_body(target: CheckTarget) -> _BodyTiming | None:
-    """Bitbucket's record of the biggest request body this check sent (by its X-Request-ID).
+    """Bitbucket's record of the biggest request body this check sent (by its X-Request-ID;
+    of equal ones, the latest: a check that pushes twice is judged by its last push).
     Each node of a cluster keeps its own records: asked until every node has answered."""
     tag, records, nodes_seen = request_id.get(), [], set()
     for _ in range(3 * len(target.bitbucket_nodes)):
@@ -185,7 +199,7 @@ def _largest_body(target: CheckTarget) -> _BodyTiming | None:
                 return None
         if len(nodes_seen) >= len(target.bitbucket_nodes):
             break
-    return max(records, key=lambda record: record.size, default=None)
+    return max(records, key=lambda record: (record.size, record.first_byte_at), default=None)  # the latest push
 
 
 def _offers_h2(target: CheckTarget) -> str | None:
