@@ -30,7 +30,6 @@ from lab.checks import CheckResult
 from lab.errors import LabError
 from lab.provision import DropIns
 from lab.reload import reload_in_place
-from lab.browser import BrowserEndpoint
 from lab.runtime import LabOptions, RunningTopology, attach_browser, start
 from lab.sharding import in_shard, parse_shard
 from lab.targets import check_running
@@ -92,12 +91,11 @@ def topology_key(item: pytest.Item) -> str | None:
 
 class _KeptTopologies:
     """Running topologies a worker keeps for its next tests, by (name, public URL). A test
-    that wants the browser node gets it added to a kept topology started without one; a
-    test that does not want it gets a topology whose browser node is set aside (idle)."""
+    that wants the browser node gets it added to a kept topology started without one; for a
+    test that does not, the node idles (its options say no browser: the checks leave it be)."""
 
     def __init__(self) -> None:
         self.kept: OrderedDict[PoolKey, RunningTopology] = OrderedDict()
-        self.set_aside: dict[int, BrowserEndpoint] = {}
         self.enabled = os.environ.get("LAB_FRESH_TOPOLOGIES", "") != "1"
 
     def take(self, key: PoolKey, options: LabOptions) -> RunningTopology | None:
@@ -107,39 +105,24 @@ class _KeptTopologies:
             return None
         try:
             reload_in_place(running, dataclasses.replace(options, certs_dir=running.options.certs_dir))
-            self._browser(running, options.browser)
+            if options.browser:
+                attach_browser(running)
         except Exception:  # noqa: BLE001 — any doubt about a kept topology: start a fresh one
-            self.set_aside.pop(id(running), None)
             running.stop()
             return None
         return running
 
-    def _browser(self, running: RunningTopology, wanted: bool) -> None:
-        """Show the browser node to this test's checks, or set it aside; add it when missing."""
-        if not wanted:
-            if running.browser is not None:
-                self.set_aside[id(running)] = running.browser
-            running.browser = None
-            return
-        running.browser = self.set_aside.pop(id(running), running.browser)
-        if running.browser is None:
-            attach_browser(running)
-
     def give_back(self, key: PoolKey, running: RunningTopology) -> None:
         if not self.enabled or key in self.kept or running.exited_nodes():
-            self._stop(running)
+            running.stop()
             return
         self.kept[key] = running
         while len(self.kept) > KEPT_PER_WORKER:
-            self._stop(self.kept.popitem(last=False)[1])
+            self.kept.popitem(last=False)[1].stop()
 
     def stop_all(self) -> None:
         while self.kept:
-            self._stop(self.kept.popitem()[1])
-
-    def _stop(self, running: RunningTopology) -> None:
-        self.set_aside.pop(id(running), None)
-        running.stop()
+            self.kept.popitem()[1].stop()
 
 
 @pytest.fixture(scope="session")
@@ -157,8 +140,9 @@ def lab_topology(tmp_path: Path, _lab_kept_topologies: _KeptTopologies) -> Itera
     tls_variant="good", browser=False, http2=False) -> RunningTopology``: start a catalog
     topology (``python -m lab list``), with your site file and/or ``bitbucket.properties``
     used verbatim, users on ``public_url``, a PKI variant, the browser node (Chromium on the
-    users' network) for the ``browser.*`` checks, and HTTP/2 at a recommended TLS front door. Each start gets its own PKI under ``tmp_path``
-    (a kept topology keeps its PKI folder, made anew for another TLS variant)."""
+    users' network) for the ``browser.*`` checks, and HTTP/2 at a recommended TLS front door.
+    Each start gets its own PKI under ``tmp_path`` (a kept topology keeps its PKI folder, made
+    anew for another TLS variant)."""
     yield from _topologies(tmp_path, _lab_kept_topologies)
 
 

@@ -86,7 +86,8 @@ class LabOptions:
     """The recommended TLS front door also offers HTTP/2 (``--http2``)."""
     browser: bool = False
     """Start the browser node (and the PKI node its AIA fetches reach) with the topology,
-    for the ``browser.*`` checks; the CLI's default, off with ``--no-browser``."""
+    for the ``browser.*`` checks; the CLI's default, off with ``--no-browser``. A topology
+    reloaded with ``False`` keeps a browser node it has, idle: its checks leave it out."""
     ssh_base_url_known: bool = True
     """False when Bitbucket's SSH base URL may be set where the lab cannot see it: it lives
     in Bitbucket's database, and a customer's bundle without ``plugin.ssh.baseurl`` leaves
@@ -268,7 +269,8 @@ def _start_plans(running: RunningTopology, plans: list[_Plan]) -> None:
 
 def attach_browser(running: RunningTopology) -> None:
     """Add the browser node and the PKI node to a topology started without them, as
-    ``LabOptions(browser=True)`` would have at start (a kept topology asked for a browser)."""
+    ``LabOptions(browser=True)`` would have at start (a kept topology asked for a browser);
+    nothing when it has them."""
     if browser_node.BROWSER_NODE in running.containers:
         return
     tags = ensure_images(release=running.options.proxy_release) | ensure_images(("browser",))

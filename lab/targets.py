@@ -26,7 +26,7 @@ def check_target(running: RunningTopology) -> CheckTarget:
         tomcat_reachable_by_users=topology.tomcat_reachable_by_users,
         applicable=topology.checks,
         slow_repos=slow,
-        browser=running.browser,
+        browser=running.browser if running.options.browser else None,  # a kept topology's may idle
         ssh_command=running.ssh_keys.ssh_command(running.gateway_ports["outside"])
         if running.ssh_keys.host_key.is_file() else None,
         ssh_base_url_known=running.options.ssh_base_url_known
