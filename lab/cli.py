@@ -364,6 +364,11 @@ def _down(args: argparse.Namespace) -> int:
 
     removed = remove_everything() if args.all else sweep_dead_runs()
     print(f"removed {removed} container(s) and network(s)")
+    if args.all:
+        from lab.sweep import STUCK_NETWORK, stuck_networks
+
+        for name in stuck_networks():
+            print(f"warning: network {name} is left: {STUCK_NETWORK}", file=sys.stderr)
     return 0
 
 

@@ -62,6 +62,27 @@ def remove_everything(client: docker.DockerClient | None = None) -> int:
     return _remove_labelled(client or docker_client(), lambda labels: True)
 
 
+STUCK_NETWORK = ("Docker refuses to remove it (\"active endpoints\") though no container is attached: a fault "
+                 "of the Docker daemon; restarting the daemon clears it")
+
+
+def stuck_networks(client: docker.DockerClient | None = None) -> list[str]:
+    """The lab's networks that are still there, tried once more: those Docker refuses for
+    "active endpoints" (a stale endpoint, no container attached) — the lab cannot remove
+    them, only say so."""
+    client = client or docker_client()
+    stuck = []
+    for network in client.networks.list(filters={"label": LAB_LABEL}):
+        try:
+            network.remove()
+        except NotFound:
+            continue
+        except APIError as error:
+            if "active endpoints" in str(error):
+                stuck.append(str(network.name))
+    return sorted(stuck)
+
+
 def _remove_labelled(client: docker.DockerClient, should_remove: Callable[[dict[str, str]], bool],
                      filters: dict[str, str] | None = None) -> int:
     removed = 0

@@ -177,7 +177,10 @@ def test_down_all_removes_everything_the_lab_owns_and_nothing_else(lab_topology)
         result = lab("down", "--all")
         assert result.returncode == 0
         assert client.containers.list(all=True, filters={"label": LAB_LABEL}, ignore_removed=True) == []
-        assert client.networks.list(filters={"label": LAB_LABEL}) == []
+        # Docker can keep a network with a stale endpoint and no container (a daemon fault, seen
+        # once here in ten suite runs): the lab cannot remove it, but must name it, and nothing else.
+        left = {network.name for network in client.networks.list(filters={"label": LAB_LABEL})}
+        assert left == {line.split()[2] for line in result.stderr.splitlines() if "is left: Docker refuses" in line}
         assert client.networks.get(bystander.id).name == bystander.name
     finally:
         bystander.remove()
