@@ -16,7 +16,7 @@ from pathlib import Path
 from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, passed
 from lab.checks.explain import connector_hint
 from lab.checks.probe import early_status_for_body, open_socket
-from lab.checks.pushing import Push, push_new_branch
+from lab.checks.pushing import Push, push_new_branch, push_verdict
 from lab.checks.throttle import slow_uplink
 from lab.client import request_id
 
@@ -297,16 +297,9 @@ def _push_once(target: CheckTarget, payload: bytes, git_options: list[str] | Non
     size = f"{len(payload) / 1024 / 1024:.0f} MB" if len(payload) > 1 << 20 else f"{len(payload)} bytes"
     expected = f"git push of {size} to {branch} succeeds and the remote then holds the pushed commit"
     outcome = push_new_branch(Push(target.users, target.git_url(), payload, branch, tuple(git_options or ())))
-    if outcome.local_error:  # never push the old HEAD and call it a pass
-        return failed(outcome.local_error, expected, "a problem on the lab's side (disk, git), not the topology's")
-    if outcome.refused is not None:
-        return _push_verdict(outcome.refused, expected, target, len(payload))
-    if not outcome.landed:
-        return failed(f"pushed, but the remote has {outcome.remote_has or 'no such branch'}", expected,
-                      "the push did not land: check the proxy routes POST …/git-receive-pack")
-    # Users clone this repository while `up` keeps the topology: the lab leaves no check branches in it.
-    return passed(f"pushed {size} to {branch}" + ("" if outcome.removed else " (could not delete it afterwards)"),
-                  expected)
+    return push_verdict(outcome, expected, f"pushed {size} to {branch}",
+                        lambda refused: _push_verdict(refused, expected, target, len(payload)),
+                        "the push did not land: check the proxy routes POST …/git-receive-pack")
 
 
 def _push_verdict(result: subprocess.CompletedProcess[str], expected: str,

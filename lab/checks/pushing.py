@@ -17,8 +17,10 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+from lab.checks.base import Verdict, failed, passed
 from lab.client import Vantage
 
 PUSH_TIMEOUT_S = 60
@@ -48,6 +50,25 @@ class PushOutcome:
     landed: bool = False
     remote_has: str = ""
     removed: bool = False
+
+
+LAB_SIDE_HINT = "a problem on the lab's side (disk, git), not the topology's"
+
+
+def push_verdict(outcome: PushOutcome, expected: str, pushed: str,
+                 refused: Callable[[subprocess.CompletedProcess[str]], Verdict], not_landed_hint: str) -> Verdict:
+    """The verdict on a push: ``pushed`` says what went through; ``refused`` judges git's
+    failure (its hint is the transport's); ``not_landed_hint`` is the fix for a push git
+    called good that the remote does not hold."""
+    if outcome.local_error:  # never push something else and call it a pass
+        return failed(outcome.local_error, expected, LAB_SIDE_HINT)
+    if outcome.refused is not None:
+        return refused(outcome.refused)
+    if not outcome.landed:
+        return failed(f"pushed, but the remote has {outcome.remote_has or 'no such branch'}", expected,
+                      not_landed_hint)
+    # Users clone this repository while `up` keeps the topology: the lab leaves no check branches in it.
+    return passed(pushed + ("" if outcome.removed else " (could not delete it afterwards)"), expected)
 
 
 class _LocalGitFailed(Exception):

@@ -15,7 +15,7 @@ import requests
 
 from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, SSH, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, passed
 from lab.checks.explain import connector_hint
-from lab.checks.pushing import Push, push_new_branch
+from lab.checks.pushing import Push, push_new_branch, push_verdict
 
 REPOSITORY_REST = "/rest/api/1.0/projects/LAB/repos/repo"
 TIMEOUT_S = 15
@@ -102,15 +102,9 @@ def ssh_push(target: CheckTarget) -> Verdict:
     expected = f"git push to {branch} over {link} succeeds and the remote then holds the pushed commit"
     outcome = push_new_branch(Push(target.users, link, b"pushed over SSH by the lab", branch,
                                    ssh_command=target.ssh_command, timeout=SSH_GIT_TIMEOUT_S))
-    if outcome.local_error:
-        return failed(outcome.local_error, expected, "a problem on the lab's side (disk, git), not the topology's")
-    if outcome.refused is not None:
-        return _verdict(outcome.refused, expected)
-    if not outcome.landed:
-        return failed(f"pushed, but the remote has {outcome.remote_has or 'no such branch'}", expected,
-                      "the push did not land in the repository users clone over HTTP")
-    return passed(f"pushed to {branch} over SSH" + ("" if outcome.removed else " (could not delete it afterwards)"),
-                  expected)
+    return push_verdict(outcome, expected, f"pushed to {branch} over SSH",
+                        lambda refused: _verdict(refused, expected),
+                        "the push did not land in the repository users clone over HTTP")
 
 
 def _unknown_link(target: CheckTarget, link: str) -> Verdict | None:
