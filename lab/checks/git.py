@@ -17,7 +17,7 @@ from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, CheckTa
 from lab.checks.explain import connector_hint
 from lab.checks.probe import early_status_for_body, open_socket
 from lab.checks.pushing import Push, push_new_branch, push_verdict
-from lab.checks.throttle import slow_uplink
+from lab.checks.uplink import Hold, held_uplink
 from lab.client import request_id
 
 
@@ -115,53 +115,62 @@ def large_payload() -> bytes:
 
 
 STREAMED_PAYLOAD = 4 << 20
-UPLINK_BYTES_PER_SECOND = 4 << 20
-STREAMED_BEFORE = 0.9
-"""Through a 4 MB/s uplink (paced from the push's first byte, :mod:`lab.checks.throttle`) a
-4 MB push takes a second to send. A proxy that streams hands Bitbucket its first byte within
-milliseconds of git's; one that spools it starts only after the last byte. The line at 90 %
-leaves a streaming proxy 0.9 s to pass the first byte on, however busy the machine is, and a
-spooling one no way to pass."""
+HELD_AT = 1 << 20
+HOLD_S = 2.0
+"""git.push-streamed holds git's 4 MB push at its first megabyte (:mod:`lab.checks.uplink`)
+and asks Bitbucket whether the body is arriving. A proxy that streams has passed the first
+bytes on within milliseconds, so the hold ends at once; one that spools waits for the end of
+a body git is not allowed to send, and the hold runs out after 2 s — however busy the
+machine is, a streaming proxy has that long to pass on its first byte."""
 
 
 @check("git.push-streamed", "a big push reaches Bitbucket while git is still sending: the proxy streams the "
        "request body instead of spooling it first (a finding, not a failure, unless the push fails)",
        FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, slow=True)
 def git_push_streamed(target: CheckTarget) -> Verdict:
-    expected = f"Bitbucket gets the first byte of a paced {STREAMED_PAYLOAD >> 20} MB push before {STREAMED_BEFORE:.0%} of it has been sent"
-    lead = _paced_push_lead(target)
-    if isinstance(lead, float) and lead < 0:
+    expected = (f"Bitbucket receives the body of a {STREAMED_PAYLOAD >> 20} MB push while git is held at its "
+                f"first {HELD_AT >> 20} MB")
+    held = _held_push(target)
+    if isinstance(held, Hold) and held.released_by_arrival is False:
         # A busy machine can only make a streaming proxy look late, never a spooling one early
-        # (it cannot pass on bytes it has not got): the better of two pushes is the proxy's.
-        again = _paced_push_lead(target)
-        lead = max(lead, again) if isinstance(again, float) else again
-    if isinstance(lead, Verdict):
-        return dataclasses.replace(lead, expected=expected)
-    if lead is None:
-        return passed("pushed; the body timing could not be read (diagnostics endpoint)", expected)
-    observed = (f"Bitbucket's first byte came {abs(lead):.2f} s {'before' if lead >= 0 else 'after'} "
-                f"{STREAMED_BEFORE:.0%} of the push had left git")
-    if lead >= 0:
-        return passed(observed + " (streamed)", expected)
-    return Verdict(True, observed + " — spooled by the proxy (measured twice)", expected,
-                   "the proxy buffers the whole push first (slow big pushes, disk use, timeouts): "
+        # (it cannot pass on bytes it has not got): a second push confirms a spooling proxy.
+        held = _held_push(target)
+    if isinstance(held, Verdict):
+        return dataclasses.replace(held, expected=expected)
+    if held is None or held.released_by_arrival is None:
+        return passed("pushed; whether it streamed is unknown: Bitbucket's body records could not be read "
+                      "(diagnostics endpoint)", expected)
+    if held.released_by_arrival:
+        return passed(f"Bitbucket was receiving the body {held.seconds:.2f} s after git was held at "
+                      f"{HELD_AT >> 20} MB of {STREAMED_PAYLOAD >> 20} MB (streamed)", expected)
+    return Verdict(True, f"Bitbucket had none of the body while git was held at {HELD_AT >> 20} MB of "
+                   f"{STREAMED_PAYLOAD >> 20} MB for {held.seconds:.1f} s — spooled by the proxy (seen twice)",
+                   expected, "the proxy buffers the whole push first (slow big pushes, disk use, timeouts): "
                    + SPOOLING_HINTS.get(target.proxy_kind or "", " / ".join(SPOOLING_HINTS.values())))
 
 
-def _paced_push_lead(target: CheckTarget) -> float | Verdict | None:
-    """Push through the paced uplink: how long before 90 % of the push had left git Bitbucket
-    got its first byte (negative: after); the failed push's verdict; None when unknown."""
+def _held_push(target: CheckTarget) -> Hold | Verdict | None:
+    """Push through the holding relay: the hold (did the body arrive while git was held?),
+    the failed push's verdict, or None when Bitbucket's records cannot be read."""
     assert target.users.socks_port is not None
-    with slow_uplink(target.users.socks_port, UPLINK_BYTES_PER_SECOND) as uplink:
-        slow = dataclasses.replace(target, users=dataclasses.replace(target.users, socks_port=uplink.port))
+    tag = request_id.get()
+    hold = Hold(HELD_AT, HOLD_S, lambda: _receiving_body(target, tag))
+    with held_uplink(target.users.socks_port, hold) as port:
+        relayed = dataclasses.replace(target, users=dataclasses.replace(target.users, socks_port=port))
         # HTTP/1.1 chunked is what proxies spool or stream; HTTP/2 has its own check (http2.git).
-        pushed = _push(slow, large_payload()[:STREAMED_PAYLOAD],
+        pushed = _push(relayed, large_payload()[:STREAMED_PAYLOAD],
                        ["-c", "http.postBuffer=65536", "-c", "http.version=HTTP/1.1"])
-        sent_most = uplink.sent_share_at(STREAMED_BEFORE)
     if not pushed.ok:
         return pushed
-    timing = _largest_body(target)
-    return None if timing is None or sent_most is None else sent_most - timing.first_byte_at
+    return hold if _largest_body(target) is not None else None
+
+
+def _receiving_body(target: CheckTarget, tag: str | None) -> bool:
+    """Whether a Bitbucket node is reading a request body of this check right now (some
+    bytes in, not yet all: git's 4-byte auth probe before a big push has ended by then)."""
+    response = target.users.session().get(target.url(f"/rest/lab/1.0/body-timings?id={tag}"), timeout=5)
+    return any(record.get("first_byte_at") and record.get("complete") is None
+               for record in response.json().get("requests", []))
 
 
 SPOOLING_HINTS = {
