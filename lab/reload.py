@@ -18,6 +18,7 @@ from lab.pki import make_pki
 from lab.provision import NodeSetup, catalog_provisioner
 from lab.readiness import wait_until_ready
 from lab.releases import rejection_hint
+from lab.stub.server import RESTARTING as STUB_RESTARTING
 from lab.runtime import LabOptions, RunningTopology, tar_files
 from lab.topology import Node
 
@@ -67,9 +68,25 @@ def _apply(running: RunningTopology, node: Node, setup: NodeSetup) -> None:
     container = running.containers[node.name]
     container.put_archive("/", tar_files(setup.files))
     if node.kind == "stub":
-        container.restart(timeout=2)  # Bitbucket reads its properties at start only
+        restart_stub(running, node)  # Bitbucket reads its properties at start only
         return
     reload_proxy(running, node)
+
+
+def restart_stub(running: RunningTopology, node: Node) -> None:
+    """Restart Bitbucket's process in its container (SIGHUP: the stub closes every listener,
+    says so, and runs anew, reading its files again) — as an admin restarts Bitbucket after
+    editing bitbucket.properties, without Docker recreating the host. Returns once the old
+    process serves nothing; readiness then waits for the new one."""
+    container = running.containers[node.name]
+    since = time.time()
+    container.kill(signal="SIGHUP")
+    deadline = time.monotonic() + CONVERGE_TIMEOUT_S
+    while STUB_RESTARTING not in container.logs(since=since).decode("utf-8", "replace"):
+        if time.monotonic() > deadline:
+            raise LabError(f"{node.name} did not restart within {CONVERGE_TIMEOUT_S} s of SIGHUP; its log: "
+                           f"{' | '.join(running.logs(node.name, 10).splitlines())}")
+        time.sleep(0.02)
 
 
 def reload_proxy(running: RunningTopology, node: Node) -> None:

@@ -1,7 +1,9 @@
 """``python -m lab.stub [--home DIR]``: run the stub until interrupted.
 
 Reads ``DIR/shared/bitbucket.properties`` and ``SERVER_*`` environment variables; a bad
-setting prints one line naming the key and exits 1, as Bitbucket fails to start.
+setting prints one line naming the key and exits 1, as Bitbucket fails to start. SIGHUP
+restarts it as Bitbucket is restarted after a properties change: every listener and
+connection closed, then the process runs anew (same pid, fresh state, files read again).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from lab.stub.config import DEFAULT_HOME, ConfigError, load_settings
 from lab.stub.config import StubSettings
-from lab.stub.server import RunningStub, start_stub
+from lab.stub.server import RESTARTING, RunningStub, start_stub
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=Path(os.environ.get("BITBUCKET_HOME", DEFAULT_HOME)),
                         help="Bitbucket home; reads shared/bitbucket.properties under it")
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr as one JSON line (LAB-REQUEST …)")
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(arguments)
     stub: RunningStub | None
     try:
         settings = load_settings(args.home)
@@ -46,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         elif command == "recover" and stub is None:
             stub = start_stub(settings, args.home, access_log=args.access_log)
             _say_running(settings, stub)
+        elif command == "restart":
+            if stub is not None:
+                stub.stop()
+            print(RESTARTING, flush=True)  # the lab waits for this line: nothing of the old process serves
+            os.execv(sys.executable, [sys.executable, "-m", "lab.stub", *arguments])
     if stub is not None:
         stub.stop()
     return 0
@@ -62,7 +70,8 @@ def _say_running(settings: StubSettings, stub: RunningStub) -> None:
 class _SignalCommands:
     """SIGTERM/SIGINT end the stub; SIGUSR1 stops serving as a crashed Bitbucket does
     (every listener and connection closed, the container — the host — still up, its
-    name still resolving); SIGUSR2 starts serving again with fresh sessions."""
+    name still resolving); SIGUSR2 starts serving again with fresh sessions; SIGHUP
+    restarts the process."""
 
     def __init__(self) -> None:
         self.pending: list[str] = []
@@ -82,7 +91,8 @@ class _SignalCommands:
 def _signal_commands() -> _SignalCommands:
     commands = _SignalCommands()
     for number, command in ((signal.SIGTERM, "exit"), (signal.SIGINT, "exit"),
-                            (signal.SIGUSR1, "crash"), (signal.SIGUSR2, "recover")):
+                            (signal.SIGUSR1, "crash"), (signal.SIGUSR2, "recover"),
+                            (signal.SIGHUP, "restart")):
         signal.signal(number, lambda *_, command=command: commands.post(command))
     return commands
 

@@ -167,6 +167,10 @@ def _under_context(raw_path: str, context_path: str) -> bool:
     return not context_path or raw_path.startswith(context_path + "/")
 
 
+RESTARTING = "stub Bitbucket RESTARTING (SIGHUP: its listeners are closed; it reads its files again)"
+"""What the stub prints once a restart has closed everything the old process served."""
+
+
 @dataclass
 class RunningStub:
     """A started stub: its connector servers, bound ports, and how to stop it."""

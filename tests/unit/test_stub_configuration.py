@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import select
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,8 @@ import pytest
 from lab.pki import make_pki
 from lab.stub.config import ConfigError, load_settings
 from lab.stub.properties import apply_environment, parse_properties
-from lab.stub.server import start_stub
+from lab.stub.server import RESTARTING, start_stub
+from tests.unit.stubutil import raw_request
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,3 +124,47 @@ def test_a_header_larger_than_the_limit_gets_tomcats_400_and_a_smaller_one_passe
         big = raw_request(stub.ports[0], "/status", {"Host": "bitbucket", "Cookie": "sso=" + "x" * 12000})
         small = raw_request(stub.ports[0], "/status", {"Host": "bitbucket", "Cookie": "sso=" + "x" * 1000})
     assert (big.status, small.status) == (400, 200)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _read_until(process: subprocess.Popen[str], wanted: str, timeout: float = 20) -> str:
+    """Lines of the stub's stdout up to the first containing ``wanted`` (bounded)."""
+    deadline, lines = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        if not select.select([process.stdout], [], [], 0.2)[0]:
+            continue
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if wanted in line:
+            return "".join(lines)
+    raise AssertionError(f"no {wanted!r} from the stub; it printed {''.join(lines)!r}")
+
+
+def test_sighup_restarts_the_stub_in_its_process_with_the_properties_read_again(tmp_path):
+    port = _free_port()
+    properties = tmp_path / "shared" / "bitbucket.properties"
+    properties.parent.mkdir(parents=True)
+    properties.write_text(f"server.port={port}\nserver.context-path=/old\n")
+    stub = subprocess.Popen([sys.executable, "-m", "lab.stub", "--home", str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env={"PATH": "/usr/bin:/bin"}, cwd=str(REPO_ROOT))
+    try:
+        assert "context-path=/old" in _read_until(stub, "RUNNING")
+        properties.write_text(f"server.port={port}\nserver.context-path=/new\n")
+        stub.send_signal(signal.SIGHUP)
+        _read_until(stub, RESTARTING)
+        assert "context-path=/new" in _read_until(stub, "RUNNING")  # same process id, files read again
+        assert raw_request(port, "/new/status", {"Host": "x"}).status == 200
+        properties.write_text("server.port=abc\n")  # negative control: a bad file ends it as at a start
+        stub.send_signal(signal.SIGHUP)
+        _read_until(stub, RESTARTING)
+        assert stub.wait(timeout=20) == 1
+    finally:
+        stub.kill()
+        stub.wait(timeout=10)
