@@ -99,18 +99,39 @@ class _KeptTopologies:
         self.enabled = os.environ.get("LAB_FRESH_TOPOLOGIES", "") != "1"
 
     def take(self, key: PoolKey, options: LabOptions) -> RunningTopology | None:
-        """The kept topology for ``key`` given ``options`` in place, or None (then start anew)."""
+        """The kept topology for ``key`` given ``options`` in place, or None (then start anew).
+        When the change is refused (a config the proxy rejects, one that never gets ready),
+        the kept topology gets its previous files back and stays kept; the test's own start
+        then meets the refusal as a user's start would."""
         running = self.kept.pop(key, None)
         if running is None:
             return None
+        previous = running.options
         try:
-            reload_in_place(running, dataclasses.replace(options, certs_dir=running.options.certs_dir))
+            reload_in_place(running, dataclasses.replace(options, certs_dir=previous.certs_dir))
             if options.browser:
                 attach_browser(running)
+        except LabError:
+            self._restore(key, running, previous)
+            return None
         except Exception:  # noqa: BLE001 — any doubt about a kept topology: start a fresh one
             running.stop()
             return None
         return running
+
+    def _restore(self, key: PoolKey, running: RunningTopology, previous: LabOptions) -> None:
+        """Give a kept topology whose change was refused its previous files again, every
+        proxy's re-applied (a rejected file may be on disk; a config that loaded but never got
+        ready is running), and keep it; stop it when that fails too."""
+        try:
+            for node in running.topology.nodes:
+                if node.kind != "stub":
+                    running.provisioned[node.name] = dataclasses.replace(running.provisioned[node.name], files=[])
+            reload_in_place(running, previous)
+        except Exception:  # noqa: BLE001 — it cannot be trusted any more
+            running.stop()
+            return
+        self.give_back(key, running)
 
     def give_back(self, key: PoolKey, running: RunningTopology) -> None:
         if not self.enabled or key in self.kept or running.exited_nodes():
