@@ -17,7 +17,8 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,11 +84,12 @@ class Vantage:
         return env
 
     def git(self, args: Sequence[str], cwd: Path | None = None, timeout: float = GIT_TIMEOUT_S,
-            trace_curl: bool = False, ssh_command: str | None = None,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+            trace_curl: bool = False, ssh_command: str | None = None, input: str | None = None,
+            stalled: Callable[[], str | None] | None = None) -> subprocess.CompletedProcess[str]:
         """Run the real git CLI from this vantage point; never raises on git's failure.
         ``trace_curl``: libcurl's trace (protocol negotiation) goes to stderr too;
-        ``ssh_command``: git's ``GIT_SSH_COMMAND`` for ssh:// URLs; ``input``: git's stdin."""
+        ``ssh_command``: git's ``GIT_SSH_COMMAND`` for ssh:// URLs; ``input``: git's stdin;
+        ``stalled``: why git will not finish, if it will not (see :func:`run_bounded`)."""
         with tempfile.TemporaryDirectory(prefix="lab-git-home-") as home:
             command = ["git", "-c", "credential.helper=", *args]
             if tag := request_id.get():
@@ -98,7 +100,7 @@ class Vantage:
                                               if trace_curl else {})
             if ssh_command:
                 env["GIT_SSH_COMMAND"] = ssh_command
-            return run_bounded(command, cwd, env, timeout, input)
+            return run_bounded(command, cwd, env, timeout, input, stalled)
 
 
 _RUNNING_GROUPS: set[int] = set()
@@ -112,22 +114,37 @@ def _end_running_groups() -> None:
             os.killpg(group, signal.SIGKILL)
 
 
-def run_bounded(command: list[str], cwd: Path | None, env: dict[str, str],
-                timeout: float, input: str | None = None) -> subprocess.CompletedProcess[str]:
+STALL_WATCH_AFTER_S = 3.0
+"""A command given a ``stalled`` question is asked it once a second after this long."""
+
+
+def run_bounded(command: list[str], cwd: Path | None, env: dict[str, str], timeout: float,
+                input: str | None = None,
+                stalled: Callable[[], str | None] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``command`` in a process group of its own and end the whole group when it is
-    done, when its time is up, or when the lab exits — git's helpers (remote-https,
-    send-pack) never outlive it."""
+    done, when its time is up, when ``stalled()`` names why it will not finish (asked once
+    a second after the first 3 s), or when the lab exits — git's helpers (remote-https,
+    send-pack) never outlive it. Ended early, it returns 124 with the reason on stderr."""
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
                                text=True, start_new_session=True)
     _RUNNING_GROUPS.add(process.pid)
+    deadline = time.monotonic() + timeout
     try:
-        stdout, stderr = process.communicate(input, timeout=timeout)
-        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        stdout, stderr = process.communicate()
-        return subprocess.CompletedProcess(command, 124, stdout, f"{stderr}\ngit timed out after {timeout:.0f} s")
+        wait = min(timeout, STALL_WATCH_AFTER_S) if stalled else timeout
+        while True:
+            try:
+                stdout, stderr = process.communicate(input, timeout=wait)
+                return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+            except subprocess.TimeoutExpired:
+                input = None  # sent by the first call; a retry must not send it again
+                why = f"git timed out after {timeout:.0f} s" if time.monotonic() >= deadline else \
+                    stalled() if stalled else None
+                if why:
+                    _kill_group(process)
+                    stdout, stderr = process.communicate()
+                    return subprocess.CompletedProcess(command, 124, stdout, f"{stderr}\n{why}")
+                wait = max(0.01, min(1.0, deadline - time.monotonic()))
     finally:
         _kill_group(process)
         _RUNNING_GROUPS.discard(process.pid)

@@ -11,6 +11,7 @@ import secrets
 import ssl
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, passed
@@ -301,11 +302,27 @@ def _stalled_on_the_tail(target: CheckTarget, size: int) -> bool:
     return timing is not None and timing.complete is not True and timing.size >= size - H2_WINDOW_BYTES
 
 
+TAIL_QUIET_S = 2.0
+"""A push whose body Bitbucket has all but the last window of, with nothing more for this
+long, is stalled on its tail (it would sit out git's whole timeout): it is ended and tried
+again (measured: a healthy push's bytes never pause that long here, even under load)."""
+
+
+def _tail_stall_now(target: CheckTarget, size: int) -> str | None:
+    """Why a running push of ``size`` bytes will not finish: stalled on its tail; else None."""
+    timing = _largest_body(target)
+    if (timing is None or timing.complete is not None or timing.size < size - H2_WINDOW_BYTES
+            or time.time() - timing.last_byte_at < TAIL_QUIET_S):
+        return None
+    return f"ended by the lab: Bitbucket had {timing.size} of {size} bytes and nothing more for {TAIL_QUIET_S:.0f} s"
+
+
 def _push_once(target: CheckTarget, payload: bytes, git_options: list[str] | None = None) -> Verdict:
     branch = f"lab-check/{secrets.token_hex(4)}"
     size = f"{len(payload) / 1024 / 1024:.0f} MB" if len(payload) > 1 << 20 else f"{len(payload)} bytes"
     expected = f"git push of {size} to {branch} succeeds and the remote then holds the pushed commit"
-    outcome = push_new_branch(Push(target.users, target.git_url(), payload, branch, tuple(git_options or ())))
+    outcome = push_new_branch(Push(target.users, target.git_url(), payload, branch, tuple(git_options or ()),
+                                   stalled=lambda: _tail_stall_now(target, len(payload))))
     return push_verdict(outcome, expected, f"pushed {size} to {branch}",
                         lambda refused: _push_verdict(refused, expected, target, len(payload)),
                         "the push did not land: check the proxy routes POST …/git-receive-pack")

@@ -38,6 +38,8 @@ class Push:
     git_options: tuple[str, ...] = ()
     ssh_command: str | None = None
     timeout: float = PUSH_TIMEOUT_S
+    stalled: Callable[[], str | None] | None = None
+    """Asked while the push runs: why it will not finish, to end it early (see ``run_bounded``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +87,8 @@ def push_new_branch(push: Push) -> PushOutcome:
         except _LocalGitFailed as error:
             return PushOutcome(local_error=str(error))
         ref = f"refs/heads/{push.branch}"
-        pushed = _git(push, repository, ["-c", "pack.compression=0", "push", push.url, f"{commit}:{ref}"])
+        pushed = _git(push, repository, ["-c", "pack.compression=0", "push", push.url, f"{commit}:{ref}"],
+                      push.stalled)
         if pushed.returncode != 0:
             return PushOutcome(refused=pushed)
         removed = _git(push, repository, ["push", "-q", f"--force-with-lease={ref}:{commit}", push.url, f":{ref}"])
@@ -115,6 +118,7 @@ def _local(push: Push, step: str, args: list[str], stdin: str | None = None) -> 
     return result.stdout.strip()
 
 
-def _git(push: Push, repository: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+def _git(push: Push, repository: Path, args: list[str],
+         stalled: Callable[[], str | None] | None = None) -> subprocess.CompletedProcess[str]:
     return push.users.git(["--git-dir", str(repository), *push.git_options, *args], timeout=push.timeout,
-                          ssh_command=push.ssh_command)
+                          ssh_command=push.ssh_command, stalled=stalled)

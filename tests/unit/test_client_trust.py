@@ -87,6 +87,22 @@ def test_a_command_that_finishes_leaves_no_helper_behind():
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.strip() == ""
 
 
+def test_a_command_that_says_it_is_stalled_is_ended_early_with_the_reason_and_one_that_is_not_runs_on():
+    import os
+    import time
+
+    from lab.client import STALL_WATCH_AFTER_S, run_bounded
+
+    started = time.monotonic()
+    stuck = run_bounded(["sleep", "60"], None, dict(os.environ), 60, stalled=lambda: "nothing more for 2 s")
+    assert stuck.returncode == 124 and stuck.stderr.strip().endswith("nothing more for 2 s")
+    assert time.monotonic() - started < STALL_WATCH_AFTER_S + 5
+    asked: list[float] = []
+    fine = run_bounded(["bash", "-c", f"sleep {STALL_WATCH_AFTER_S + 1.5}; cat"], None, dict(os.environ), 60,
+                       input="still here", stalled=lambda: asked.append(time.monotonic()) or None)
+    assert fine.returncode == 0 and fine.stdout == "still here" and len(asked) >= 1  # asked, not stalled
+
+
 def test_a_lab_ended_by_sigterm_takes_the_commands_it_was_running_with_it(tmp_path):
     import os
     import signal
