@@ -27,6 +27,8 @@ READY_TIMEOUT_S = 60
 UPSTREAM_UP_TIMEOUT_S = 15
 LISTEN_GRACE_S = 5
 DOCKER_DNS_HEX = "0B00007F"  # 127.0.0.11, Docker's embedded DNS, listens in every container
+PROGRAMS = {"nginx": "nginx", "apache": "apache2", "haproxy": "haproxy"}
+"""Each proxy's program: its master opens every listener before it starts a worker."""
 
 
 def wait_until_ready(running: RunningTopology) -> None:
@@ -74,13 +76,31 @@ def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host:
         if node.shares_host_with and set(listening_ports(running.containers[node.name]) or ()) & set(node.ports):
             return  # on its host's loopback only (server.address=127.0.0.1): up, though users cannot reach it
         _raise_if_exited(running, node)
-        if time.monotonic() - running_since > LISTEN_GRACE_S:
+        waited = time.monotonic() - running_since
+        if waited > LISTEN_GRACE_S or (waited > 1 and _has_workers(running, node)):
             _raise_if_listening_elsewhere(running, node)
         if time.monotonic() > deadline:
             ports = ", ".join(str(port) for port in node.ports)
             raise LabError(f"{node.name} did not answer on {host} port {ports} within {READY_TIMEOUT_S} s; "
                            f"its log: {' | '.join(running.logs(node.name, 20).splitlines())}")
         time.sleep(0.1)
+
+
+def _has_workers(running: RunningTopology, node: Node) -> bool:
+    """A proxy with workers has opened every listener its config names (its master binds
+    them first): what it listens on now is final — no need to sit out the grace."""
+    program = PROGRAMS.get(node.kind)
+    try:
+        return program is not None and bool(workers(running.containers[node.name], program))
+    except (APIError, NotFound):
+        return False
+
+
+def workers(container: Container, program: str) -> set[int]:
+    """Worker processes of ``program`` (every process of it but the master, whose parent is init)."""
+    output = container.exec_run(["sh", "-c", f'for p in $(pidof {program}); do echo $p $(cut -d" " -f4 /proc/$p/stat); done'])
+    pairs = [line.split() for line in output.output.decode().splitlines() if len(line.split()) == 2]
+    return {int(pid) for pid, parent in pairs if parent != "1"}
 
 
 def _raise_if_listening_elsewhere(running: RunningTopology, node: Node) -> None:

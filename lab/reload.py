@@ -16,7 +16,7 @@ from lab import browser as browser_node
 from lab.errors import LabError
 from lab.pki import make_pki
 from lab.provision import NodeSetup, catalog_provisioner
-from lab.readiness import wait_until_ready
+from lab.readiness import PROGRAMS, wait_until_ready, workers
 from lab.releases import rejection_hint
 from lab.stub.server import RESTARTING as STUB_RESTARTING
 from lab.runtime import LabOptions, RunningTopology, tar_files
@@ -25,11 +25,11 @@ from lab.topology import Node
 CONVERGE_TIMEOUT_S = 15
 # Validate the new config, then tell the running proxy to take it, as an admin would.
 RELOAD = {
-    "nginx": ("nginx", 'nginx -t -q -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" && '
+    "nginx": (PROGRAMS["nginx"], 'nginx -t -q -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" && '
                        'nginx -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" -s reload'),
-    "apache": ("apache2", '. /etc/apache2/envvars && apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -t && '
+    "apache": (PROGRAMS["apache"], '. /etc/apache2/envvars && apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -t && '
                           'apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -k graceful'),
-    "haproxy": ("haproxy", 'files=""; for f in ${LAB_HAPROXY_FILES:-/etc/lab/haproxy.cfg /etc/lab/site.conf}; do '
+    "haproxy": (PROGRAMS["haproxy"], 'files=""; for f in ${LAB_HAPROXY_FILES:-/etc/lab/haproxy.cfg /etc/lab/site.conf}; do '
                            'files="$files -f $f"; done; haproxy -c -q $files && '
                            'for p in $(pidof haproxy); do [ "$(cut -d" " -f4 /proc/$p/stat)" = 1 ] && kill -USR2 $p; done'),
 }
@@ -94,7 +94,7 @@ def reload_proxy(running: RunningTopology, node: Node) -> None:
     reload does; returns once no worker of the old configuration is left."""
     container = running.containers[node.name]
     program, command = RELOAD[node.kind]
-    old_workers = _workers(container, program)
+    old_workers = workers(container, program)
     result = container.exec_run(["sh", "-c", command])
     if result.exit_code != 0:
         message = result.output.decode("utf-8", "replace").strip().splitlines()
@@ -105,17 +105,10 @@ def reload_proxy(running: RunningTopology, node: Node) -> None:
     _wait_for_exit(container, program, old_workers)
 
 
-def _workers(container: Container, program: str) -> set[int]:
-    """Worker processes of ``program`` (every process of it but the master, whose parent is init)."""
-    output = container.exec_run(["sh", "-c", f'for p in $(pidof {program}); do echo $p $(cut -d" " -f4 /proc/$p/stat); done'])
-    pairs = [line.split() for line in output.output.decode().splitlines() if len(line.split()) == 2]
-    return {int(pid) for pid, parent in pairs if parent != "1"}
-
-
 def _wait_for_exit(container: Container, program: str, old_workers: set[int]) -> None:
     """Until no worker of the old configuration is left (bounded)."""
     deadline = time.monotonic() + CONVERGE_TIMEOUT_S
-    while old_workers & _workers(container, program):
+    while old_workers & workers(container, program):
         if time.monotonic() > deadline:
             raise LabError(f"{program} kept workers of the old configuration for {CONVERGE_TIMEOUT_S} s after "
                            "the reload (a long request still running?)")
