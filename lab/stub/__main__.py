@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr as one JSON line (LAB-REQUEST …)")
     arguments = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(arguments)
+    commands = _signal_commands()  # before RUNNING is printed: a signal right after it is handled
     stub: RunningStub | None
     try:
         settings = load_settings(args.home)
@@ -39,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot listen: {error}", file=sys.stderr)
         return 1
     _say_running(settings, stub)
-    commands = _signal_commands()
     while (command := commands.wait_for_next()) != "exit":
         if command == "crash" and stub is not None:
             stub.stop()
