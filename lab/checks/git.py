@@ -326,10 +326,11 @@ def _push_once(target: CheckTarget, payload: bytes, git_options: list[str] | Non
 
 def _push_verdict(result: subprocess.CompletedProcess[str], expected: str,
                   target: CheckTarget, size: int) -> Verdict:
-    """A failed push; when git only saw the connection drop, ask the proxy about its body limit."""
+    """A failed push; when git only saw the connection drop (no HTTP status), ask the proxy
+    about its body limit."""
     verdict = _git_verdict(result, expected, target)
-    if "HTTP 413" in result.stderr:
-        return verdict
+    if re.search(r"HTTP \d{3}|returned error: \d{3}", result.stderr):
+        return verdict  # an answer git got (413 included) says what it says; no probe to wait on
     status = early_status_for_body(target, "/scm/LAB/repo.git/git-receive-pack", size)
     if status != 413:
         return verdict
