@@ -26,24 +26,22 @@ REUSED = {  # one topology per proxy kind, walked through variants of each kind 
 
 
 @pytest.mark.parametrize("name", list(REUSED))
-def test_variants_by_reload_give_the_catalogs_verdicts_and_the_recommended_config_comes_back(name, tmp_path):
-    running = start(load_topology(name), LabOptions(certs_dir=tmp_path / "certs"))
-    try:
-        for key in REUSED[name]:
-            failure = FAILURES[key]
-            reload_in_place(running, _options(failure, tmp_path, running.options.certs_dir))
-            fails = {i: cause for i, cause in failure.fails.items() if not i.startswith("browser.")}  # no browser here
-            passes = [i for i in failure.passes if not i.startswith("browser.")]
-            results = {r.id: r for r in check_running(running, [*fails, *failure.blocked, *passes])}
-            for check_id, cause in fails.items():
-                assert results[check_id].ok is False and cause in results[check_id].hint, (key, results[check_id])
-            for check_id in passes:
-                assert results[check_id].ok is True, (key, results[check_id])
-            reload_in_place(running, LabOptions(certs_dir=running.options.certs_dir))
-            back = check_running(running, [*fails, *passes])
-            assert [r.id for r in back if r.ok is False] == [], (key, back)
-    finally:
-        running.stop()
+def test_variants_by_reload_give_the_catalogs_verdicts_and_the_recommended_config_comes_back(name, tmp_path,
+                                                                                           lab_topology):
+    running = lab_topology(name)  # the worker's kept topology: each variant below is reloaded into it
+    for key in REUSED[name]:
+        failure = FAILURES[key]
+        reload_in_place(running, _options(failure, tmp_path, running.options.certs_dir))
+        fails = {i: cause for i, cause in failure.fails.items() if not i.startswith("browser.")}  # no browser here
+        passes = [i for i in failure.passes if not i.startswith("browser.")]
+        results = {r.id: r for r in check_running(running, [*fails, *failure.blocked, *passes])}
+        for check_id, cause in fails.items():
+            assert results[check_id].ok is False and cause in results[check_id].hint, (key, results[check_id])
+        for check_id in passes:
+            assert results[check_id].ok is True, (key, results[check_id])
+        reload_in_place(running, LabOptions(certs_dir=running.options.certs_dir))
+        back = check_running(running, [*fails, *passes])
+        assert [r.id for r in back if r.ok is False] == [], (key, back)
 
 
 def test_a_config_the_proxy_rejects_on_reload_is_one_line_and_the_old_config_keeps_serving(tmp_path):
