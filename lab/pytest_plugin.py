@@ -29,6 +29,7 @@ import pytest
 from lab.checks import CheckResult
 from lab.errors import LabError
 from lab.provision import DropIns
+from lab.releases import DEFAULT_RELEASE
 from lab.reload import reload_in_place
 from lab.runtime import LabOptions, RunningTopology, attach_browser, start
 from lab.sharding import in_shard, parse_shard
@@ -158,10 +159,11 @@ def _lab_kept_topologies() -> Iterator[_KeptTopologies]:
 @pytest.fixture
 def lab_topology(tmp_path: Path, _lab_kept_topologies: _KeptTopologies) -> Iterator[StartTopology]:
     """``lab_topology(name, *, proxy_config=None, properties=None, public_url=None,
-    tls_variant="good", browser=False, http2=False) -> RunningTopology``: start a catalog
-    topology (``python -m lab list``), with your site file and/or ``bitbucket.properties``
-    used verbatim, users on ``public_url``, a PKI variant, the browser node (Chromium on the
-    users' network) for the ``browser.*`` checks, and HTTP/2 at a recommended TLS front door.
+    tls_variant="good", browser=False, http2=False, proxy_release="bookworm") -> RunningTopology``:
+    start a catalog topology (``python -m lab list``), with your site file and/or
+    ``bitbucket.properties`` used verbatim, users on ``public_url``, a PKI variant, the browser
+    node (Chromium on the users' network) for the ``browser.*`` checks, HTTP/2 at a recommended
+    TLS front door, and the proxy of another Debian release (``python -m lab list --versions``).
     Each start gets its own PKI under ``tmp_path`` (a kept topology keeps its PKI folder, made
     anew for another TLS variant)."""
     yield from _topologies(tmp_path, _lab_kept_topologies)
@@ -179,9 +181,11 @@ def _topologies(certs_root: Path, kept: _KeptTopologies | None = None) -> Iterat
 
     def start_topology(name: str, *, proxy_config: Path | None = None, properties: Path | None = None,
                        public_url: str | None = None, tls_variant: str = "good",
-                       browser: bool = False, http2: bool = False) -> RunningTopology:
+                       browser: bool = False, http2: bool = False,
+                       proxy_release: str = DEFAULT_RELEASE) -> RunningTopology:
         options = LabOptions(DropIns(proxy_config, properties), tls_variant,
-                             certs_dir=certs_root / f"certs-{name}-{len(started)}", browser=browser, http2=http2)
+                             certs_dir=certs_root / f"certs-{name}-{len(started)}", browser=browser, http2=http2,
+                             proxy_release=proxy_release)
         key: PoolKey = (name, public_url)
         running = kept.take(key, options) if kept is not None else None
         if running is None:

@@ -19,7 +19,7 @@ from lab.provision import NodeSetup, catalog_provisioner
 from lab.readiness import PROGRAMS, wait_until_ready, workers
 from lab.releases import rejection_hint
 from lab.stub.server import RESTARTING as STUB_RESTARTING
-from lab.runtime import LabOptions, RunningTopology, tar_files
+from lab.runtime import LabOptions, RunningTopology, replace_node, tar_files
 from lab.topology import Node
 
 CONVERGE_TIMEOUT_S = 15
@@ -37,7 +37,8 @@ RELOAD = {
 
 def reload_in_place(running: RunningTopology, options: LabOptions) -> None:
     """Give ``running`` the files ``options`` imply and wait until it runs them; the PKI is
-    made anew only for another TLS variant, so a config-only change reloads the proxy alone.
+    made anew only for another TLS variant, so a config-only change reloads the proxy alone;
+    another proxy release (``--proxy-version``) recreates the proxy's container alone.
     LabError when the proxy rejects the new config (the old one keeps running) or when
     the change needs a new container (another environment)."""
     same_pki = (options.tls_variant, options.backend_names) == (running.options.tls_variant,
@@ -46,12 +47,17 @@ def reload_in_place(running: RunningTopology, options: LabOptions) -> None:
                                                 options.tls_variant, backend_names=options.backend_names)
     provision = options.provisioner or catalog_provisioner(options.drop_ins, options.http2)
     setups = {node.name: provision(running.topology, node, tls) for node in running.topology.nodes}
+    # Another proxy release is another image: the proxy's container is made anew, the rest stays.
+    renewed = {node.name for node in running.topology.nodes
+               if node.kind in PROGRAMS and options.proxy_release != running.options.proxy_release}
     for node in running.topology.nodes:
-        if setups[node.name].environment != running.provisioned[node.name].environment:
+        if node.name not in renewed and setups[node.name].environment != running.provisioned[node.name].environment:
             raise LabError(f"{node.name}: the change needs another environment; recreate the topology instead")
     running.options, running.tls = options, tls
     for node in running.topology.nodes:
-        if _files(setups[node.name]) != _files(running.provisioned[node.name]):
+        if node.name in renewed:
+            replace_node(running, node)
+        elif _files(setups[node.name]) != _files(running.provisioned[node.name]):
             _apply(running, node, setups[node.name])
         running.provisioned[node.name] = setups[node.name]
     if browser_node.PKI_NODE in running.containers:  # a new intermediate: the AIA URL serves it now

@@ -49,7 +49,7 @@ from lab.sweep import owner_labels, remove_everything, remove_run, sweep_dead_ru
 from lab.provision import BITBUCKET_SHARED, ContainerFile, DropIns, NodeSetup, Provisioner, catalog_provisioner
 from lab.topology import Node, Topology, certs_dir_for
 
-__all__ = ["LabOptions", "RunningTopology", "remove_everything", "start", "sweep_dead_runs", "up"]
+__all__ = ["LabOptions", "RunningTopology", "remove_everything", "replace_node", "start", "sweep_dead_runs", "up"]
 
 SEALED_DNS = ["127.0.0.1"]
 """Docker's embedded DNS still answers the lab's names; a name it does not know is passed
@@ -278,6 +278,18 @@ def attach_browser(running: RunningTopology) -> None:
     running.browser_driver = running.browser_driver or browser_node.BrowserDriver()
     _start_plans(running, _browser_plans(running, tags, labels))
     running.browser = _browser_endpoint(running)
+
+
+def replace_node(running: RunningTopology, node: Node) -> None:
+    """Recreate one node's container from its image for ``running.options`` (another proxy
+    release), on the same networks under the same names; the rest of the topology keeps
+    running. Readiness is the caller's to wait for."""
+    if node.shares_host_with or any(other.shares_host_with == node.name for other in running.topology.nodes):
+        raise LabError(f"{node.name} shares a network namespace: recreate the topology instead")
+    tags = ensure_images(release=running.options.proxy_release)
+    labels = {**owner_labels(), RUN_LABEL: running.run_id, TOPOLOGY_LABEL: running.topology.name}
+    _remove_quietly(running.containers.pop(node.name))
+    _start_plans(running, [_node_plan(running, node, tags[node.kind], labels)])
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,9 @@ PROXIED = [name for name in catalog() if load_topology(name).proxy is not None]
 
 @pytest.mark.parametrize("name", PROXIED)
 @pytest.mark.parametrize("release", OTHER_RELEASES)
-def test_recommended_topology_passes_on_every_release(release, name, tmp_path):
-    running = start(load_topology(name), LabOptions(certs_dir=tmp_path / "certs", proxy_release=release))
-    try:
-        results = check_running(running)
-    finally:
-        running.stop()
+def test_recommended_topology_passes_on_every_release(release, name, lab_topology):
+    running = lab_topology(name, proxy_release=release)  # a kept topology gets this release's proxy container
+    results = check_running(running)
     assert {r.id: f"{r.observed} | {r.hint}" for r in results if r.ok is False} == {}
 
 
@@ -95,3 +92,21 @@ def test_reproduce_takes_the_release_from_the_customers_version_line(tmp_path):
     assert document["proxy"] == {"kind": "nginx", "version": "nginx/1.18.0"}, result.stderr[-500:]
     row = next(row for row in document["mapping"] if row["what"] == "proxy release")
     assert row["customer"] == "nginx/1.18.0" and row["lab"].startswith("bullseye:")
+
+
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
+def test_another_proxy_release_recreates_the_proxys_container_alone_and_back(lab_topology):
+    from lab.reload import reload_in_place
+    from lab.reproduce.session import proxy_version
+
+    running = lab_topology("nginx-https")
+    before, version = {name: c.id for name, c in running.containers.items()}, proxy_version(running)
+    reload_in_place(running, LabOptions(certs_dir=running.options.certs_dir, proxy_release="trixie"))
+    renewed = {name for name, c in running.containers.items() if before.get(name) != c.id}
+    trixie = proxy_version(running)
+    passing = [r.ok for r in check_running(running, ["reach.status", "tls.chain", "git.clone"])]
+    reload_in_place(running, LabOptions(certs_dir=running.options.certs_dir))
+    assert renewed == {"proxy"}
+    assert trixie and trixie != version, (version, trixie)
+    assert passing == [True, True, True]
+    assert proxy_version(running) == version  # and back to the default release's
