@@ -138,8 +138,10 @@ def run_bounded(command: list[str], cwd: Path | None, env: dict[str, str], timeo
                 return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
             except subprocess.TimeoutExpired:
                 input = None  # sent by the first call; a retry must not send it again
-                why = f"git timed out after {timeout:.0f} s" if time.monotonic() >= deadline else \
-                    stalled() if stalled else None
+                if time.monotonic() >= deadline:
+                    why: str | None = f"git timed out after {timeout:.0f} s"
+                else:
+                    why = stalled() if stalled else None
                 if why:
                     _kill_group(process)
                     stdout, stderr = process.communicate()

@@ -121,13 +121,10 @@ class _KeptTopologies:
         return running
 
     def _restore(self, key: PoolKey, running: RunningTopology, previous: LabOptions) -> None:
-        """Give a kept topology whose change was refused its previous files again, every
-        proxy's re-applied (a rejected file may be on disk; a config that loaded but never got
-        ready is running), and keep it; stop it when that fails too."""
+        """Give a kept topology whose change was refused its previous files again (a rejected
+        config never left them; one that loaded but never got ready is reloaded back) and
+        keep it; stop it when that fails too."""
         try:
-            for node in running.topology.nodes:
-                if node.kind != "stub":
-                    running.provisioned[node.name] = dataclasses.replace(running.provisioned[node.name], files=[])
             reload_in_place(running, previous)
         except Exception:  # noqa: BLE001 — it cannot be trusted any more
             running.stop()

@@ -70,14 +70,18 @@ def _wait_for_upstream_up(running: RunningTopology) -> None:
 def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host: str, deadline: float) -> None:
     vantage = running.vantage(network)
     running_since = time.monotonic()
+    next_look = running_since + 1  # a proxy's workers, asked at most once a second (a docker exec each)
     while True:
         if any(vantage.reaches(host, port, timeout=2) for port in node.ports):
             return
         if node.shares_host_with and set(listening_ports(running.containers[node.name]) or ()) & set(node.ports):
             return  # on its host's loopback only (server.address=127.0.0.1): up, though users cannot reach it
         _raise_if_exited(running, node)
-        waited = time.monotonic() - running_since
-        if waited > LISTEN_GRACE_S or (waited > 1 and _has_workers(running, node)):
+        now = time.monotonic()
+        looked = now > next_look and _has_workers(running, node)
+        if now > next_look:
+            next_look = now + 1
+        if looked or now - running_since > LISTEN_GRACE_S:
             _raise_if_listening_elsewhere(running, node)
         if time.monotonic() > deadline:
             ports = ", ".join(str(port) for port in node.ports)

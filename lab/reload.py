@@ -25,13 +25,13 @@ from lab.topology import Node
 CONVERGE_TIMEOUT_S = 15
 # Validate the new config, then tell the running proxy to take it, as an admin would.
 RELOAD = {
-    "nginx": (PROGRAMS["nginx"], 'nginx -t -q -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" && '
-                       'nginx -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" -s reload'),
-    "apache": (PROGRAMS["apache"], '. /etc/apache2/envvars && apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -t && '
-                          'apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -k graceful'),
-    "haproxy": (PROGRAMS["haproxy"], 'files=""; for f in ${LAB_HAPROXY_FILES:-/etc/lab/haproxy.cfg /etc/lab/site.conf}; do '
-                           'files="$files -f $f"; done; haproxy -c -q $files && '
-                           'for p in $(pidof haproxy); do [ "$(cut -d" " -f4 /proc/$p/stat)" = 1 ] && kill -USR2 $p; done'),
+    "nginx": 'nginx -t -q -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" && '
+             'nginx -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" -s reload',
+    "apache": '. /etc/apache2/envvars && apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -t && '
+              'apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -k graceful',
+    "haproxy": 'files=""; for f in ${LAB_HAPROXY_FILES:-/etc/lab/haproxy.cfg /etc/lab/site.conf}; do '
+               'files="$files -f $f"; done; haproxy -c -q $files && '
+               'for p in $(pidof haproxy); do [ "$(cut -d" " -f4 /proc/$p/stat)" = 1 ] && kill -USR2 $p; done',
 }
 
 
@@ -76,7 +76,11 @@ def _apply(running: RunningTopology, node: Node, setup: NodeSetup) -> None:
     if node.kind == "stub":
         restart_stub(running, node)  # Bitbucket reads its properties at start only
         return
-    reload_proxy(running, node)
+    try:
+        reload_proxy(running, node)
+    except LabError:  # the old config keeps running: its files go back on disk too
+        container.put_archive("/", tar_files(running.provisioned[node.name].files))
+        raise
 
 
 def restart_stub(running: RunningTopology, node: Node) -> None:
@@ -99,7 +103,7 @@ def reload_proxy(running: RunningTopology, node: Node) -> None:
     """The proxy validates and takes its config again (names resolved anew), as an admin's
     reload does; returns once no worker of the old configuration is left."""
     container = running.containers[node.name]
-    program, command = RELOAD[node.kind]
+    program, command = PROGRAMS[node.kind], RELOAD[node.kind]
     old_workers = workers(container, program)
     result = container.exec_run(["sh", "-c", command])
     if result.exit_code != 0:

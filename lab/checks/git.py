@@ -282,7 +282,7 @@ def _push(target: CheckTarget, payload: bytes, git_options: list[str] | None = N
     client's HTTP/2 bug, see H2_TAIL_STALL_NOTE) is tried once more: through, it passes with
     the note — the topology carried the push; stalled again, it fails naming the bug."""
     pushed = _push_once(target, payload, git_options)
-    if pushed.ok or not _stalled_on_the_tail(target, len(payload)):
+    if pushed.ok or _stalled_on_the_tail(target, len(payload)) is None:
         return pushed
     again = _push_once(target, payload, git_options)
     if again.ok:
@@ -291,24 +291,25 @@ def _push(target: CheckTarget, payload: bytes, git_options: list[str] | None = N
     return failed(f"{again.observed} — {H2_TAIL_STALL}, twice", again.expected, H2_TAIL_STALL_NOTE)
 
 
-def _stalled_on_the_tail(target: CheckTarget, size: int) -> bool:
-    """Bitbucket got all but the last window (64 KB) of the push body and never its end: it
-    still waits for it (the proxy keeps the request open) or saw the connection close."""
+def _stalled_on_the_tail(target: CheckTarget, size: int) -> _BodyTiming | None:
+    """Bitbucket's record of a push body it got all but the last window (64 KB) of and never
+    its end: it still waits for it (the proxy keeps the request open) or saw the connection
+    close; None when the push is not stalled so."""
     timing = _largest_body(target)
-    return timing is not None and timing.complete is not True and timing.size >= size - H2_WINDOW_BYTES
+    stalled = timing is not None and timing.complete is not True and timing.size >= size - H2_WINDOW_BYTES
+    return timing if stalled else None
 
 
 TAIL_QUIET_S = 2.0
-"""A push whose body Bitbucket has all but the last window of, with nothing more for this
-long, is stalled on its tail (it would sit out git's whole timeout): it is ended and tried
-again (measured: a healthy push's bytes never pause that long here, even under load)."""
+"""A push stalled on its tail with nothing more for this long would sit out git's whole
+timeout: it is ended and tried again (measured: a healthy push's bytes never pause that
+long here, even under load)."""
 
 
 def _tail_stall_now(target: CheckTarget, size: int) -> str | None:
     """Why a running push of ``size`` bytes will not finish: stalled on its tail; else None."""
-    timing = _largest_body(target)
-    if (timing is None or timing.complete is not None or timing.size < size - H2_WINDOW_BYTES
-            or time.time() - timing.last_byte_at < TAIL_QUIET_S):
+    timing = _stalled_on_the_tail(target, size)
+    if timing is None or time.time() - timing.last_byte_at < TAIL_QUIET_S:
         return None
     return f"ended by the lab: Bitbucket had {timing.size} of {size} bytes and nothing more for {TAIL_QUIET_S:.0f} s"
 
