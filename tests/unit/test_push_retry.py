@@ -1,0 +1,65 @@
+"""The retry policy for a push stalled on its tail (libcurl's HTTP/2 upload bug): pushes are
+scripted here, because a real stall comes about one push in twenty and cannot be ordered;
+the stub's records a stall is read from (``complete``) are tested in
+test_stub_request_bodies.py, the live watch that ends a stalled push in test_client_trust.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.checks import git
+from lab.checks.base import Verdict, failed, passed
+
+STALLED = git._BodyTiming(first_byte_at=1.0, last_byte_at=2.0, size=20 << 20, complete=None)
+
+
+def _script(monkeypatch: pytest.MonkeyPatch, outcomes: list[tuple[Verdict, bool]]) -> list[int]:
+    """Each push returns the next verdict, and Bitbucket's record then says stalled or not."""
+    pushes: list[int] = []
+
+    def push_once(target, payload, git_options=None):  # noqa: ANN001, ANN202
+        pushes.append(len(pushes) + 1)
+        return outcomes[len(pushes) - 1][0]
+
+    def stalled(target, size):  # noqa: ANN001, ANN202
+        return STALLED if outcomes[len(pushes) - 1][1] else None
+
+    monkeypatch.setattr(git, "_push_once", push_once)
+    monkeypatch.setattr(git, "_stalled_on_the_tail", stalled)
+    return pushes
+
+
+STALL = (failed("git exited 124: ended by the lab", "push succeeds", "timeout"), True)
+THROUGH = (passed("pushed 20 MB to lab-check/1", "push succeeds"), False)
+REFUSED = (failed("git exited 1: HTTP 413", "push succeeds", "raise client_max_body_size"), False)
+
+
+def test_a_push_through_at_the_first_try_is_pushed_once_and_has_no_note(monkeypatch):
+    pushes = _script(monkeypatch, [THROUGH])
+    verdict = git._push(None, b"x")
+    assert verdict.ok is True and verdict.hint == "" and pushes == [1]
+
+
+def test_a_stalled_push_through_at_the_third_try_passes_naming_the_client_bug(monkeypatch):
+    pushes = _script(monkeypatch, [STALL, STALL, THROUGH])
+    verdict = git._push(None, b"x")
+    assert verdict.ok is True and "at try 3" in verdict.observed and verdict.hint == git.H2_TAIL_STALL_NOTE
+    assert pushes == [1, 2, 3]
+
+
+def test_a_push_stalled_every_time_fails_after_three_tries_naming_the_client_bug(monkeypatch):
+    pushes = _script(monkeypatch, [STALL, STALL, STALL, THROUGH])
+    verdict = git._push(None, b"x")
+    assert verdict.ok is False and "3 times in a row" in verdict.observed and verdict.hint == git.H2_TAIL_STALL_NOTE
+    assert pushes == [1, 2, 3]
+
+
+def test_another_failure_after_a_stall_is_judged_as_itself(monkeypatch):
+    pushes = _script(monkeypatch, [STALL, REFUSED])
+    verdict = git._push(None, b"x")
+    assert verdict == REFUSED[0] and pushes == [1, 2]
+
+
+def test_a_failure_that_is_not_a_stall_is_not_pushed_again(monkeypatch):
+    pushes = _script(monkeypatch, [REFUSED, THROUGH])
+    assert git._push(None, b"x") == REFUSED[0] and pushes == [1]
