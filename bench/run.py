@@ -7,7 +7,8 @@
 - images: `images build` cold (with --cold) and warm.
 - updown: topology up and down through the lab runtime, next to raw docker-SDK calls
   that create and start the same containers in parallel (ratio = lab / raw).
-- matrix: the seed matrix (tests/e2e/test_matrix.py) serially and with -n 2 --dist loadgroup.
+- matrix: the seed matrix (tests/e2e/test_matrix.py) serially and with -n 2 --dist loadgroup, as a
+          ratio to its floor (raw docker up + down of its topologies' containers, two at a time).
 - suite:  the README's main pytest run (-n 2, loadgroup, not exclusive/versions) wall time.
 - cli:    `check --topology T --no-keep` end to end, with and without the browser node,
           against raw docker's up + down of the same containers (ratio).
@@ -43,7 +44,7 @@ from lab.images import IMAGE_NAMES, ensure_images  # noqa: E402
 from lab.pki import make_pki  # noqa: E402
 from lab.provision import DropIns, node_files  # noqa: E402
 from lab.runtime import SHARED_REPOSITORIES, LabOptions, start, sweep_dead_runs  # noqa: E402
-from lab.topology import load_topology  # noqa: E402
+from lab.topology import catalog, load_topology  # noqa: E402
 
 
 def bench_images(cold: bool) -> None:
@@ -84,9 +85,10 @@ def bench_updown(name: str, repeats: int) -> None:
           f"raw docker parallel remove:       {raw_down:5.2f} s   ratio {down / raw_down:4.2f}")
 
 
-def _raw_docker(topology, certs: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """The same containers, networks and files through the docker SDK alone, no readiness wait."""
-    client, tags = docker_client(), ensure_images()
+def _raw_docker(topology, certs: Path, browser: bool = False) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """The same containers, networks and files through the docker SDK alone, no readiness wait;
+    ``browser``: with the browser node (Chromium starting) and the PKI node, as a browser run has."""
+    client, tags = docker_client(), ensure_images() | (ensure_images(("browser",)) if browser else {})
     tls = make_pki(certs, topology.tls_names)
     suffix = os.urandom(3).hex()
     started = time.monotonic()
@@ -114,6 +116,12 @@ def _raw_docker(topology, certs: Path) -> tuple[float, float]:  # type: ignore[n
     gateways = [client.containers.run(tags["gateway"], detach=True, init=True, labels={LAB_LABEL: "1"},
                                       network=networks[net].name, ports={"1080/tcp": ("127.0.0.1", None)})
                 for net in networks]
+    if browser:  # on the users' network, as the lab puts them
+        users = networks[next(iter(networks))].name
+        gateways += [client.containers.run(tags["browser"], detach=True, init=True, labels={LAB_LABEL: "1"},
+                                           network=users, ports={"9223/tcp": ("127.0.0.1", None)}),
+                     client.containers.run(tags["gateway"], ["python3", "/usr/local/bin/lab-aia.py"], detach=True,
+                                           init=True, labels={LAB_LABEL: "1"}, network=users)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(topology.nodes)) as pool:
         containers = list(pool.map(run, topology.nodes)) + gateways
     up = time.monotonic() - started
@@ -128,12 +136,30 @@ def _raw_docker(topology, certs: Path) -> tuple[float, float]:  # type: ignore[n
 
 
 def bench_matrix() -> None:
+    """The seed matrix serially and under -n 2, against its floor: raw docker's up + down of
+    every topology it starts (with the browser and PKI nodes it asks for), two at a time —
+    what the matrix would take if the lab waited for nothing and checked nothing."""
+    floor = _matrix_floor()
+    print(f"seed matrix floor (raw docker up+down of its {len(catalog())} topologies with browser, "
+          f"two at a time): {floor:6.1f} s")
     for label, extra in (("serial", []), ("-n 2  ", ["-n", "2", "--dist", "loadgroup"])):
         started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                  "tests/e2e/test_matrix.py", *extra], cwd=REPO, capture_output=True, text=True)
+        took = time.monotonic() - started
         summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-200:]
-        print(f"seed matrix {label}: {time.monotonic() - started:6.1f} s   ({summary})")
+        print(f"seed matrix {label}: {took:6.1f} s   ratio to the floor {took / floor:4.1f}   ({summary})")
+
+
+def _matrix_floor() -> float:
+    with tempfile.TemporaryDirectory() as certs:
+        def up_and_down(name: str) -> None:
+            _raw_docker(load_topology(name), Path(certs) / name, browser=True)
+
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(up_and_down, catalog()))
+        return time.monotonic() - started
 
 
 def bench_suite() -> None:
