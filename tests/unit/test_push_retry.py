@@ -17,11 +17,11 @@ def _script(monkeypatch: pytest.MonkeyPatch, outcomes: list[tuple[Verdict, bool]
     """Each push returns the next verdict, and Bitbucket's record then says stalled or not."""
     pushes: list[int] = []
 
-    def push_once(target, payload, git_options=None):  # noqa: ANN001, ANN202
+    def push_once(target, payload, git_options=None):
         pushes.append(len(pushes) + 1)
         return outcomes[len(pushes) - 1][0]
 
-    def stalled(target, size):  # noqa: ANN001, ANN202
+    def stalled(target, size):
         return STALLED if outcomes[len(pushes) - 1][1] else None
 
     monkeypatch.setattr(git, "_push_once", push_once)
