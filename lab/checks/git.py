@@ -159,7 +159,7 @@ def _held_push(target: CheckTarget) -> Hold | Verdict | None:
                        ["-c", "http.postBuffer=65536", "-c", "http.version=HTTP/1.1"])
     if not pushed.ok:
         return pushed
-    return hold if _largest_body(target) is not None else None
+    return hold if _latest_body(target) is not None else None
 
 
 def _receiving_body(target: CheckTarget, tag: str | None) -> bool:
@@ -187,10 +187,12 @@ class _BodyTiming:
     complete: bool | None  # None: the stub does not know yet (still reading)
 
 
-def _largest_body(target: CheckTarget) -> _BodyTiming | None:
-    """Bitbucket's record of the biggest request body this check sent (by its X-Request-ID;
-    of equal ones, the latest: a check that pushes twice is judged by its last push).
-    Each node of a cluster keeps its own records: asked until every node has answered."""
+def _latest_body(target: CheckTarget) -> _BodyTiming | None:
+    """Bitbucket's record of the latest request body this check sent (by its X-Request-ID):
+    the push under way or just ended — git's small auth probe comes before a big push's
+    body, and a check that pushes again is judged by its last push, never by an earlier one
+    that stalled. Each node of a cluster keeps its own records: asked until every node has
+    answered."""
     tag, records, nodes_seen = request_id.get(), [], set()
     for _ in range(3 * len(target.bitbucket_nodes)):
         response = target.users.session().get(target.url(f"/rest/lab/1.0/body-timings?id={tag}"), timeout=15)
@@ -205,7 +207,7 @@ def _largest_body(target: CheckTarget) -> _BodyTiming | None:
                 return None
         if len(nodes_seen) >= len(target.bitbucket_nodes):
             break
-    return max(records, key=lambda record: (record.size, record.first_byte_at), default=None)  # the latest push
+    return max(records, key=lambda record: record.first_byte_at, default=None)
 
 
 def _offers_h2(target: CheckTarget) -> str | None:
@@ -307,7 +309,7 @@ def _stalled_on_the_tail(target: CheckTarget, size: int) -> _BodyTiming | None:
     """Bitbucket's record of a push body it got all but the last window (64 KB) of and never
     its end: it still waits for it (the proxy keeps the request open) or saw the connection
     close; None when the push is not stalled so."""
-    timing = _largest_body(target)
+    timing = _latest_body(target)
     stalled = timing is not None and timing.complete is not True and timing.size >= size - H2_WINDOW_BYTES
     return timing if stalled else None
 

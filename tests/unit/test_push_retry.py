@@ -1,14 +1,19 @@
-"""The retry policy for a push stalled on its tail (libcurl's HTTP/2 upload bug): pushes are
-scripted here, because a real stall comes about one push in twenty and cannot be ordered;
-the stub's records a stall is read from (``complete``) are tested in
-test_stub_request_bodies.py, the live watch that ends a stalled push in test_client_trust.py."""
+"""A push stalled on its tail (libcurl's HTTP/2 upload bug): which push Bitbucket's records
+call stalled (against the real stub), and the retry policy — with scripted pushes, because a
+real stall comes about one push in twenty and cannot be ordered. How the stub records a body
+cut short is tested in test_stub_request_bodies.py, the live watch that ends a stalled push
+in test_client_trust.py."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 
 from lab.checks import git
-from lab.checks.base import Verdict, failed, passed
+from lab.checks.base import CheckTarget, Verdict, failed, passed
+from lab.client import Vantage, request_id
+from tests.unit.stubutil import raw_request, running_stub
 
 STALLED = git._BodyTiming(first_byte_at=1.0, last_byte_at=2.0, size=20 << 20, complete=None)
 
@@ -63,3 +68,31 @@ def test_another_failure_after_a_stall_is_judged_as_itself(monkeypatch):
 def test_a_failure_that_is_not_a_stall_is_not_pushed_again(monkeypatch):
     pushes = _script(monkeypatch, [REFUSED, THROUGH])
     assert git._push(None, b"x") == REFUSED[0] and pushes == [1]
+
+
+def _send_cut_short(port: int, tag: str, length: int, sent: int) -> None:
+    """A login POST announcing ``length`` bytes that ends after ``sent``: the connection closes
+    with the body's tail missing, as a stalled push's does."""
+    head = (f"POST /bitbucket/j_atl_security_check HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Request-ID: {tag}\r\n"
+            f"Content-Length: {length}\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + b"x" * sent)
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(65536):
+            pass
+
+
+def test_a_push_is_judged_stalled_by_its_own_body_not_by_an_earlier_push_that_stalled(tmp_path):
+    tag = "lab-git.push-large-test"
+    with running_stub(tmp_path / "home", "server.port=0\nserver.context-path=/bitbucket\n") as stub:
+        port = stub.ports[0]
+        target = CheckTarget(f"http://127.0.0.1:{port}/bitbucket", Vantage(None, None))
+        token = request_id.set(tag)
+        try:
+            _send_cut_short(port, tag, 60_000, 59_000)
+            assert git._stalled_on_the_tail(target, 60_000) is not None  # the one push so far stalled
+            raw_request(port, "/bitbucket/j_atl_security_check", {"Host": f"127.0.0.1:{port}", "X-Request-ID": tag},
+                        "POST", body=b"j_username=admin")  # the next one arrived whole (or was refused whole)
+            assert git._stalled_on_the_tail(target, 60_000) is None
+        finally:
+            request_id.reset(token)
