@@ -9,10 +9,10 @@ connection closed, then the process runs anew (same pid, fresh state, files read
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from lab.stub.config import DEFAULT_HOME, ConfigError, load_settings
@@ -67,33 +67,39 @@ def _say_running(settings: StubSettings, stub: RunningStub) -> None:
           flush=True)
 
 
+COMMANDS: dict[int, str] = {signal.SIGTERM: "exit", signal.SIGINT: "exit", signal.SIGUSR1: "crash",
+                            signal.SIGUSR2: "recover", signal.SIGHUP: "restart"}
+
+
 class _SignalCommands:
     """SIGTERM/SIGINT end the stub; SIGUSR1 stops serving as a crashed Bitbucket does
     (every listener and connection closed, the container — the host — still up, its
     name still resolving); SIGUSR2 starts serving again with fresh sessions; SIGHUP
-    restarts the process."""
+    restarts the process.
+
+    The signals arrive through Python's wakeup fd: the interpreter writes each signal's
+    number to a pipe from its C-level handler, and the main loop reads them. No Python
+    handler does any work: a handler that took a lock (an Event's) could interrupt the
+    main thread while it held that very lock, and the stub then never answered a SIGHUP
+    again (seen as "did not restart within 15 s of SIGHUP" in a reload)."""
 
     def __init__(self) -> None:
-        self.pending: list[str] = []
-        self.arrived = threading.Event()
-
-    def post(self, command: str) -> None:
-        self.pending.append(command)
-        self.arrived.set()
+        self._numbers, wakeup = os.pipe()
+        os.set_blocking(wakeup, False)  # the interpreter's write must never block its handler
+        signal.set_wakeup_fd(wakeup)
+        self._pending: collections.deque[str] = collections.deque()
 
     def wait_for_next(self) -> str:
-        while not self.pending:
-            self.arrived.wait(0.2)
-            self.arrived.clear()
-        return self.pending.pop(0)
+        while not self._pending:
+            self._pending.extend(COMMANDS[number] for number in os.read(self._numbers, 64)
+                                 if number in COMMANDS)
+        return self._pending.popleft()
 
 
 def _signal_commands() -> _SignalCommands:
     commands = _SignalCommands()
-    for number, command in ((signal.SIGTERM, "exit"), (signal.SIGINT, "exit"),
-                            (signal.SIGUSR1, "crash"), (signal.SIGUSR2, "recover"),
-                            (signal.SIGHUP, "restart")):
-        signal.signal(number, lambda *_, command=command: commands.post(command))
+    for number in COMMANDS:
+        signal.signal(number, lambda *_: None)  # a Python handler: its number reaches the wakeup fd
     return commands
 
 

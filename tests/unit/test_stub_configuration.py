@@ -168,3 +168,32 @@ def test_sighup_restarts_the_stub_in_its_process_with_the_properties_read_again(
     finally:
         stub.kill()
         stub.wait(timeout=10)
+
+
+_COMMAND_LOOP = """
+from lab.stub.__main__ import _signal_commands
+commands = _signal_commands()
+print("ready", flush=True)
+while commands.wait_for_next() != "exit":
+    pass
+"""
+
+
+def test_the_stub_still_answers_a_signal_after_a_flood_of_them_arrived_while_it_was_handling_others():
+    # Each signal must reach the main loop whatever the main thread was doing when it came:
+    # a handler that takes a lock the interrupted code holds hangs the stub (a reload then
+    # waits in vain for SIGHUP's RESTARTING). Thousands of signals land in every window.
+    loop = subprocess.Popen([sys.executable, "-c", _COMMAND_LOOP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=str(REPO_ROOT))
+    try:
+        assert "ready" in _read_until(loop, "ready")
+        flood_ends = time.monotonic() + 3
+        while time.monotonic() < flood_ends and loop.poll() is None:
+            loop.send_signal(signal.SIGUSR2)  # "recover": the loop takes it and waits for the next
+        loop.send_signal(signal.SIGTERM)
+        assert loop.wait(timeout=10) == 0, loop.stderr.read()[-2000:]  # it took SIGTERM as "exit"
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the stub's command loop hung: SIGTERM after the flood never reached it") from None
+    finally:
+        loop.kill()
+        loop.wait(timeout=10)
