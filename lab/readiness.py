@@ -1,7 +1,10 @@
 """Readiness: a topology counts as up when users could use it, not when Docker says so.
 
 Each node is up once one of its ports accepts a connection made *through the gateway on
-its network* (Docker's port proxy accepts before the server inside listens); a node that
+its network* (Docker's port proxy accepts before the server inside listens) — a proxy's
+only after its start script said the server itself starts (``nginx -t`` opens every
+listener for a moment, so a port may accept during the config test and refuse just
+after it, before the server binds it again); a node that
 exits, or listens only elsewhere, is reported at once with its own words; a proxy that
 health-checks Bitbucket is waited for until it stops answering 502/503.
 """
@@ -29,6 +32,8 @@ LISTEN_GRACE_S = 5
 DOCKER_DNS_HEX = "0B00007F"  # 127.0.0.11, Docker's embedded DNS, listens in every container
 PROGRAMS = {"nginx": "nginx", "apache": "apache2", "haproxy": "haproxy"}
 """Each proxy's program: its master opens every listener before it starts a worker."""
+SERVER_STARTS = "LAB-SERVER-STARTS:"
+"""What a proxy's start script prints once its config test is over, just before the server runs."""
 
 
 def wait_until_ready(running: RunningTopology) -> None:
@@ -71,8 +76,10 @@ def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host:
     vantage = running.vantage(network)
     running_since = time.monotonic()
     next_look = running_since + 1  # a proxy's workers, asked at most once a second (a docker exec each)
+    started = False
     while True:
-        if any(vantage.reaches(host, port, timeout=2) for port in node.ports):
+        started = started or _server_started(running, node)  # first: a listener seen after it is the server's
+        if started and any(vantage.reaches(host, port, timeout=2) for port in node.ports):
             return
         if node.shares_host_with and set(listening_ports(running.containers[node.name]) or ()) & set(node.ports):
             return  # on its host's loopback only (server.address=127.0.0.1): up, though users cannot reach it
@@ -88,6 +95,16 @@ def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host:
             raise LabError(f"{node.name} did not answer on {host} port {ports} within {READY_TIMEOUT_S} s; "
                            f"its log: {' | '.join(running.logs(node.name, 20).splitlines())}")
         time.sleep(0.1)
+
+
+def _server_started(running: RunningTopology, node: Node) -> bool:
+    """Whether the node's server runs (not a proxy's config test, which listens briefly too)."""
+    if node.kind not in PROGRAMS:
+        return True
+    try:
+        return SERVER_STARTS in running.containers[node.name].logs().decode("utf-8", "replace")
+    except (APIError, NotFound):
+        return False
 
 
 def _has_workers(running: RunningTopology, node: Node) -> bool:

@@ -3,6 +3,8 @@
 # foreground. LAB_APACHE_CONF is the main config (the lab's wrapper by default); Debian's
 # envvars (APACHE_LOG_DIR, APACHE_RUN_USER, ...) are always defined, as on a Debian host.
 # A rejected config prints one "LAB-CONFIG-ERROR:" line and exits 2; the lab reports that line.
+# A passed one prints "LAB-SERVER-STARTS:" first: the lab counts a listener only after it (the
+# config test of nginx opens every listener for a moment, then closes them).
 . /usr/local/bin/lab-prepare-host
 . /usr/local/bin/lab-wait-hosts
 . /etc/apache2/envvars
@@ -14,4 +16,5 @@ if ! out=$(apache2 -f "$conf" -t 2>&1); then
   echo "LAB-CONFIG-ERROR: $(echo "$out" | grep -v '^Syntax OK' | head -n2 | tr '\n' ' ')" >&2
   exit 2
 fi
+echo "LAB-SERVER-STARTS: the config test passed (its listeners are closed); httpd starts now"
 exec apache2 -f "$conf" -DFOREGROUND

@@ -1,0 +1,25 @@
+"""The proxies' start scripts, as the lab's readiness reads them."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.images.build import SPECS
+from lab.readiness import PROGRAMS, SERVER_STARTS
+
+CONFIG_TEST = {"nginx": "nginx -t", "apache": "apache2 -f \"$conf\" -t", "haproxy": "haproxy -c"}
+
+
+@pytest.mark.parametrize("kind", list(PROGRAMS))
+def test_a_proxy_says_its_server_starts_only_after_its_config_test_and_just_before_the_server(kind):
+    # nginx -t opens every listener for a moment: readiness counts a port that accepts only
+    # once this line is in the log, or the front door may refuse just after "ready".
+    lines = SPECS[kind].context["start.sh"].read_text().splitlines()
+    code = [line.strip() for line in lines if not line.lstrip().startswith("#")]
+    said = [i for i, line in enumerate(code) if SERVER_STARTS in line]
+    tested = [i for i, line in enumerate(code) if CONFIG_TEST[kind] in line]
+    server = [i for i, line in enumerate(code) if line.startswith(("exec ", f"{PROGRAMS[kind]} -c"))
+              and PROGRAMS[kind] in line]
+    assert len(said) == 1 and code[said[0]].startswith("echo "), code
+    assert tested and server, code
+    assert tested[-1] < said[0] < min(server), (tested, said, server)
