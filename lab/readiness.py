@@ -98,13 +98,19 @@ def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host:
 
 
 def _server_started(running: RunningTopology, node: Node) -> bool:
-    """Whether the node's server runs (not a proxy's config test, which listens briefly too)."""
+    """Whether the node's server runs (not a proxy's config test, which listens briefly too).
+    The line is among the first its container prints: the log is read only up to it, not a
+    kept proxy's whole log at every reload."""
     if node.kind not in PROGRAMS:
         return True
     try:
-        return SERVER_STARTS in running.containers[node.name].logs().decode("utf-8", "replace")
+        lines = running.containers[node.name].logs(stream=True, stdout=True, stderr=False)
     except (APIError, NotFound):
         return False
+    try:
+        return any(SERVER_STARTS.encode() in line for line in lines)
+    finally:
+        lines.close()
 
 
 def _has_workers(running: RunningTopology, node: Node) -> bool:
