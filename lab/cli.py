@@ -197,6 +197,7 @@ def _run_topology(args: argparse.Namespace, as_json: bool) -> int:
 
 def _check_and_keep(args: argparse.Namespace, topology: Topology, progress: Progress, as_json: bool) -> int:
     from lab.commands import user_commands
+    from lab.images.versions import running_proxy
     from lab.report import results_json, results_table, topology_picture
     from lab.runtime import up
     from lab.targets import check_running
@@ -208,11 +209,13 @@ def _check_and_keep(args: argparse.Namespace, topology: Topology, progress: Prog
         _write_junit(args, [(topology.name, running.public_url, results)])
         report = _write_report(args, running, results, progress)
         if as_json:
-            print(results_json(topology.name, running.public_url, results))
+            print(results_json(topology.name, running.public_url, results, {"proxy": running_proxy(running)}))
         else:
             print(results_table(results, timings=sys.stdout.isatty()))
             print()
             print(topology_picture(topology, running.public_url, results))
+            if proxy := running_proxy(running)["version"]:
+                print(f"proxy: {proxy} (Debian {running.options.proxy_release})")
             if args.keep:  # the commands only work while the topology is up
                 print()
                 print(user_commands(running))
@@ -293,6 +296,8 @@ def _check_all(args: argparse.Namespace) -> int:
     """Every catalog topology (of this shard) in turn, with the options given."""
     import json
 
+    from lab.findings import findings
+    from lab.images.versions import running_proxy
     from lab.report import results_table
     from lab.runtime import up
     from lab.sharding import in_shard, parse_shard
@@ -304,17 +309,20 @@ def _check_all(args: argparse.Namespace) -> int:
     if args.report:
         raise LabError("--report writes one topology's report: leave out --all, or use --junit")
     progress = Progress(quiet=args.json)
-    suites = []
+    suites, proxies = [], {}
     for name in (name for name in catalog() if in_shard(name, shard)):
         with up(load_topology(name), _options(args), progress) as running:
             results = check_running(running)
             suites.append((name, running.public_url, results))
+            proxies[name] = running_proxy(running)
         if not args.json:
             print(f"\n{name} ({running.public_url})\n{results_table(results)}")
     _write_junit(args, suites)
     if args.json:
         print(json.dumps({"shard": f"{shard[0]}/{shard[1]}", "topologies": [
-            {"topology": name, "public_url": url, "checks": [r.to_json() for r in results]}
+            {"topology": name, "public_url": url, "proxy": proxies[name],
+             "findings": [finding.to_json() for finding in findings(results)],
+             "checks": [r.to_json() for r in results]}
             for name, url, results in suites]}, indent=2, ensure_ascii=False))
     return 1 if any(r.ok is False for _, _, results in suites for r in results) else 0
 

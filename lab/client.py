@@ -24,6 +24,7 @@ from pathlib import Path
 
 import requests
 
+from lab import sent
 from lab.socks_connect import through_gateway
 
 GIT_TIMEOUT_S = 300
@@ -47,7 +48,7 @@ class Vantage:
 
     def session(self) -> requests.Session:
         """A requests session that ignores every ambient setting."""
-        session = requests.Session()
+        session = _RecordingSession()
         session.trust_env = False
         if tag := request_id.get():
             session.headers[REQUEST_ID_HEADER] = tag
@@ -94,6 +95,7 @@ class Vantage:
             command = ["git", "-c", "credential.helper=", *args]
             if tag := request_id.get():
                 command[1:1] = ["-c", f"http.extraHeader={REQUEST_ID_HEADER}: {tag}"]
+                sent.record_git(tag, args)
             if self.proxy_url:
                 command[1:1] = ["-c", f"http.proxy={self.proxy_url}"]
             env = self.git_env(Path(home)) | ({"GIT_TRACE_CURL": "1", "GIT_TRACE_CURL_NO_DATA": "1"}
@@ -101,6 +103,15 @@ class Vantage:
             if ssh_command:
                 env["GIT_SSH_COMMAND"] = ssh_command
             return run_bounded(command, cwd, env, timeout, input, stalled)
+
+
+class _RecordingSession(requests.Session):
+    """A session that notes each request it sends (redirects too) under its check's id."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:  # type: ignore[override]
+        tag = request.headers.get(REQUEST_ID_HEADER)
+        sent.record(str(tag) if tag else None, request.method or "GET", request.url or "/")
+        return super().send(request, **kwargs)  # type: ignore[arg-type]
 
 
 _RUNNING_GROUPS: set[int] = set()

@@ -22,7 +22,8 @@ from docker.errors import APIError, NotFound
 
 from lab.checks import CheckResult
 from lab.checks.base import REGISTRY, Evidence
-from lab.logsigs import explain
+from lab import sent
+from lab.logsigs import explain, is_error_line
 from lab.runtime import RunningTopology
 
 WINDOW_SLACK_S = 1.0  # error logs stamp whole seconds
@@ -39,8 +40,8 @@ class _Line:
 
 
 def attach_evidence(running: RunningTopology, results: Sequence[CheckResult]) -> list[CheckResult]:
-    """``results`` with evidence (and a log-derived hint, when a signature matches) on
-    every failed check; reads the logs once."""
+    """``results`` with evidence (and a log-derived hint, when a signature matches a line
+    tied to the check) on every failed check; reads the logs once."""
     failing = [r for r in results if r.ok is False and r.request_id]
     if not failing:
         return list(results)
@@ -51,9 +52,47 @@ def attach_evidence(running: RunningTopology, results: Sequence[CheckResult]) ->
                if r.id in REGISTRY and REGISTRY[r.id].disruptive and r.started]
     # Nor do the lines of the topology's start or last reload.
     outages.append((0.0, running.settled_at))
+    run = _Run(tuple(r.request_id for r in results if r.request_id), _connections(proxy_lines))
     return [_with_evidence(r, proxy.kind if proxy else None, proxy_lines, stub_lines,
-                           outages[-1:] if REGISTRY.get(r.id) and REGISTRY[r.id].disruptive else outages)
+                           outages[-1:] if REGISTRY.get(r.id) and REGISTRY[r.id].disruptive else outages, run)
             if r in failing else r for r in results]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What ties a log line to one check of this run: every check's request id, and the
+    proxy connections each id's requests used (nginx's ``*N`` in an error line)."""
+
+    tags: tuple[str, ...]
+    connections: dict[str, str]  # connection number → the one request id seen on it
+
+    def tied(self, text: str, tag: str) -> bool:
+        """Whether ``text`` is about a request of the check ``tag``, and of no other:
+        it carries the id, names a connection only that check used, or names a request
+        line only that check sent."""
+        if tag in text:
+            return True
+        if (match := _CONNECTION.search(text)) and self.connections.get(match.group(1)) == tag:
+            return True
+        named = _request_named(text)
+        return named is not None and sent.senders(named, self.tags) == [tag]
+
+
+def _connections(lines: Sequence[_Line]) -> dict[str, str]:
+    """nginx connection number → request id, from the lab's access format (``rid=… conn=N``);
+    a connection that carried requests of two checks is left out."""
+    seen: dict[str, set[str]] = {}
+    for line in lines:
+        rid, conn = _RID.search(line.text), _CONN_FIELD.search(line.text)
+        if rid and conn and rid.group(1) != "-":
+            seen.setdefault(conn.group(1), set()).add(rid.group(1))
+    return {conn: next(iter(rids)) for conn, rids in seen.items() if len(rids) == 1}
+
+
+def _request_named(text: str) -> str | None:
+    """``METHOD path?query`` of the request a log line names, if it names one."""
+    match = _REQUEST.search(text)
+    return sent.request_line(match.group(1), match.group(2)) if match else None
 
 
 def _read_logs(running: RunningTopology, tags: list[str]) -> tuple[list[_Line], list[_Line]]:
@@ -72,47 +111,52 @@ def _read_logs(running: RunningTopology, tags: list[str]) -> tuple[list[_Line], 
 
 
 def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Line],
-                   stub_lines: list[_Line], outages: Sequence[tuple[float, float]] = ()) -> CheckResult:
+                   stub_lines: list[_Line], outages: Sequence[tuple[float, float]] = (),
+                   run: _Run | None = None) -> CheckResult:
     tag = result.request_id or ""
+    run = run or _Run((tag,), {})
     start, end = result.started - WINDOW_SLACK_S, result.started + result.seconds + WINDOW_SLACK_S
 
     def in_window(at: float | None) -> bool:
         return at is not None and start <= at <= end and not any(a <= at <= b for a, b in outages)
-    # Lines that are this check's for sure: its id, or an error line stamped inside its run.
-    own = [line.text for line in proxy_lines if tag in line.text or (not _is_access(line.text) and in_window(line.at))]
-    unstamped = [line.text for line in proxy_lines if line.at is None and not _is_access(line.text)
-                 and line.text not in own]
-    # The proxy's own answers to requests it could not read far enough to log their id (400 for
-    # headers too large): untagged access lines inside the check's run.
-    untagged = [line.text for line in proxy_lines if _is_access(line.text) and _untagged(line.text)
-                and in_window(line.at)]
-    proxy = own or untagged[-MAX_LINES:] or unstamped[-MAX_LINES:]
+    # Only lines tied to this check's own requests are its evidence; a time window proves nothing
+    # while checks run side by side.
+    # A line tied by its connection or request line must also fall in the check's run: a kept
+    # topology's log holds earlier runs' requests too.
+    own = [line.text for line in proxy_lines if tag in line.text or (in_window(line.at) and run.tied(line.text, tag))]
+    meanwhile = [line.text for line in proxy_lines if line.text not in own and in_window(line.at)
+                 and (is_error_line(line.text) or _refused_untagged(line.text))]
     arrived = [_stub_view(line.text) for line in stub_lines if tag in line.text and "LAB-REQUEST" in line.text]
     note = "" if arrived else "no request of this check reached Bitbucket: the proxy answered (or refused) it itself"
-    if not own and unstamped:
-        note += ("; " if note else "") + "the proxy's error lines could not be tied to this check (no time in them)"
-    if not proxy:
-        note += ("; " if note else "") + "the proxy logged nothing this check can be tied to (no id, no error in its time)"
-    hint = result.hint
+    if not own:
+        note += ("; " if note else "") + "the proxy logged nothing that names this check's requests"
+        if meanwhile:
+            note += " (other errors logged meanwhile are listed apart: they belong to other requests)"
+    hint, cause = result.hint, result.cause
     if kind is not None and (found := explain(own, kind)):  # a hint only from lines that are this check's
         signature, line = found
-        hint = f"{signature.fix} (the proxy logged: {line.strip()[:200]})"
-    evidence = Evidence(tuple(proxy[-MAX_LINES:]), tuple(arrived[-MAX_LINES:]),
-                        note if kind is not None else ("" if arrived else "no request of this check reached Bitbucket"))
-    return dataclasses.replace(result, hint=hint, evidence=evidence)
+        hint, cause = f"{signature.fix} (the proxy logged: {line.strip()[:200]})", f"log:{signature.name}"
+    evidence = Evidence(tuple(own[-MAX_LINES:]), tuple(arrived[-MAX_LINES:]),
+                        note if kind is not None else ("" if arrived else "no request of this check reached Bitbucket"),
+                        tuple(meanwhile[-MAX_LINES:]) if kind is not None else ())
+    return dataclasses.replace(result, hint=hint, cause=cause, evidence=evidence)
 
 
-_ACCESS = re.compile(r'"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT) [^"]*" \d{3} ')
+_RID = re.compile(r" rid=(\S+)")
+_CONN_FIELD = re.compile(r" conn=(\d+)")
+_CONNECTION = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} \[\w+\] \d+#\d+: \*(\d+) ")
+_REQUEST = re.compile(r'"(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH) (\S+) HTTP/[\d.]+"')
+_STATUS_AFTER_REQUEST = re.compile(r'HTTP/[\d.]+" (\d{3}) ')
 
 
-def _untagged(text: str) -> bool:
-    """An access line without a request id (``rid=-`` or none logged)."""
-    return " rid=" not in text or bool(re.search(r" rid=(-|\s|$)", text))
+def _refused_untagged(text: str) -> bool:
+    """An access line of a request the proxy refused before it could read its id (a 400
+    for headers too large): nobody's evidence, but worth showing as logged meanwhile."""
+    status = _STATUS_AFTER_REQUEST.search(text)
+    return bool(status) and int(status.group(1)) >= 400 and not _RID_SET.search(text)
 
 
-def _is_access(text: str) -> bool:
-    """An access-log line (the request, then its status) rather than an error-log line."""
-    return " rid=" in text or bool(_ACCESS.search(text))
+_RID_SET = re.compile(r" rid=(?!-)\S")
 
 
 def _stub_view(text: str) -> str:
@@ -140,14 +184,18 @@ def _read(running: RunningTopology, node: str) -> list[_Line]:
 
 
 _NGINX_TIME = re.compile(r"^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}) ")
+_ACCESS_TIME = re.compile(r"\[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]")
 _APACHE_TIME = re.compile(r"^\[\w{3} (\w{3} \d{2} \d{2}:\d{2}:\d{2})(\.\d+)? (\d{4})\]")
 
 
 def _logged_at(text: str) -> float | None:
-    """The time in an nginx or Apache error-log line (containers run in UTC), else None."""
+    """The time in an nginx or Apache error-log line (containers run in UTC) or a
+    combined-format access line, else None."""
     utc = datetime.timezone.utc
     if match := _NGINX_TIME.match(text):
         return datetime.datetime.strptime(match.group(1), "%Y/%m/%d %H:%M:%S").replace(tzinfo=utc).timestamp()
+    if match := _ACCESS_TIME.search(text):  # the combined/common access format
+        return datetime.datetime.strptime(match.group(1), "%d/%b/%Y:%H:%M:%S %z").timestamp()
     if match := _APACHE_TIME.match(text):
         stamp = datetime.datetime.strptime(f"{match.group(1)} {match.group(3)}", "%b %d %H:%M:%S %Y")
         return stamp.replace(tzinfo=utc).timestamp() + float(match.group(2) or 0)

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.checks import HOPS, REGISTRY, CheckResult
-from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, USERS_TO_FRONT_DOOR
+from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, USERS_TO_FRONT_DOOR, Evidence
+from lab.findings import Finding, findings
 from lab.pki import AIA_HOST
 from lab.report import summary_line
 from lab.topology import Node, Topology
@@ -46,6 +47,7 @@ def html_report(running: RunningTopology, results: Sequence[CheckResult], *, map
     """The whole report as one HTML document."""
     topology = running.topology
     title = f"{topology.name}: {summary_line(results)}"
+    found = findings(results)
     sections = [
         f"<h1>{_e(topology.name)}</h1>",
         f"<p class='summary'>{_e(summary_line(results))} — public URL <code>{_e(running.public_url)}</code>, "
@@ -53,7 +55,8 @@ def html_report(running: RunningTopology, results: Sequence[CheckResult], *, map
         f"<code>{_e(running.options.proxy_release)}</code>, made {_e(_now())}</p>",
         f"<p>{_e(topology.summary)}</p>",
         "<h2>Topology</h2>", topology_svg(topology, results, browser=running.browser is not None),
-        "<h2>Checks</h2>", _checks_table(results),
+        *(["<h2>Findings</h2>", _findings_section(found)] if found else []),
+        "<h2>Checks</h2>", _checks_table(results, found),
         *(["<h2>Customer mapping (customer → lab)</h2>", _mapping_table(mapping)] if mapping else []),
         "<h2>Effective configuration</h2>", _config_section(running),
         "<h2>Lab versions</h2>", _versions_table(versions, running),
@@ -83,7 +86,20 @@ def default_report_path(topology: str, directory: Path = Path("reports")) -> Pat
 # ---------------------------------------------------------------- checks
 
 
-def _checks_table(results: Sequence[CheckResult]) -> str:
+def _findings_section(found: Sequence[Finding]) -> str:
+    """One block per cause: the fix, what the first check saw, its evidence, what it breaks."""
+    items = []
+    for finding in found:
+        breaks = ", ".join(f"<code>{_e(check_id)}</code>" for check_id in finding.checks)
+        blocked = ", ".join(f"<code>{_e(check_id)}</code>" for check_id in finding.blocked)
+        items.append(f"<li class='finding'><div class='fix'><b>fix:</b> {_e(finding.fix)}</div>"
+                     f"<div><b>seen by {_e(finding.checks[0])}:</b> {_e(finding.observed)}</div>"
+                     f"<div><b>breaks:</b> {breaks}{'; <b>blocks:</b> ' + blocked if blocked else ''}</div>"
+                     f"{_evidence_block(finding.evidence)}</li>")
+    return "<ol class='findings'>" + "".join(items) + "</ol>"
+
+
+def _checks_table(results: Sequence[CheckResult], found: Sequence[Finding] = ()) -> str:
     rows = []
     for result in results:
         verdict = verdict_text(result)
@@ -93,7 +109,10 @@ def _checks_table(results: Sequence[CheckResult]) -> str:
                    f"<div><b>observed:</b> {_e(result.observed)}</div>"]
         if result.expected:
             details.append(f"<div><b>expected:</b> {_e(result.expected)}</div>")
-        if result.hint:
+        number = next((finding.number for finding in found if result.id in finding.checks), None)
+        if result.ok is False and number is not None:
+            details.append(f"<div class='fix'><b>cause:</b> finding {number} (above)</div>")
+        elif result.hint:
             details.append(f"<div class='fix'><b>{'fix' if result.ok is False else 'note'}:</b> {_e(result.hint)}</div>")
         details.append(_evidence(result))
         details += [_image(path) for path in result.attachments]
@@ -105,8 +124,11 @@ def _checks_table(results: Sequence[CheckResult]) -> str:
 
 
 def _evidence(result: CheckResult) -> str:
-    evidence = result.evidence
-    if evidence is None or not (evidence.proxy or evidence.bitbucket or evidence.note):
+    return _evidence_block(result.evidence)
+
+
+def _evidence_block(evidence: Evidence | None) -> str:
+    if evidence is None or not (evidence.proxy or evidence.bitbucket or evidence.note or evidence.meanwhile):
         return ""
     parts = ["<details open><summary>evidence</summary>"]
     if evidence.bitbucket:
@@ -115,6 +137,9 @@ def _evidence(result: CheckResult) -> str:
         parts.append("<div><b>the proxy logged:</b></div><pre>" + _e("\n".join(evidence.proxy)) + "</pre>")
     if evidence.note:
         parts.append(f"<div class='note'>{_e(evidence.note)}</div>")
+    if evidence.meanwhile:
+        parts.append("<div><b>other errors logged meanwhile</b> (not this check's requests):</div><pre class='meanwhile'>"
+                     + _e("\n".join(evidence.meanwhile)) + "</pre>")
     return "".join(parts) + "</details>"
 
 
@@ -262,6 +287,8 @@ tr.pass .verdict{color:#006644;font-weight:bold} tr.fail .verdict{color:#bf2600;
 tr.fail{background:#ffebe6} tr.na .verdict,tr.blocked .verdict{color:#6b778c}
 td.id{white-space:nowrap} td.secs{white-space:nowrap;color:#6b778c} .proves{color:#6b778c;font-size:12px}
 .fix{margin-top:4px} .note{color:#6b778c;font-size:12px}
+ol.findings li{background:#ffebe6;border-left:4px solid #bf2600;padding:8px;margin-bottom:8px}
+pre.meanwhile{color:#6b778c}
 img{max-width:560px;border:1px solid #dfe1e6;margin-top:6px} figure{margin:6px 0}
 .ln{color:#97a0af;user-select:none}
 svg.topology .node{fill:#f4f5f7;stroke:#6b778c;stroke-width:2} svg.topology .pass{fill:#e3fcef;stroke:#006644}

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lab.checks import CheckResult
+from lab.findings import findings
 
 
 Suite = tuple[str, str, Sequence[CheckResult]]
@@ -43,13 +44,18 @@ def _testsuite(root: ElementTree.Element, suite: str, public_url: str, results: 
                                        time=f"{sum(r.seconds for r in results):.3f}")
     ElementTree.SubElement(ElementTree.SubElement(testsuite, "properties"), "property",
                            name="public_url", value=public_url)
+    found = findings(results)
     for result in results:
         case = ElementTree.SubElement(testsuite, "testcase", classname=f"bitbucket-lab.{suite}",
                                       name=result.id, time=f"{result.seconds:.3f}")
+        finding = next((finding for finding in found if result.id in finding.checks), None)
         if result.ok is False:
-            failure = ElementTree.SubElement(case, "failure", message=f"{result.observed} — fix: {result.hint}",
+            fix = f"finding [{finding.number}]: {finding.fix}" if finding else f"fix: {result.hint}"
+            failure = ElementTree.SubElement(case, "failure", message=f"{result.observed} — {fix}",
                                              type="CheckFailed")
-            failure.text = f"observed: {result.observed}\nexpected: {result.expected}\nfix: {result.hint}\n"
+            failure.text = f"observed: {result.observed}\nexpected: {result.expected}\n{fix}\n"
+            if finding and len(finding.checks) + len(finding.blocked) > 1:
+                failure.text += f"the same cause breaks: {', '.join([*finding.checks, *finding.blocked])}\n"
         elif result.ok is None:
             reason = f"blocked by {result.blocked_by}" if result.blocked_by else result.observed
             ElementTree.SubElement(case, "skipped", message=reason)

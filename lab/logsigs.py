@@ -85,3 +85,12 @@ def explain(lines: list[str], kind: str) -> tuple[Signature, str] | None:
             if signature.pattern.search(line):
                 return signature, line
     return None
+
+
+_ERROR_LINE = re.compile(r"^(?:\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} \[\w+\]|\[\w{3} \w{3} [ \d]\d )")
+"""nginx's (``2026/12/06 03:31:10 [error]``) and Apache's (``[Sun Dec 06 …``) error-log lines."""
+
+
+def is_error_line(text: str) -> bool:
+    """An error-log line of nginx or Apache, as opposed to an access-log line."""
+    return bool(_ERROR_LINE.match(text))

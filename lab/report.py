@@ -7,41 +7,69 @@ import shutil
 from collections.abc import Mapping, Sequence
 
 from lab.checks import HOPS, REGISTRY, CheckResult
+from lab.checks.base import Evidence
+from lab.findings import Finding, findings
+from lab.logsigs import is_error_line
 from lab.topology import Topology
 
 MARKS = {True: "✔", False: "✘", None: "·"}
 
 
 def results_table(results: Sequence[CheckResult], timings: bool = False) -> str:
-    """One line a check (mark, id, observation); failures get their hint underneath.
-    A root cause is shown once, with its fix; the checks it blocked name it in one line."""
+    """The findings (one per cause: its fix, evidence and the checks it breaks), then one
+    line a check (mark, id, observation); a failed check points at its finding instead of
+    repeating the fix."""
     width = max(60, shutil.get_terminal_size((120, 20)).columns) - 32 - (8 if timings else 0)
-    lines = []
+    found = findings(results)
+    lines = findings_text(found, width)
     for result in results:
         observed = result.observed if len(result.observed) <= width else result.observed[: width - 1] + "…"
         seconds = f"{result.seconds:6.1f}s " if timings and result.seconds else ("        " if timings else "")
         mark = "⊘" if result.blocked_by else MARKS[result.ok]
         lines.append(f" {mark} {result.id:<24} {seconds}{observed}")
-        if result.ok is True and result.hint:  # a finding that is not a failure
+        if result.ok is True and result.hint:  # a note on a passing check
             lines.append(f"   {'':<24} note: {result.hint}")
         if result.ok is False:
             lines.append(f"   {'':<24} expected: {result.expected}")
-            lines.append(f"   {'':<24} fix: {result.hint}")
-            lines += [f"   {'':<24} log: {line[:width]}" for line in telling_lines(result)]
+            lines.append(f"   {'':<24} {_finding_reference(result, found)}")
     lines.append(summary_line(results))
     return "\n".join(lines)
+
+
+def findings_text(found: Sequence[Finding], width: int = 88) -> list[str]:
+    """The findings block: numbered causes, each with its fix, evidence and what it breaks."""
+    if not found:
+        return []
+    lines = [f"{len(found)} finding{'s' if len(found) > 1 else ''} (one per cause):"]
+    for finding in found:
+        lines.append(f" [{finding.number}] fix: {finding.fix}")
+        lines.append(f"     seen: {finding.checks[0]}: {finding.observed[:width]}")
+        lines += [f"     log: {line[:width]}" for line in _evidence_lines(finding.evidence)]
+        breaks = f"     breaks: {', '.join(finding.checks)}"
+        lines.append(breaks + (f"; blocks: {', '.join(finding.blocked)}" if finding.blocked else ""))
+    lines.append("")
+    return lines
+
+
+def _finding_reference(result: CheckResult, found: Sequence[Finding]) -> str:
+    number = next((finding.number for finding in found if result.id in finding.checks), None)
+    return f"→ finding [{number}]" if number is not None else f"fix: {result.hint}"
+
+
+def _evidence_lines(evidence: Evidence | None, most: int = 3) -> list[str]:
+    if evidence is None:
+        return []
+    proxy = [f"proxy: {line}" for line in evidence.proxy if is_error_line(line)][-2:]
+    proxy = proxy or [f"proxy: {line}" for line in evidence.proxy][-1:]
+    bitbucket = [f"bitbucket: {line}" for line in evidence.bitbucket][-1:]
+    note = [evidence.note] if evidence.note else []
+    return (proxy + (bitbucket or note))[:most]
 
 
 def telling_lines(result: CheckResult, most: int = 3) -> list[str]:
     """The 1–3 evidence lines worth reading on a terminal: proxy errors first, then what
     Bitbucket saw (or that nothing arrived)."""
-    if result.evidence is None:
-        return []
-    proxy = [f"proxy: {line}" for line in result.evidence.proxy if " rid=" not in line][-2:]
-    proxy = proxy or [f"proxy: {line}" for line in result.evidence.proxy][-1:]
-    bitbucket = [f"bitbucket: {line}" for line in result.evidence.bitbucket][-1:]
-    note = [result.evidence.note] if result.evidence.note else []
-    return (proxy + (bitbucket or note))[:most]
+    return _evidence_lines(result.evidence, most)
 
 
 def summary_line(results: Sequence[CheckResult]) -> str:
@@ -75,6 +103,7 @@ def results_json(topology: str, public_url: str, results: Sequence[CheckResult],
                  extra: Mapping[str, object] | None = None) -> str:
     """The JSON contract of ``check --json`` (``reproduce`` adds ``proxy`` and ``mapping``)."""
     document: dict[str, object] = {"topology": topology, "public_url": public_url, **(extra or {}),
+                                   "findings": [finding.to_json() for finding in findings(results)],
                                    "checks": [r.to_json() for r in results]}
     return json.dumps(document, indent=2, ensure_ascii=False)
 

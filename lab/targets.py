@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 from lab.checks import CheckResult, CheckTarget, run_checks
 from lab.evidence import attach_evidence
+from lab.findings import with_findings
 from lab.outage import node_stopper
 from lab.provision import effective_properties
 from lab.runtime import RunningTopology
@@ -39,5 +40,6 @@ def check_target(running: RunningTopology) -> CheckTarget:
 
 def check_running(running: RunningTopology, ids: Iterable[str] | None = None,
                   on_start: Callable[[str], None] | None = None) -> list[CheckResult]:
-    """Run checks on a running topology; failed ones carry the proxy's and Bitbucket's log lines."""
-    return attach_evidence(running, run_checks(check_target(running), ids, on_start))
+    """Run checks on a running topology; failed ones carry the proxy's and Bitbucket's log lines
+    tied to their own requests, and the number of the finding that explains them."""
+    return with_findings(attach_evidence(running, run_checks(check_target(running), ids, on_start)))

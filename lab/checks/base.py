@@ -111,6 +111,10 @@ class Verdict:
     expected: str
     hint: str = ""
     attachments: tuple[Path, ...] = ()
+    cause: str | None = None
+    """A stable name of a specific cause (``body-limit``, ``chain-incomplete``): failures of
+    different checks with one cause become one finding (:mod:`lab.findings`). None: the
+    failure says nothing more specific than its hint."""
 
 
 @dataclass(frozen=True)
@@ -129,11 +133,14 @@ class CheckResult:
     request_id: str | None = None     # the X-Request-ID its requests carried
     evidence: Evidence | None = None  # what the proxy and Bitbucket logged, for a failed check
     attachments: tuple[Path, ...] = ()  # files the check kept (the browser's screenshots, PNG)
+    cause: str | None = None          # Verdict.cause, or the log signature tied to this check
+    finding: int | None = None        # the number of the finding that explains it (lab.findings)
 
     def to_json(self) -> dict[str, object]:
         """The JSON contract; attachments are file paths (the HTML report inlines them)."""
         return {"id": self.id, "ok": self.ok, "observed": self.observed, "expected": self.expected,
                 "hint": self.hint, "seconds": round(self.seconds, 3), "blocked_by": self.blocked_by,
+                "finding": self.finding,
                 "evidence": self.evidence.to_json() if self.evidence else None,
                 "attachments": [str(path) for path in self.attachments]}
 
@@ -147,9 +154,13 @@ class Evidence:
     proxy: tuple[str, ...] = ()
     bitbucket: tuple[str, ...] = ()
     note: str = ""
+    meanwhile: tuple[str, ...] = ()
+    """Error lines the proxy logged while the check ran that carry nothing of the check's
+    own (not its id, connection or request): shown, never taken as its cause."""
 
     def to_json(self) -> dict[str, object]:
-        return {"proxy": list(self.proxy), "bitbucket": list(self.bitbucket), "note": self.note}
+        return {"proxy": list(self.proxy), "bitbucket": list(self.bitbucket), "note": self.note,
+                "meanwhile": list(self.meanwhile)}
 
 
 CheckFunction = Callable[[CheckTarget], Verdict]
@@ -172,6 +183,10 @@ class CheckSpec:
     slow: bool = False
     """It takes seconds (real git, ssh, the browser): the runner starts it before the quick
     ones, so the longest check does not wait behind sub-second ones for a free thread."""
+    explained_by: tuple[str, ...] = ()
+    """Checks whose failure explains this one's, when this one names no cause of its own:
+    it still runs, but its failure is listed under their finding (``reach.status`` failing
+    with 404 makes a clone fail with 404 too)."""
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -179,8 +194,9 @@ REGISTRY: dict[str, CheckSpec] = {}
 
 def check(check_id: str, proves: str, hop: str, needs: tuple[str, ...] = (),
           applies: Applies | None = None, disruptive: bool = False,
-          slow: bool = False) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check under its stable id; see :class:`CheckSpec`."""
+          slow: bool = False, explained_by: tuple[str, ...] | None = None) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check under its stable id; see :class:`CheckSpec`. ``explained_by``
+    defaults to ``reach.status`` for a check that goes through the front door to Bitbucket."""
     if hop not in HOPS:
         raise ValueError(f"check {check_id}: unknown hop {hop!r}")
 
@@ -191,17 +207,28 @@ def check(check_id: str, proves: str, hop: str, needs: tuple[str, ...] = (),
         if missing:
             raise ValueError(f"check {check_id} needs {missing}, which must be registered before it")
         REGISTRY[check_id] = CheckSpec(check_id, proves, hop, function, needs,
-                                       applies or (lambda target: None), disruptive, slow)
+                                       applies or (lambda target: None), disruptive, slow,
+                                       _explained_by(check_id, needs, explained_by))
         return function
     return register
+
+
+REACH_STATUS = "reach.status"
+
+
+def _explained_by(check_id: str, needs: tuple[str, ...], given: tuple[str, ...] | None) -> tuple[str, ...]:
+    if given is not None:
+        return given
+    through = set(THROUGH_FRONT_DOOR) <= set(needs)
+    return (REACH_STATUS,) if through and check_id != REACH_STATUS and REACH_STATUS in REGISTRY else ()
 
 
 def passed(observed: str, expected: str) -> Verdict:
     return Verdict(True, observed, expected)
 
 
-def failed(observed: str, expected: str, hint: str) -> Verdict:
-    return Verdict(False, observed, expected, hint)
+def failed(observed: str, expected: str, hint: str, cause: str | None = None) -> Verdict:
+    return Verdict(False, observed, expected, hint, cause=cause)
 
 
 def only_with_browser(target: CheckTarget) -> str | None:

@@ -81,7 +81,8 @@ class _Journey:
 
 @check("browser.login", "a real browser (Chromium, lab root only) opens the public URL, follows the redirects, logs "
        "in with the form and lands on the dashboard: no certificate error, loop, http downgrade, mixed content "
-       "or dropped session cookie", FRONT_DOOR_TO_BITBUCKET, needs=(FRONT_DOOR,), applies=only_with_browser, slow=True)
+       "or dropped session cookie", FRONT_DOOR_TO_BITBUCKET, needs=(FRONT_DOOR,), applies=only_with_browser, slow=True,
+       explained_by=("tls.chain", "tls.hostname", "reach.status"))
 def browser_login(target: CheckTarget) -> Verdict:
     assert target.browser is not None
     expected = (f"{target.url('/')} → login form → {target.url('/dashboard')} logged in as {target.username}, "
@@ -225,7 +226,7 @@ class _TlsVerdict:
 
 @check("browser.git-agree", "Chromium and git agree on the public URL's certificate (Chromium fetches a missing "
        "intermediate from the leaf's AIA URL; git never does)", USERS_TO_FRONT_DOOR, needs=(FRONT_DOOR,),
-       applies=_only_with_browser_and_https, slow=True)
+       applies=_only_with_browser_and_https, slow=True, explained_by=("tls.chain",))
 def browser_git_agree(target: CheckTarget) -> Verdict:
     assert target.browser is not None
     expected = "browser and git give the same TLS verdict"

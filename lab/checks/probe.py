@@ -6,6 +6,7 @@ import socket
 import ssl
 
 from lab.checks.base import CheckTarget
+from lab import sent
 from lab.client import REQUEST_ID_HEADER, request_id
 
 
@@ -32,6 +33,7 @@ def early_status_for_body(target: CheckTarget, path: str, size: int, wait: float
     "curl 55 Send failure: Broken pipe"; this asks the proxy the question directly.
     """
     tag = request_id.get()
+    sent.record(tag, "POST", f"{target.context_path}{path}")
     request = (f"POST {target.context_path}{path} HTTP/1.1\r\nHost: {target.parts.netloc}\r\n"
                + (f"{REQUEST_ID_HEADER}: {tag}\r\n" if tag else "") +
                f"Content-Type: application/x-git-receive-pack-request\r\nContent-Length: {size}\r\n"

@@ -93,7 +93,8 @@ def _run_or_skip(spec: CheckSpec, target: CheckTarget, results: dict[str, CheckR
     finally:
         request_id.reset(token)
     return CheckResult(spec.id, verdict.ok, verdict.observed, verdict.expected, verdict.hint,
-                       time.monotonic() - started, started=wall, request_id=tag, attachments=verdict.attachments)
+                       time.monotonic() - started, started=wall, request_id=tag, attachments=verdict.attachments,
+                       cause=verdict.cause)
 
 
 def _not_applicable(spec: CheckSpec, target: CheckTarget) -> str | None:

@@ -10,6 +10,7 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docker.errors import DockerException
 
@@ -17,8 +18,11 @@ from lab.docker_env import docker_client
 from lab.errors import LabError
 from lab.images.build import PROXY_IMAGES, ensure_images
 from lab.progress import SILENT, Progress
-from lab.releases import RELEASES
+from lab.releases import RELEASES, VERSION_PREFIX
 from lab.sweep import owner_labels
+
+if TYPE_CHECKING:
+    from lab.runtime import RunningTopology
 
 COMMANDS = {"nginx": ("nginx", ["nginx", "-v"], r"nginx/([\w.]+)"),
             "apache": ("apache", ["apache2", "-v"], r"Apache/([\w.]+)"),
@@ -101,3 +105,24 @@ def run_once(image: str, command: list[str]) -> str:
     finally:
         with contextlib.suppress(DockerException):
             container.remove(force=True)
+
+
+def running_proxy_version(running: RunningTopology) -> str | None:
+    """The exact version of the proxy that ran (``nginx/1.22.1``), read from its container."""
+    proxy = running.topology.proxy
+    if proxy is None:
+        return None
+    _, command, _ = COMMANDS[proxy.kind]
+    try:
+        result = running.containers[proxy.name].exec_run(command)
+    except DockerException:
+        return None
+    version = parse_version(proxy.kind, result.output.decode("utf-8", "replace"))
+    return f"{VERSION_PREFIX[proxy.kind]}{version}" if version else None
+
+
+def running_proxy(running: RunningTopology) -> dict[str, object]:
+    """``{"kind", "version"}`` of the proxy that ran (both None for a topology without one):
+    what ``--json`` says so a user can read back which ``--proxy-version`` really ran."""
+    proxy = running.topology.proxy
+    return {"kind": proxy.kind if proxy else None, "version": running_proxy_version(running)}

@@ -11,7 +11,7 @@ from docker.errors import DockerException
 
 from lab.checks import CheckResult
 from lab.errors import LabError
-from lab.images.versions import COMMANDS, parse_version
+from lab.images.versions import running_proxy_version as proxy_version
 from lab.progress import SILENT, Progress
 from lab.provision import DropIns
 from lab.reproduce import read_bundle
@@ -91,20 +91,6 @@ def _customer_paths_in_errors(plan: Reproduction) -> Iterator[None]:
         for item in sorted(placed, key=lambda item: -len(item.path)):
             message = message.replace(item.path, f"{item.file.relpath} (at {item.path})")
         raise LabError(message) from None
-
-
-def proxy_version(running: RunningTopology) -> str | None:
-    """The exact version of the proxy that ran (``nginx/1.22.1``), read from its container."""
-    proxy = running.topology.proxy
-    if proxy is None:
-        return None
-    image, command, _ = COMMANDS[proxy.kind]
-    try:
-        result = running.containers[proxy.name].exec_run(command)
-    except DockerException:
-        return None
-    version = parse_version(proxy.kind, result.output.decode("utf-8", "replace"))
-    return f"{VERSION_PREFIX[proxy.kind]}{version}" if version else None
 
 
 def mapping_table(mapping: Sequence[Mapping]) -> str:

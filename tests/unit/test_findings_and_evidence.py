@@ -1,0 +1,149 @@
+"""Issue 24: evidence is what is tied to a check's own requests; one finding per cause."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+
+from lab import sent
+from lab.checks import CheckResult
+from lab.evidence import _connections, _Line, _Run, _with_evidence
+from lab.findings import findings, with_findings
+from lab.junit import junit_xml
+from lab.report import results_json, results_table
+
+PUSH_LARGE, STATUS = "lab-git.push-large-aaaa1111", "lab-reach.status-bbbb2222"
+STARTED = 1_800_000_000.0
+BODY_LIMIT_ERROR = ('2027/01/15 08:00:01 [error] 7#7: *41 client intended to send too large chunked body: '
+                    '1048577+32768 bytes, client: 10.0.0.3, server: bitbucket.lab.test, request: '
+                    '"POST /bitbucket/scm/LAB/repo.git/git-receive-pack HTTP/1.1", host: "bitbucket.lab.test"')
+
+
+def at(seconds: float) -> float:
+    return STARTED + seconds
+
+
+def test_a_413_logged_by_one_check_is_not_the_fix_of_another_check_running_at_the_same_time():
+    lines = [
+        _Line(at(1), BODY_LIMIT_ERROR),
+        _Line(at(1), f'10.0.0.3 "POST /bitbucket/scm/LAB/repo.git/git-receive-pack HTTP/1.1" 413 0 rid={PUSH_LARGE} '
+                     'upstream=- ustatus=- rt=0.1 conn=41'),
+        _Line(at(1), f'10.0.0.3 "GET /bitbucket/status HTTP/1.1" 404 0 rid={STATUS} upstream=10.0.0.5:7990 '
+                     'ustatus=404 rt=0.0 conn=42'),
+    ]
+    run = _Run((PUSH_LARGE, STATUS), _connections(lines))
+    status = CheckResult("reach.status", False, "404", "200", "the context path must match", seconds=2,
+                         started=at(0), request_id=STATUS)
+    push = CheckResult("git.push-large", False, "413", "pushed", "the proxy refuses large bodies", seconds=2,
+                       started=at(0), request_id=PUSH_LARGE)
+
+    status_after = _with_evidence(status, "nginx", lines, [], run=run)
+    push_after = _with_evidence(push, "nginx", lines, [], run=run)
+
+    assert "client_max_body_size" not in status_after.hint and status_after.cause is None
+    assert BODY_LIMIT_ERROR in status_after.evidence.meanwhile
+    assert BODY_LIMIT_ERROR not in status_after.evidence.proxy
+    assert "client_max_body_size 0" in push_after.hint  # tied by its connection (*41 ↔ conn=41 rid=…)
+    assert push_after.cause == "log:nginx body limit" and BODY_LIMIT_ERROR in push_after.evidence.proxy
+
+
+def test_an_error_line_is_tied_by_its_request_only_when_one_check_alone_sent_that_request():
+    slash, chars = "lab-path.encoded-slash-cccc3333", "lab-path.encoded-chars-dddd4444"
+    sent.record(slash, "GET", "https://bitbucket.lab.test/bitbucket/rest/api/1.0/projects/LAB/repos/repo/commits/a%2Fb")
+    sent.record(chars, "GET", "https://bitbucket.lab.test/bitbucket/status")
+    sent.record(slash, "GET", "https://bitbucket.lab.test/bitbucket/status")
+    refused = ('2027/01/15 08:00:01 [error] 7#7: *9 connect() failed (111: Connection refused) while connecting to '
+               'upstream, client: 10.0.0.3, server: b, request: "GET {} HTTP/1.1", host: "b"')
+    own = refused.format("/bitbucket/rest/api/1.0/projects/LAB/repos/repo/commits/a%2Fb")
+    shared = refused.format("/bitbucket/status")
+    run = _Run((slash, chars), {})
+
+    assert run.tied(own, slash) and not run.tied(own, chars)
+    assert not run.tied(shared, slash) and not run.tied(shared, chars)  # both sent it: nobody's evidence
+
+
+def test_a_line_tied_by_its_request_must_also_fall_in_the_checks_run():
+    tag = "lab-path.encoded-slash-eeee5555"
+    sent.record(tag, "GET", "/bitbucket/only-this-check")
+    line = ('2027/01/15 07:00:00 [error] 7#7: *9 open() failed, client: 10.0.0.3, server: b, '
+            'request: "GET /bitbucket/only-this-check HTTP/1.1", host: "b"')
+    earlier_run = [_Line(at(-3600), line)]
+    result = CheckResult("path.encoded-slash", False, "404", "200", "own hint", seconds=1, started=at(0),
+                         request_id=tag)
+
+    after = _with_evidence(result, "nginx", earlier_run, [], run=_Run((tag,), {}))
+
+    assert after.evidence.proxy == () and after.hint == "own hint"
+
+
+def failing(check_id: str, hint: str, cause: str | None = None, observed: str = "bad") -> CheckResult:
+    return CheckResult(check_id, False, observed, "good", hint, cause=cause)
+
+
+def blocked(check_id: str, by: str) -> CheckResult:
+    return CheckResult(check_id, None, f"not run: {by} failed", "", blocked_by=by)
+
+
+def test_one_root_cause_is_one_finding_listing_every_check_it_breaks():
+    verify_depth = "log:AH02040 chain too long"
+    results = [CheckResult("reach.front-door", True, "ok", "ok"),
+               failing("reach.status", "set SSLProxyVerifyDepth 2 (the proxy logged: AH02040 …1)", verify_depth),
+               failing("routing.context-path", "the proxy answered 500"),  # no cause of its own: reach.status explains it
+               failing("git.clone", "set SSLProxyVerifyDepth 2 (the proxy logged: AH02040 …2)", verify_depth),
+               blocked("ssh.clone", "git.clone")]
+
+    found = findings(results)
+
+    assert len(found) == 1
+    assert found[0].fix.startswith("set SSLProxyVerifyDepth 2") and found[0].checks[0] == "reach.status"
+    assert set(found[0].checks) == {"reach.status", "routing.context-path", "git.clone"}
+    assert found[0].blocked == ("ssh.clone",)
+
+
+def test_a_check_failing_for_its_own_cause_is_its_own_finding_even_beside_a_root_that_failed():
+    results = [failing("reach.status", "the context path must match"),
+               failing("git.clone", "404 from the proxy"),
+               failing("git.push-large", "client_max_body_size 0", "body-limit"),
+               failing("tls.protocols", "ssl_protocols TLSv1.2 TLSv1.3")]
+
+    found = findings(results)
+
+    assert [finding.checks for finding in found] == [("reach.status", "git.clone"), ("git.push-large",),
+                                                      ("tls.protocols",)]
+    assert [finding.number for finding in found] == [1, 2, 3]
+
+
+def test_a_chain_without_its_intermediate_is_one_finding_though_the_browser_check_fails_too():
+    results = [failing("tls.chain", "serve leaf + intermediate"),
+               failing("browser.git-agree", "Chromium fetches the intermediate by Authority Information Access"),
+               blocked("git.clone", "tls.chain"), blocked("reach.status", "tls.chain")]
+
+    found = findings(results)
+
+    assert len(found) == 1 and found[0].checks == ("tls.chain", "browser.git-agree")
+    assert found[0].blocked == ("git.clone", "reach.status")
+
+
+def test_a_good_run_has_no_findings_and_prints_none():
+    results = [CheckResult("reach.status", True, "200", "200"),
+               CheckResult("git.push-streamed", True, "streamed", "streamed", "a note, not a failure")]
+
+    assert findings(results) == []
+    assert "finding" not in results_table(results)
+    assert json.loads(results_json("t", "https://x", results))["findings"] == []
+
+
+def test_the_terminal_json_and_junit_show_the_same_finding_and_the_fix_only_once():
+    results = with_findings([failing("reach.status", "set SSLProxyVerifyDepth 2", "log:AH02040"),
+                             failing("git.clone", "set SSLProxyVerifyDepth 2", "log:AH02040"),
+                             failing("git.push", "set SSLProxyVerifyDepth 2", "log:AH02040")])
+
+    table = results_table(results)
+    document = json.loads(results_json("t", "https://x", results))
+    suite = ElementTree.fromstring(junit_xml("t", "https://x", results))
+
+    assert table.count("SSLProxyVerifyDepth") == 1 and table.count("→ finding [1]") == 3
+    assert [f["checks"] for f in document["findings"]] == [["reach.status", "git.clone", "git.push"]]
+    assert {check["finding"] for check in document["checks"]} == {1}
+    messages = [failure.get("message") for failure in suite.iter("failure")]
+    assert all("finding [1]: set SSLProxyVerifyDepth 2" in message for message in messages)
