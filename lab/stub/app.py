@@ -159,7 +159,9 @@ class BitbucketApp:
         return _json(200, {"id": request_id, "requests": self.body_timings.of(request_id)})
 
     def _diagnostics(self, exchange: Exchange) -> Response:
-        view = exchange.view
+        """What Bitbucket saw of this request, and the connector limits a check compares with
+        (``max_http_header_size``: the request-header limit in bytes)."""
+        view, forwarded = exchange.view, self.settings.forwarded
         return _json(200, {
             "scheme": view.scheme, "secure": view.secure, "server_name": view.server_name,
             "server_port": view.server_port, "request_uri": exchange.raw_uri,
@@ -168,7 +170,9 @@ class BitbucketApp:
             "headers": dict(exchange.headers), "remote_addr": view.remote_addr,
             "context_path": exchange.context_path, "configured_base_url": self.settings.base_url,
             "implied_base_url": implied_base_url(view, exchange.context_path),
-            "forward_headers_strategy": "NATIVE" if self.settings.forward_headers_native else "NONE",
+            "forward_headers_strategy": "NATIVE" if forwarded else "NONE",
+            "forwarded_headers_enabled_by": forwarded.enabled_by if forwarded else None,
+            "max_http_header_size": self.settings.max_header_bytes,
             "user": exchange.user, "time": time.time(), "protocol": exchange.version,
             "request_line": f"{exchange.method} {exchange.raw_uri} {exchange.version}",
         })
@@ -179,10 +183,21 @@ def ssh_clone_url(settings: StubSettings, base_url: str, project: str, slug: str
     and ``plugin.ssh.port`` (Bitbucket's rule)."""
     path = f"{project.lower()}/{slug}.git"
     if settings.ssh_base_url:
-        return f"{settings.ssh_base_url.rstrip('/')}/{path}"
+        return f"{with_ssh_user(settings.ssh_base_url)}/{path}"
     host = urllib.parse.urlsplit(base_url).hostname or "localhost"
     host = f"[{host}]" if ":" in host else host
     return f"ssh://git@{host}:{settings.ssh_port}/{path}"
+
+
+def with_ssh_user(ssh_base_url: str) -> str:
+    """``plugin.ssh.baseurl`` with Bitbucket's SSH user ``git`` when it names none, without a
+    trailing slash: ``ssh://host:7999/`` (as Atlassian's Helm chart writes it) →
+    ``ssh://git@host:7999``. Assumed, not sourced: Bitbucket's SSH server answers user git only."""
+    url = ssh_base_url.rstrip("/")
+    scheme, separator, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}{separator}git@{rest}"
 
 
 def _safe_next(next_path: str) -> str:

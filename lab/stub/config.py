@@ -20,9 +20,16 @@ _CONNECTOR_KEYS = (
     "require-ssl", "ssl.enabled", "ssl.key-store", "ssl.key-store-password",
     "ssl.key-password", "ssl.key-alias", "ssl.key-store-type",
 )
+HEADER_SIZE_KEYS = ("server.max-http-request-header-size", "server.max-http-header-size")
+"""Spring Boot's request-header limit: the first name from 3.0 on, the second up to 3.1 (3.2
+dropped it). When both are set the newer name wins."""
+DEFAULT_MAX_HTTP_HEADER_SIZE = 8192
+"""Tomcat's ``maxHttpHeaderSize`` default, which Spring Boot keeps (8 KB)."""
+_REMOTE_IP_KEYS = tuple(f"server.tomcat.{group}{name}-header" for group in ("remoteip.", "")
+                        for name in ("protocol", "remote-ip", "host", "port"))
 _GLOBAL_KEYS = (
-    "server.context-path", "server.forward-headers-strategy", "setup.baseUrl",
-    "lab.users", "lab.repos", "lab.slow-repos", "server.max-http-header-size",
+    "server.context-path", "server.forward-headers-strategy", "server.use-forward-headers", "setup.baseUrl",
+    "lab.users", "lab.repos", "lab.slow-repos", *HEADER_SIZE_KEYS, *_REMOTE_IP_KEYS,
     "plugin.ssh.port", "plugin.ssh.baseurl",
 )
 KNOWN_KEYS: tuple[str, ...] = (
@@ -64,17 +71,34 @@ class ConnectorSettings:
 
 
 @dataclass(frozen=True)
+class ForwardedHeaders:
+    """Tomcat's RemoteIpValve as Spring Boot configures it: the request headers it reads.
+
+    ``enabled_by`` names the key that switched the valve on (``server.forward-headers-strategy``,
+    ``server.use-forward-headers`` or one of the ``server.tomcat.[remoteip.]*-header`` keys).
+    """
+
+    enabled_by: str
+    protocol_header: str = "X-Forwarded-Proto"
+    remote_ip_header: str = "X-Forwarded-For"
+    host_header: str = "X-Forwarded-Host"
+    port_header: str = "X-Forwarded-Port"
+
+
+@dataclass(frozen=True)
 class StubSettings:
     """Everything the stub reads at start."""
 
     connectors: tuple[ConnectorSettings, ...]
     context_path: str = ""
-    forward_headers_native: bool = False
+    forwarded: ForwardedHeaders | None = None
+    """The RemoteIpValve's headers when a key switched it on; None: ``X-Forwarded-*`` change nothing."""
     base_url: str | None = None
     users: Mapping[str, str] = field(default_factory=lambda: {"admin": "admin"})
     repos: tuple[str, ...] = ("LAB/repo",)
     slow_repos: Mapping[str, float] = field(default_factory=dict)
-    max_header_bytes: int | None = None  # server.max-http-header-size; unset: no limit (Bitbucket's default unconfirmed)
+    max_header_bytes: int = DEFAULT_MAX_HTTP_HEADER_SIZE
+    """The request-header limit in bytes (request line + header lines + the empty line)."""
     ssh_port: int = 7999
     """``plugin.ssh.port``: where Bitbucket's own SSH server listens."""
     ssh_base_url: str | None = None
@@ -98,20 +122,17 @@ def settings_from_properties(props: Mapping[str, str], home: Path) -> StubSettin
                       if (m := re.match(r"server\.additional-connector\.(\d+)\.", key))})
     for number in numbers:
         connectors.append(_connector(props, f"server.additional-connector.{number}", home))
-    strategy = props.get("server.forward-headers-strategy", "NONE").strip().upper()
-    if strategy not in ("NONE", "NATIVE", "FRAMEWORK"):
-        raise ConfigError(f"server.forward-headers-strategy={strategy} is not NONE or NATIVE")
     slow = {repo: _number(props, "lab.slow-repos", seconds)
             for repo, seconds in _pairs(props.get("lab.slow-repos", ""), "lab.slow-repos")}
     return StubSettings(
         connectors=tuple(connectors),
         context_path=_context_path(props.get("server.context-path", "")),
-        forward_headers_native=strategy != "NONE",
+        forwarded=_forwarded_headers(props),
         base_url=props.get("setup.baseUrl") or None,
         users=dict(_pairs(props.get("lab.users", "admin:admin"), "lab.users")),
         repos=tuple(dict.fromkeys(_repo_names(props.get("lab.repos", "LAB/repo")) + list(slow))),
         slow_repos=slow,
-        max_header_bytes=_size(props, "server.max-http-header-size"),
+        max_header_bytes=_max_header_bytes(props),
         ssh_port=_port(props, "plugin.ssh.port", props.get("plugin.ssh.port") or "7999"),
         ssh_base_url=_ssh_base_url(props.get("plugin.ssh.baseurl", "")),
     )
@@ -167,15 +188,60 @@ def _ssh_base_url(text: str) -> str | None:
     return url or None
 
 
+def _forwarded_headers(props: Mapping[str, str]) -> ForwardedHeaders | None:
+    """Spring Boot switches RemoteIpValve on for NATIVE (or FRAMEWORK, treated alike here),
+    for ``server.use-forward-headers=true`` (Spring Boot 2.x; deprecated in 2.2), and whenever
+    a protocol or remote-ip header name is set (``server.tomcat.remoteip.*`` from 2.3, the
+    older ``server.tomcat.*`` before). Each ``*-header`` key names the header the valve reads."""
+    names = {name: _remote_ip_header(props, name) for name in ("protocol", "remote-ip", "host", "port")}
+    switches = [*_remote_ip_key_pair("protocol"), *_remote_ip_key_pair("remote-ip")]
+    enabled_by = _forwarding_key(props) or next((key for key in switches if props.get(key, "").strip()), None)
+    if enabled_by is None:
+        return None
+    defaults = ForwardedHeaders(enabled_by)
+    return ForwardedHeaders(enabled_by, names["protocol"] or defaults.protocol_header,
+                            names["remote-ip"] or defaults.remote_ip_header,
+                            names["host"] or defaults.host_header, names["port"] or defaults.port_header)
+
+
+def _forwarding_key(props: Mapping[str, str]) -> str | None:
+    """The strategy key when it says NATIVE/FRAMEWORK; an explicit NONE wins over the older
+    ``server.use-forward-headers``."""
+    strategy = props.get("server.forward-headers-strategy", "").strip().upper()
+    if strategy and strategy not in ("NONE", "NATIVE", "FRAMEWORK"):
+        raise ConfigError(f"server.forward-headers-strategy={strategy} is not NONE, NATIVE or FRAMEWORK")
+    if strategy:
+        return None if strategy == "NONE" else "server.forward-headers-strategy"
+    use = _bool(props, "server.use-forward-headers", False)
+    return "server.use-forward-headers" if use else None
+
+
+def _remote_ip_key_pair(name: str) -> tuple[str, str]:
+    return f"server.tomcat.remoteip.{name}-header", f"server.tomcat.{name}-header"
+
+
+def _remote_ip_header(props: Mapping[str, str], name: str) -> str | None:
+    """The header name a ``*-header`` key sets; the ``remoteip.`` spelling wins over the older one."""
+    return next((value for key in _remote_ip_key_pair(name) if (value := props.get(key, "").strip())), None)
+
+
+def _max_header_bytes(props: Mapping[str, str]) -> int:
+    """The first of :data:`HEADER_SIZE_KEYS` that is set; zero or negative means Tomcat's default,
+    as Spring Boot passes only positive sizes on."""
+    sizes = [size for key in HEADER_SIZE_KEYS if (size := _size(props, key)) is not None]
+    return sizes[0] if sizes and sizes[0] > 0 else DEFAULT_MAX_HTTP_HEADER_SIZE
+
+
 def _size(props: Mapping[str, str], key: str) -> int | None:
-    """Spring's data sizes: ``8192``, ``8KB``, ``1MB``."""
-    text = (props.get(key) or "").strip().upper()
+    """Spring's DataSize: ``16384`` (bytes), ``8KB``, ``64kb``, ``1MB``; no blank before the unit."""
+    text = (props.get(key) or "").strip()
     if not text:
         return None
-    match = re.fullmatch(r"(\d+)\s*(B|KB|MB)?", text)
+    match = re.fullmatch(r"([+-]?\d+)(B|KB|MB|GB)?", text, flags=re.IGNORECASE)
     if not match:
         raise ConfigError(f"{key}={text} is not a size (8192, 8KB, 1MB)")
-    return int(match.group(1)) * {"B": 1, None: 1, "KB": 1024, "MB": 1 << 20}[match.group(2)]
+    unit = (match.group(2) or "B").upper()
+    return int(match.group(1)) * {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[unit]
 
 
 def _port(props: Mapping[str, str], key: str, text: str | None) -> int:

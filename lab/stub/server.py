@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 
 from lab.stub.app import BitbucketApp
 from lab.stub.config import ConnectorSettings, StubSettings
-from lab.stub.connector import Answer, IncomingRequest, precheck, view_request
+from lab.stub.connector import Answer, IncomingRequest, header_too_large, precheck, view_request
 from lab.stub.exchange import Exchange, Response, iter_request_body
 from lab.stub.ssh import start_sshd, stop_sshd
 from lab.stub.tls import server_context
@@ -66,6 +67,19 @@ class ConnectorServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
+class _CountingReader:
+    """The socket file as ``http.client.parse_headers`` reads it (line by line), counting the
+    bytes: the size of the header block as Tomcat's Http11InputBuffer holds it."""
+
+    def __init__(self, rfile: BinaryIO) -> None:
+        self.rfile, self.bytes_read = rfile, 0
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self.rfile.readline(size)
+        self.bytes_read += len(line)
+        return line
+
+
 class StubHandler(BaseHTTPRequestHandler):
     """Turns a socket request into an Exchange, applying Tomcat's rules first."""
 
@@ -73,6 +87,19 @@ class StubHandler(BaseHTTPRequestHandler):
     server_version = ""
     sys_version = ""
     server: ConnectorServer
+    header_bytes = 0
+    """Request line + header lines + the empty line, in bytes, as they arrived."""
+
+    def parse_request(self) -> bool:
+        """BaseHTTPRequestHandler's parsing, counting the header block on the way (a single
+        line over 64 KB still gets Python's own 431, whatever the limit)."""
+        counting = _CountingReader(self.rfile)
+        self.rfile = counting  # type: ignore[assignment]
+        try:
+            return super().parse_request()
+        finally:
+            self.rfile = counting.rfile
+            self.header_bytes = len(self.raw_requestline) + counting.bytes_read
 
     def do_GET(self) -> None:
         self._serve()
@@ -87,18 +114,16 @@ class StubHandler(BaseHTTPRequestHandler):
         incoming = IncomingRequest(self.command, self.path, self.request_version, headers,
                                    self.client_address[0], local_addr, local_port, name)
         settings = self.server.app.settings
-        view = view_request(self.server.connector, incoming, settings.forward_headers_native)
+        view = view_request(self.server.connector, incoming, settings.forwarded)
         body = self.server.app.body_timings.timed(headers.get("x-request-id"), self.path,
                                                   iter_request_body(self.rfile, headers))
         exchange = Exchange(self.command, view, settings.context_path, "", headers, body, self.path,
                             version=self.request_version)
-        answer = precheck(self.server.connector, incoming, view, settings.context_path)
-        header_bytes = sum(len(name) + len(value) + 4 for name, value in self.headers.items())
-        if settings.max_header_bytes is not None and header_bytes > settings.max_header_bytes:
-            answer = Answer(400, reason="Request header is too large (server.max-http-header-size)")
+        answer = (header_too_large(self.header_bytes, settings.max_header_bytes)
+                  or precheck(self.server.connector, incoming, view, settings.context_path))
         if answer is not None:
-            response = Response(answer.status, [("Location", answer.location)] if answer.location else [],
-                                answer.reason.encode())
+            response = _tomcat_response(answer)
+            self.close_connection = self.close_connection or answer.close
         elif not _under_context(view.raw_path, settings.context_path):
             response = Response(404, [("Content-Type", "text/plain")], b"Not found: no context at this path\n")
         else:
@@ -107,7 +132,7 @@ class StubHandler(BaseHTTPRequestHandler):
         if not exchange.body_consumed and ("content-length" in headers or "transfer-encoding" in headers):
             self.close_connection = True
         self._log_exchange(headers, response.status)
-        self._send(response, exchange.user)
+        self._send(response, exchange.user, bitbucket_headers=not (answer and answer.page))
 
     def _log_exchange(self, headers: dict[str, str], status: int) -> None:
         """One JSON line per request (with ``--access-log``): what Bitbucket saw, for the
@@ -119,14 +144,17 @@ class StubHandler(BaseHTTPRequestHandler):
                   "connector": self.server.connector.port}
         print("LAB-REQUEST " + json.dumps(record), file=sys.stderr, flush=True)
 
-    def _send(self, response: Response, user: str | None) -> None:
-        # Tomcat 8.5+ sends no reason phrase and Bitbucket no Server header.
+    def _send(self, response: Response, user: str | None, bitbucket_headers: bool = True) -> None:
+        """Tomcat 8.5+ sends no reason phrase and Bitbucket no Server header; an error page
+        Tomcat renders itself never passed Bitbucket's filters, so it lacks their headers."""
         self.send_response_only(response.status, "")
         self.send_header("Date", self.date_time_string())
         present = {name.lower() for name, _ in response.headers}
-        extra = [("X-Lab-Node", self.server.app.node_id), ("X-AREQUESTID", f"@{secrets.token_hex(3).upper()}x{next(_request_ids)}x0"),
-                 ("X-Frame-Options", "SAMEORIGIN"), ("X-Content-Type-Options", "nosniff"),
-                 *[(k, v) for k, v in NO_CACHE if k.lower() not in present]]
+        extra = [("X-Lab-Node", self.server.app.node_id)]
+        if bitbucket_headers:
+            extra += [("X-AREQUESTID", f"@{secrets.token_hex(3).upper()}x{next(_request_ids)}x0"),
+                      ("X-Frame-Options", "SAMEORIGIN"), ("X-Content-Type-Options", "nosniff"),
+                      *[(k, v) for k, v in NO_CACHE if k.lower() not in present]]
         if user:
             extra += [("X-AUSERID", str(sorted(self.server.app.settings.users).index(user) + 1)),
                       ("X-AUSERNAME", user)]
@@ -161,6 +189,17 @@ def local_name(address: str) -> str:
         return socket.getnameinfo((address, 0), socket.NI_NAMEREQD)[0]
     except (OSError, UnicodeError):
         return address
+
+
+def _tomcat_response(answer: Answer) -> Response:
+    """What Tomcat itself sends: a redirect, a bare status, or its HTML error report."""
+    headers = [("Location", answer.location)] if answer.location else []
+    if not answer.page:
+        return Response(answer.status, headers, answer.reason.encode())
+    headers += [("Content-Type", "text/html;charset=utf-8"), ("Content-Language", "en")]
+    if answer.close:
+        headers.append(("Connection", "close"))
+    return Response(answer.status, headers, answer.page)
 
 
 def _under_context(raw_path: str, context_path: str) -> bool:

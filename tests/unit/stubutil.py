@@ -35,14 +35,21 @@ def running_stub(home: Path, properties: str, environ: Mapping[str, str] | None 
         stub.stop()
 
 
-def raw_request(port: int, target: str, headers: Mapping[str, str] | None = None,
-                method: str = "GET", version: str = "HTTP/1.1", body: bytes = b"") -> RawResponse:
-    """Send exactly this request (no Host unless given) and read one response."""
+def request_head(target: str, headers: Mapping[str, str] | None = None, method: str = "GET",
+                 version: str = "HTTP/1.1", body: bytes = b"") -> bytes:
+    """The request line and header lines :func:`raw_request` sends, the closing empty line
+    included: the bytes Tomcat counts against ``maxHttpHeaderSize``."""
     lines = [f"{method} {target} {version}", *[f"{k}: {v}" for k, v in (headers or {}).items()]]
     if body:
         lines.append(f"Content-Length: {len(body)}")
     lines.append("Connection: close")
-    payload = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def raw_request(port: int, target: str, headers: Mapping[str, str] | None = None,
+                method: str = "GET", version: str = "HTTP/1.1", body: bytes = b"") -> RawResponse:
+    """Send exactly this request (no Host unless given) and read one response."""
+    payload = request_head(target, headers, method, version, body) + body
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(payload)
         data = b""

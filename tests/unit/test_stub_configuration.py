@@ -105,27 +105,6 @@ def test_config_error_is_raised_in_process_too(tmp_path):
         load_settings(tmp_path, {})
 
 
-
-def test_max_http_header_size_is_read_as_spring_reads_sizes(tmp_path):
-    import pytest
-
-    from lab.stub.config import ConfigError, settings_from_properties
-
-    assert settings_from_properties({"server.max-http-header-size": "16KB"}, tmp_path).max_header_bytes == 16384
-    assert settings_from_properties({}, tmp_path).max_header_bytes is None
-    with pytest.raises(ConfigError, match="server.max-http-header-size"):
-        settings_from_properties({"server.max-http-header-size": "lots"}, tmp_path)
-
-
-def test_a_header_larger_than_the_limit_gets_tomcats_400_and_a_smaller_one_passes(tmp_path):
-    from tests.unit.stubutil import raw_request, running_stub
-
-    with running_stub(tmp_path, "server.port=0\nserver.max-http-header-size=8KB\n") as stub:
-        big = raw_request(stub.ports[0], "/status", {"Host": "bitbucket", "Cookie": "sso=" + "x" * 12000})
-        small = raw_request(stub.ports[0], "/status", {"Host": "bitbucket", "Cookie": "sso=" + "x" * 1000})
-    assert (big.status, small.status) == (400, 200)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
