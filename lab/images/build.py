@@ -1,4 +1,13 @@
-"""Build the lab's images once and find them again by the hash of their inputs."""
+"""Build the lab's images once and find them again by the hash of their inputs.
+
+Builds are serialised across every process on the machine by one file lock
+(:func:`images_lock_path`), whatever each run's ``TMPDIR``: runs share one Docker engine,
+so two runs with different temporary folders must still not build the same image twice
+at once. The lock is ``/var/lock/bitbucket-lab-images.lock`` (``/var/lock`` is the FHS
+place for lock files, shared by all users: a run opens an existing lock read-only, which
+``flock`` needs no more than); where ``/var/lock`` has no such file and cannot take one, it
+is ``~/.cache/bitbucket-lab/images.lock``.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +40,8 @@ PROXY_IMAGES = ("nginx", "apache", "haproxy")
 """Built from the chosen release's base; the stub and the gateway always from the default."""
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_SCRIPTS = "/usr/share/debootstrap/scripts"
-LOCK_PATH = Path(tempfile.gettempdir()) / "bitbucket-lab-images.lock"
+SHARED_LOCK = Path("/var/lock/bitbucket-lab-images.lock")
+USER_LOCK = Path("~/.cache/bitbucket-lab/images.lock")
 BUILD_TIMEOUT_S = 900
 
 
@@ -215,11 +225,44 @@ def _context_tar(spec: ImageSpec) -> io.BytesIO:
     return buffer
 
 
+def images_lock_path() -> Path:
+    """The one lock file every run on this machine takes to build images (see the module
+    docstring); it never depends on ``TMPDIR``."""
+    if os.path.lexists(SHARED_LOCK) or os.access(SHARED_LOCK.parent, os.W_OK | os.X_OK):
+        return SHARED_LOCK
+    return USER_LOCK.expanduser()
+
+
 @contextlib.contextmanager
 def _build_lock() -> Iterator[None]:
-    with open(LOCK_PATH, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    fd = _open_lock(images_lock_path())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)    # releases the lock
+
+
+def _open_lock(path: Path) -> int:
+    """An fd of the lock file, created 0644 when missing; never through a link. An existing
+    file is opened read-only: another user's lock in sticky ``/var/lock`` can only be opened
+    so (``fs.protected_regular``), and ``flock`` needs no more."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(3):
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            return os.open(path, flags)
+        except FileNotFoundError:
+            pass
+        except OSError as error:   # a link planted there (ELOOP), a file no one may read
+            raise LabError(f"cannot open the image-build lock {path}: {error.strerror or error}; "
+                           "remove it (any run makes it anew)") from None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue        # another run created it in between: open theirs
+        except OSError as error:
+            raise LabError(f"cannot create the image-build lock {path}: {error.strerror or error}") from None
+        os.fchmod(fd, 0o644)    # whatever the umask: every user's runs open it
+        return fd
+    raise LabError(f"cannot open the image-build lock {path}: it keeps disappearing")
