@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.errors import LabError
+from lab.outputs import validate_output_paths, writing
 from lab.pki import TLS_VARIANTS
 from lab.progress import Progress
 from lab.releases import DEFAULT_RELEASE, RELEASES
@@ -155,6 +156,8 @@ def _browser_and_report_options(parser: argparse.ArgumentParser) -> None:
                         help="write one self-contained HTML report there (picture, checks, evidence, screenshots, "
                              "config, versions) and JUnit XML beside it; without PATH, or by default when stdout "
                              "is a terminal: reports/<topology>-<time>.html")
+    parser.add_argument("--force", action="store_true",
+                        help="let --report/--junit overwrite an existing file the lab did not write")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -251,7 +254,8 @@ def _write_report(args: argparse.Namespace, running: RunningTopology, results: l
         versions = lab_versions(running.options.proxy_release)
     except LabError as error:
         versions = {"versions": f"not read: {error}"}
-    junit = write_report(path, running, results, mapping=mapping, versions=versions)  # type: ignore[arg-type]
+    with writing(path):  # a full disk or a lost permission at the end: one line, exit 2
+        junit = write_report(path, running, results, mapping=mapping, versions=versions)  # type: ignore[arg-type]
     progress.step(f"wrote {path} (JUnit: {junit})")
     return path
 
@@ -260,7 +264,8 @@ def _write_junit(args: argparse.Namespace, suites: list[tuple[str, str, list[Che
     if getattr(args, "junit", None):
         from lab.junit import write_junit
 
-        write_junit(args.junit, suites)
+        with writing(args.junit):
+            write_junit(args.junit, suites)
 
 
 def keep_watching(running: RunningTopology, interval: float = 2.0) -> bool:
@@ -280,11 +285,23 @@ def keep_watching(running: RunningTopology, interval: float = 2.0) -> bool:
         return True
 
 
+def _validate(args: argparse.Namespace) -> None:
+    """Refuse bad output paths and public URLs before anything starts; the public URL's
+    host goes on in ASCII (``bücher.example`` → ``xn--bcher-kva.example``)."""
+    from lab.hostnames import ascii_public_url
+
+    validate_output_paths(args)
+    if args.public_url:
+        args.public_url = ascii_public_url(args.public_url)
+
+
 def _up(args: argparse.Namespace) -> int:
+    _validate(args)
     return _run_topology(args, as_json=False)
 
 
 def _check(args: argparse.Namespace) -> int:
+    _validate(args)
     if args.shard and not args.all:
         raise LabError("--shard goes with --all")
     if args.all:
@@ -333,6 +350,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from lab.reproduce.cases import save_case
     from lab.reproduce.session import mapping_table, reproduce
 
+    _validate(args)
     if args.public_url:
         check_public_url(args.public_url)
     progress = Progress(quiet=args.json)

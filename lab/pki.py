@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from lab.errors import LabError
+from lab.hostnames import ascii_host, is_ip_address
 
 AIA_HOST = "pki.lab.test"
 AIA_PATH = "/lab-intermediate.crt"
@@ -103,10 +104,25 @@ def make_pki(directory: Path, hostnames: Sequence[str], variant: str = "good",
     """
     if variant not in TLS_VARIANTS:
         raise LabError(f"unknown TLS variant {variant!r}; choose one of: {', '.join(TLS_VARIANTS)}")
+    check_certificate_names([*hostnames, *(backend_names or ())])
     directory.mkdir(parents=True, exist_ok=True)
     with _exclusive(directory):
         _write_pki(directory, hostnames, variant, backend_names)
     return TlsFiles(directory, variant)
+
+
+def check_certificate_names(names: Sequence[str]) -> None:
+    """:class:`LabError` (one line) for a name a certificate cannot carry — ``a..b``, a label
+    over 63 characters, a character IDNA does not allow — instead of trustme's IDNAError.
+    IP addresses are fine (they become IP SANs); unicode names become A-labels, as in trustme."""
+    for name in names:
+        if is_ip_address(name):
+            continue
+        try:
+            ascii_host(name)
+        except ValueError as error:
+            raise LabError(f"the lab certificate cannot name {name!r}: {error}; correct the name where it "
+                           "is written (server_name, ServerName, the topology's aliases)") from None
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
+from lab.hostnames import ascii_public_url
 
 CATALOG_DIR = Path(__file__).resolve().parent / "topologies"
 CERTS_ROOT = Path("certs")
@@ -221,6 +222,7 @@ def topology_from_toml(name: str, data: Mapping[str, Any]) -> Topology:
 
 def check_public_url(url: str) -> None:
     """LabError unless ``url`` is ``http(s)://host[:port][/path]`` (no query, no user)."""
+    ascii_public_url(url)  # names, ports and IP addresses the lab cannot serve, said in one line
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
