@@ -23,6 +23,7 @@ from lab.checks import HOPS, REGISTRY, CheckResult
 from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, USERS_TO_FRONT_DOOR, Evidence
 from lab.findings import Finding, findings
 from lab.pki import AIA_HOST
+from lab.redact import is_key_material, mask_secrets
 from lab.report import summary_line
 from lab.topology import Node, Topology
 
@@ -156,15 +157,26 @@ def _image(path: Path) -> str:
 
 
 def _config_section(running: RunningTopology) -> str:
+    """Each node's provisioned text files with line numbers; a file whose content is key
+    material is never printed (a note says so, whatever its name), and the secrets of a
+    ``.properties`` file are masked (lab.redact)."""
     parts = []
     for node_name, setup in running.provisioned.items():
         for item in setup.files:
-            if item.path.startswith(SKIPPED_DIRS) or Path(item.path).suffix not in TEXT_SUFFIXES:
+            if item.path.startswith(SKIPPED_DIRS):
+                continue
+            if is_key_material(item.data):
+                parts.append(f"<p class='note'>{_e(node_name)}: <code>{_e(item.path)}</code> holds key material "
+                             "(a private key or keystore): not shown</p>")
+                continue
+            if Path(item.path).suffix not in TEXT_SUFFIXES:
                 continue
             try:
                 text = item.data.decode("utf-8")
             except UnicodeDecodeError:
                 continue
+            if item.path.endswith(".properties"):
+                text = mask_secrets(text)
             parts.append(f"<h3>{_e(node_name)}: <code>{_e(item.path)}</code></h3>{numbered(text)}")
     return "".join(parts) or "<p>(no configuration files were provisioned)</p>"
 

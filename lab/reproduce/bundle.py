@@ -12,10 +12,18 @@ Customers rename files freely (``bitbucket`` without extension, ``nginx.conf.txt
 
 A private key anywhere in the bundle stops the reading: the lab makes its own keys and a
 support engineer should not hold a customer's.
+
+Only the bundle's own files are read. A symbolic link is followed when it stays inside
+the bundle directory (``sites-enabled/bitbucket -> ../sites-available/bitbucket``; an
+absolute target such as ``/etc/nginx/sites-available/bitbucket`` means the file the bundle
+mirrors at ``etc/nginx/sites-available/bitbucket``, as it did on the customer's server).
+A link that leads anywhere else (``extra.conf -> /etc/passwd``) stops the reading before
+anything is opened, naming the link and its target. A loose file's bundle is its folder.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -67,11 +75,12 @@ def collect_bundle(paths: Sequence[Path]) -> tuple[BundleFile, ...]:
     Hidden files and directories (``.git``, ``.DS_Store``) are skipped. A directory named
     like a mirrored root (``etc``, ``var``, …) keeps its name in the files' relpaths, so
     ``python -m lab reproduce bundle/etc`` still sees ``etc/nginx/nginx.conf``.
-    Raises :class:`LabError` for a missing path, an unreadable or binary file, or a private key.
+    Raises :class:`LabError` for a missing path, an unreadable, binary or non-UTF-8 file, a
+    private key, or a link that leads out of the bundle (checked before anything is read).
     """
     files: list[BundleFile] = []
     seen: set[str] = set()
-    for path, relpath in _walk(paths):
+    for path, relpath in list(_walk(paths)):     # every link is judged before any file is opened
         text = read_text(path, relpath)
         if _PRIVATE_KEY.search(text):
             raise LabError(f"{relpath} holds a private key: ask the customer for public certificates "
@@ -84,7 +93,10 @@ def collect_bundle(paths: Sequence[Path]) -> tuple[BundleFile, ...]:
 
 
 def read_text(path: Path, relpath: str) -> str:
-    """The file's text; one-line :class:`LabError` when it cannot be read or is not text."""
+    """The file's text; one-line :class:`LabError` when it cannot be read or is not text
+    (binary, or text that is not UTF-8: the line of the first bad byte is named)."""
+    if path.is_symlink():   # _walk hands out the real file of every link it accepted
+        raise LabError(f"{relpath} turned into a link while the lab read the bundle: run the reproduction again")
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -93,8 +105,10 @@ def read_text(path: Path, relpath: str) -> str:
         raise LabError(f"{relpath}: binary file, not a config")
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise LabError(f"{relpath}: binary file, not a config") from None
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise LabError(f"{relpath}: not valid UTF-8 (line {line}): the lab reads configs as UTF-8; convert it "
+                       f"(iconv -f ISO-8859-1 -t UTF-8) or leave it out of the bundle") from None
 
 
 def classify(text: str) -> str:
@@ -158,16 +172,75 @@ def _looks_like_properties(text: str) -> bool:
 
 
 def _walk(paths: Sequence[Path]) -> Iterator[tuple[Path, str]]:
+    """(file to read, its relpath) of every file under ``paths``; a link yields its real target."""
     mirrored_roots = ("etc", "var", "opt", "usr", "srv", "home")
     for root in paths:
-        if not root.exists():
+        if not os.path.lexists(root):
             raise LabError(f"{root}: no such file or directory")
-        if root.is_file():
-            yield root, root.name
+        if not root.is_dir():
+            folder = root.absolute().parent.resolve()
+            target = _inside(root, root.name, folder, folder) if root.is_symlink() else root
+            if target.is_file():
+                yield target, root.name
             continue
-        prefix = root.resolve().name + "/" if root.resolve().name in mirrored_roots else ""
-        for path in sorted(root.rglob("*")):
-            relative = path.relative_to(root)
-            if any(part.startswith(".") for part in relative.parts) or not path.is_file():
-                continue
-            yield path, prefix + relative.as_posix()
+        base = root.resolve()
+        prefix = base.name + "/" if base.name in mirrored_roots else ""
+        mirror = base.parent if prefix else base
+        found = sorted(_files_under(root, base, mirror, (), frozenset({base})), key=lambda item: item[1])
+        for path, parts in found:
+            yield path, prefix + "/".join(parts)
+
+
+def _files_under(folder: Path, base: Path, mirror: Path, parts: tuple[str, ...],
+                 visiting: frozenset[Path]) -> Iterator[tuple[Path, tuple[str, ...]]]:
+    """Regular files under ``folder`` (hidden ones skipped), following links that stay in ``base``."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError as error:
+        raise LabError(f"{'/'.join(parts) or folder}: cannot read the folder: {error.strerror or error}") from None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        here = (*parts, entry.name)
+        path = Path(entry.path)
+        if entry.is_symlink():
+            path = _inside(path, "/".join(here), base, mirror)
+        if path.is_dir():
+            real = path.resolve()
+            if real not in visiting:        # a link back up the tree is read once, where it is
+                yield from _files_under(path, base, mirror, here, visiting | {real})
+        elif path.is_file():
+            yield path, here
+
+
+def _inside(link: Path, relpath: str, base: Path, mirror: Path) -> Path:
+    """The real path ``link`` leads to, when that is inside ``base``; else a one-line LabError.
+
+    An absolute target is first looked for where the bundle mirrors it (``mirror`` + the
+    target): that is the file the link meant on the customer's server.
+    """
+    written = os.readlink(link)
+    if written.startswith("/"):
+        mirrored = _resolved(mirror / written.lstrip("/"))
+        if mirrored is not None and mirrored.exists() and mirrored.is_relative_to(base):
+            return mirrored
+    real = _resolved(link.parent / written)
+    if real is None:
+        raise LabError(f"{relpath} is a link to {written}, which leads round in a loop of links: "
+                       "put the file itself in the bundle")
+    shown = written if str(real) == written else f"{written} ({real})"
+    if not real.is_relative_to(base):
+        raise LabError(f"{relpath} is a link to {shown}, outside the bundle: the lab reads only the files sent; "
+                       "put the file itself in the bundle (tar -h packs files instead of links)")
+    if not real.exists():
+        raise LabError(f"{relpath} is a link to {shown}, which is not in the bundle: "
+                       "put the file itself in the bundle (tar -h packs files instead of links)")
+    return real
+
+
+def _resolved(path: Path) -> Path | None:
+    """``path`` with every link in it resolved (links are read, no file is opened); None for a loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
