@@ -6,7 +6,7 @@ import urllib.parse
 
 import requests
 
-from lab.checks.base import CheckTarget
+from lab.checks.base import CheckTarget, Verdict, failed
 
 DIAGNOSTICS_PATH = "/rest/lab/1.0/request"
 
@@ -38,6 +38,19 @@ def connector_hint(target: CheckTarget, view: dict[str, object] | None = None) -
     if not fixes:
         return saw + host_note
     return f"{saw} — set {', '.join(fixes)}{host_note}"
+
+
+CONNECTOR_CAUSE = "bitbucket-connector"
+"""The cause of every failure whose fix is Bitbucket's connector settings (server.proxy-name, -port,
+scheme, secure, context path) or the Host header the proxy sends: one finding for all of them."""
+
+
+def connector_failure(target: CheckTarget, observed: str, expected: str, prefix: str = "") -> Verdict:
+    """A failed verdict whose fix is :func:`connector_hint`, named as the connector's cause
+    when Bitbucket's view differs from the public URL (else it names no cause)."""
+    view = bitbucket_view(target)
+    differs = view is not None and (connector_fixes(target, view) or _host_header_note(target, view))
+    return failed(observed, expected, prefix + connector_hint(target, view), CONNECTOR_CAUSE if differs else None)
 
 
 def connector_fixes(target: CheckTarget, view: dict[str, object]) -> list[str]:

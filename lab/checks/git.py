@@ -54,6 +54,10 @@ GIT_HINTS = (
     ("Could not resolve", "the public host name does not resolve from the users' network"),
     ("redirect", "git was redirected: the clone URL and Bitbucket's view of its URL differ"),
 )
+STATUS_CAUSES = {413: "body-limit", 403: "git-forbidden", 504: "proxy-timeout"}
+"""A status that names its cause whatever else fails: the findings it shares (lab.findings)."""
+GIT_CAUSES = {"HTTP/2 stream": "http2-transfers", "Connection died": "http2-transfers",
+              "early EOF": "proxy-timeout"}
 _STATUS = re.compile(r"(?:HTTP |returned error: )(\d{3})")
 
 
@@ -233,7 +237,7 @@ def http2_git(target: CheckTarget) -> Verdict:
     if set(broken) == {"HTTP/2"}:
         return failed(observed, expected, "git breaks only over HTTP/2: fix the proxy's HTTP/2 (or turn it off: "
                       "nginx without `http2`, Apache `Protocols http/1.1`, HAProxy `alpn http/1.1`), or have "
-                      "clients run `git config --global http.version HTTP/1.1`")
+                      "clients run `git config --global http.version HTTP/1.1`", GIT_CAUSES["HTTP/2 stream"])
     return failed(observed, expected, "git fails over HTTP/1.1 as well: see git.clone and git.push")
 
 
@@ -350,7 +354,7 @@ def _push_verdict(result: subprocess.CompletedProcess[str], expected: str,
     if status != 413:
         return verdict
     return failed(f"{verdict.observed}; the proxy answers a {size // (1 << 20)} MB body with 413",
-                  expected, STATUS_HINTS[413])
+                  expected, STATUS_HINTS[413], STATUS_CAUSES[413])
 
 
 def _clone(target: CheckTarget, destination: Path, repo: str = "LAB/repo") -> subprocess.CompletedProcess[str]:
@@ -364,6 +368,8 @@ def _git_verdict(result: subprocess.CompletedProcess[str], expected: str,
     stderr = " ".join(line.strip() for line in result.stderr.splitlines() if line.strip())
     stderr = stderr.replace(target.password, "***") if target.password else stderr
     status = _STATUS.search(stderr)
-    hint = STATUS_HINTS.get(int(status.group(1))) if status else None
+    code = int(status.group(1)) if status else None
+    hint = STATUS_HINTS.get(code) if code else None
     hint = hint or next((text for key, text in GIT_HINTS if key in stderr), None) or connector_hint(target)
-    return failed(f"git exited {result.returncode}: {stderr[:300]}", expected, hint)
+    cause = STATUS_CAUSES.get(code) if code else next((name for key, name in GIT_CAUSES.items() if key in stderr), None)
+    return failed(f"git exited {result.returncode}: {stderr[:300]}", expected, hint, cause)

@@ -10,7 +10,8 @@ import requests
 
 from lab.checks.base import (FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, TOMCAT_PORT, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check,
                              failed, passed)
-from lab.checks.explain import base_url_hint, bitbucket_view, connector_hint, loop_hint
+from lab.checks.explain import (CONNECTOR_CAUSE, base_url_hint, bitbucket_view, connector_failure, connector_hint,
+                                loop_hint)
 from lab.checks.network import describe
 
 PROXY_500_HINT = ("the proxy answered 500 itself, before Bitbucket: its error log names the cause. Behind a "
@@ -80,13 +81,11 @@ def redirects_public(target: CheckTarget) -> Verdict:
             break
         hops.append(location)
         if not location.startswith(target.public_url + "/"):
-            return failed(f"Location was {location} (after {url})", expected,
-                          connector_hint(target))
+            return connector_failure(target, f"Location was {location} (after {url})", expected)
         url = location
     wanted = [target.url("/dashboard"), target.url("/login?next=/dashboard")]
     if hops != wanted:
-        return failed(f"chain was {' → '.join(hops) or '(no redirect)'}", expected,
-                      connector_hint(target))
+        return connector_failure(target, f"chain was {' → '.join(hops) or '(no redirect)'}", expected)
     return passed(" → ".join(hops), expected)
 
 
@@ -128,20 +127,17 @@ def login_browser(target: CheckTarget) -> Verdict:
     form_page = session.get(target.url("/dashboard"), timeout=TIMEOUT_S)
     action = form_action(form_page.text)
     if form_page.status_code != 200 or action is None:
-        return failed(f"{form_page.url} → {form_page.status_code}, no login form", expected,
-                      connector_hint(target))
+        return connector_failure(target, f"{form_page.url} → {form_page.status_code}, no login form", expected)
     landed = session.post(urllib.parse.urljoin(form_page.url, action), timeout=TIMEOUT_S,
                           data={"j_username": target.username, "j_password": target.password, "next": "/dashboard"})
     cookie = next((c for c in session.cookies if c.name == "BITBUCKETSESSIONID"), None)
     if landed.url != target.url("/dashboard") or "Logged in as" not in landed.text:
-        return failed(f"after login: {landed.url} → {landed.status_code}", expected,
-                      connector_hint(target))
+        return connector_failure(target, f"after login: {landed.url} → {landed.status_code}", expected)
     if cookie is None:
-        return failed("no BITBUCKETSESSIONID cookie was kept by the browser", expected,
-                      connector_hint(target))
+        return connector_failure(target, "no BITBUCKETSESSIONID cookie was kept by the browser", expected)
     problem = _cookie_problem(target, cookie.path, bool(cookie.secure))
     if problem:
-        return failed(problem, expected, connector_hint(target))
+        return connector_failure(target, problem, expected)
     return passed(f"landed on {landed.url}; cookie Path={cookie.path} Secure={cookie.secure}", expected)
 
 
@@ -155,10 +151,13 @@ def path_encoded_slash(target: CheckTarget) -> Verdict:
     raw_path = str(_json_field(response, "rawPath"))
     if response.status_code == 200 and "refs%2Fheads%2Ffeature%2Fx" in raw_path:
         return passed(f"200, Bitbucket saw {raw_path}", expected)
+    hint = _encoded_slash_hint(response)
     return failed(f"{response.status_code} {_body_kind(response)}: {response.text.strip()[:160]}",
-                  expected, _encoded_slash_hint(response))
+                  expected, hint, PATH_REWRITTEN if "decoded" in hint or "encoded %2F again" in hint else None)
 
 
+PATH_REWRITTEN = "proxy-rewrites-path"
+"""The cause shared by the encoded-path checks when the proxy decodes or re-encodes the path."""
 ENCODED_SLASH_ASSUMED = ("Bitbucket behaviour assumed: its Tomcat accepts %2F in a path — unsourced; stock Tomcat "
                          "answers 400, and Bitbucket's own links carry refs in the query string (lab/stub/SOURCES.md)")
 """Said in the check's output, so nobody reads the verdict as more than it rests on."""
@@ -187,7 +186,7 @@ def path_encoded_chars(target: CheckTarget) -> Verdict:
             changed.append(f"{sample} ({name}) → Bitbucket saw …{raw[raw.find('echo/') + 4:][:40]}")
     if not changed:
         return passed("all reached Bitbucket unchanged: " + " ".join(ENCODED_SAMPLES), expected)
-    return failed("; ".join(changed), expected, _encoded_chars_hint(changed))
+    return failed("; ".join(changed), expected, _encoded_chars_hint(changed), PATH_REWRITTEN)
 
 
 def _encoded_chars_hint(changed: list[str]) -> str:
@@ -294,7 +293,7 @@ def baseurl_match(target: CheckTarget) -> Verdict:
     implied = str(view["implied_base_url"])
     if implied != target.public_url or bool(view["secure"]) != (target.parts.scheme == "https"):
         return failed(f"Bitbucket sees {implied} (secure={str(view['secure']).lower()})", expected,
-                      connector_hint(target, view))
+                      connector_hint(target, view), CONNECTOR_CAUSE)
     configured = view.get("configured_base_url")
     if not configured:  # the base URL lives in Bitbucket's database: unknown is not wrong
         return passed(f"Bitbucket sees {implied}; base URL unknown (not in the properties: it lives in "
@@ -333,8 +332,8 @@ def direct_tomcat_port(target: CheckTarget) -> Verdict:
     if response.status_code == 200 or location.startswith(target.public_url + "/"):
         return passed(f"from users: {'reachable' if reachable else 'unreachable'}; "
                       f"from inside: {response.status_code} {location}".rstrip(), expected)
-    return failed(f"from inside: {response.status_code} Location={location}", expected,
-                  "Tomcat's own port sends users elsewhere than the public URL: " + connector_hint(target))
+    return connector_failure(target, f"from inside: {response.status_code} Location={location}", expected,
+                             "Tomcat's own port sends users elsewhere than the public URL: ")
 
 
 class _FormFinder(html.parser.HTMLParser):
