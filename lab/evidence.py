@@ -52,7 +52,8 @@ def attach_evidence(running: RunningTopology, results: Sequence[CheckResult]) ->
                if r.id in REGISTRY and REGISTRY[r.id].disruptive and r.started]
     # Nor do the lines of the topology's start or last reload.
     outages.append((0.0, running.settled_at))
-    run = _Run(tuple(r.request_id for r in results if r.request_id), _connections(proxy_lines))
+    run = _Run(tuple(r.request_id for r in results if r.request_id), _connections(proxy_lines),
+               _apache_threads(proxy_lines))
     return [_with_evidence(r, proxy.kind if proxy else None, proxy_lines, stub_lines,
                            outages[-1:] if REGISTRY.get(r.id) and REGISTRY[r.id].disruptive else outages, run)
             if r in failing else r for r in results]
@@ -65,14 +66,18 @@ class _Run:
 
     tags: tuple[str, ...]
     connections: dict[str, str]  # connection number → the one request id seen on it
+    threads: dict[str, str] = dataclasses.field(default_factory=dict)  # Apache line without id → the id of its request
 
     def tied(self, text: str, tag: str) -> bool:
         """Whether ``text`` is about a request of the check ``tag``, and of no other:
-        it carries the id, names a connection only that check used, or names a request
-        line only that check sent."""
+        it carries the id, names a connection only that check used, was logged by the
+        Apache worker thread serving that check's request, or names a request line only
+        that check sent."""
         if tag in text:
             return True
         if (match := _CONNECTION.search(text)) and self.connections.get(match.group(1)) == tag:
+            return True
+        if self.threads.get(text) == tag:
             return True
         named = _request_named(text)
         return named is not None and sent.senders(named, self.tags) == [tag]
@@ -87,6 +92,27 @@ def _connections(lines: Sequence[_Line]) -> dict[str, str]:
         if rid and conn and rid.group(1) != "-":
             seen.setdefault(conn.group(1), set()).add(rid.group(1))
     return {conn: next(iter(rids)) for conn, rids in seen.items() if len(rids) == 1}
+
+
+def _apache_threads(lines: Sequence[_Line]) -> dict[str, str]:
+    """Apache error lines without a request id (mod_ssl's AH02040 about the connection to
+    Bitbucket) → the id of the request their worker thread was serving: the next line of
+    the same ``[pid P:tid T]``, logged within THREAD_TIE_S, carries it. A thread serves one
+    request at a time, so nothing else can have happened in between on it."""
+    ties: dict[str, str] = {}
+    pending: dict[str, list[_Line]] = {}
+    for line in lines:
+        thread = _APACHE_THREAD.search(line.text)
+        if thread is None or line.at is None:
+            continue
+        rid = _RID.search(line.text)
+        if rid is None or rid.group(1) == "-":
+            pending.setdefault(thread.group(0), []).append(line)
+            continue
+        for waiting in pending.pop(thread.group(0), []):
+            if line.at is not None and 0 <= line.at - waiting.at <= THREAD_TIE_S:  # type: ignore[operator]
+                ties[waiting.text] = rid.group(1)
+    return ties
 
 
 def _request_named(text: str) -> str | None:
@@ -143,6 +169,8 @@ def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Lin
 
 
 _RID = re.compile(r" rid=(\S+)")
+_APACHE_THREAD = re.compile(r"\[pid \d+:tid \d+\]")
+THREAD_TIE_S = 1.0
 _CONN_FIELD = re.compile(r" conn=(\d+)")
 _CONNECTION = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} \[\w+\] \d+#\d+: \*(\d+) ")
 _REQUEST = re.compile(r'"(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH) (\S+) HTTP/[\d.]+"')

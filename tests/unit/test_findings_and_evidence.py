@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ElementTree
 
 from lab import sent
 from lab.checks import CheckResult
-from lab.evidence import _connections, _Line, _Run, _with_evidence
+from lab.evidence import _apache_threads, _connections, _Line, _Run, _with_evidence
 from lab.findings import findings, with_findings
 from lab.junit import junit_xml
 from lab.report import results_json, results_table
@@ -147,3 +147,24 @@ def test_the_terminal_json_and_junit_show_the_same_finding_and_the_fix_only_once
     assert {check["finding"] for check in document["checks"]} == {1}
     messages = [failure.get("message") for failure in suite.iter("failure")]
     assert all("finding [1]: set SSLProxyVerifyDepth 2" in message for message in messages)
+
+
+def test_an_apache_line_about_the_connection_to_bitbucket_is_tied_by_the_worker_thread_that_served_the_request():
+    clone, push = "lab-git.clone-ffff6666", "lab-git.push-abab7777"
+    chain_too_long = ("[Fri Jan 15 08:00:01.100000 2027] [ssl:error] [pid 15:tid 140] [client 10.0.0.5:8443] AH02040: "
+                      "Certificate Verification: Certificate Chain too long (chain has 2 certificates, but maximum "
+                      "allowed are only 1)")
+    lines = [
+        _Line(at(1.1), chain_too_long),
+        _Line(at(1.2), "[Fri Jan 15 08:00:01.200000 2027] [proxy:error] [pid 15:tid 141] [client 10.0.0.3:1] AH00898: "
+                       f"Error during SSL Handshake with remote server rid={push}"),
+        _Line(at(1.3), "[Fri Jan 15 08:00:01.300000 2027] [proxy:error] [pid 15:tid 140] [client 10.0.0.3:2] AH00898: "
+                       f"Error during SSL Handshake with remote server rid={clone}"),
+    ]
+    run = _Run((clone, push), {}, _apache_threads(lines))
+    result = CheckResult("git.clone", False, "500", "cloned", "own hint", seconds=2, started=at(0), request_id=clone)
+
+    after = _with_evidence(result, "apache", lines, [], run=run)
+
+    assert run.tied(chain_too_long, clone) and not run.tied(chain_too_long, push)
+    assert "SSLProxyVerifyDepth" in after.hint and after.cause == "log:AH02040 chain too long"
