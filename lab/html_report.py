@@ -62,7 +62,8 @@ def html_report(running: RunningTopology, results: Sequence[CheckResult], *, map
         "<h2>Effective configuration</h2>", _config_section(running),
         "<h2>Lab versions</h2>", _versions_table(versions, running),
     ]
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><meta name='generator' content='bitbucket-lab'>"
+            f"<title>{_e(title)}</title>"
             f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")
 
 
@@ -71,9 +72,11 @@ def write_report(path: Path, running: RunningTopology, results: Sequence[CheckRe
     """Write the report to ``path`` and JUnit XML beside it (``<stem>.xml``); returns the
     JUnit path."""
     from lab.junit import write_junit
+    from lab.outputs import write_private
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_report(running, results, mapping=mapping, versions=versions), encoding="utf-8")
+    # 0600: the report quotes the customer's files
+    write_private(path, html_report(running, results, mapping=mapping, versions=versions).encode("utf-8"))
     junit = path.with_suffix(".xml")
     write_junit(junit, [(running.topology.name, running.public_url, results)])
     return junit

@@ -7,7 +7,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from docker.errors import DockerException
 
 from lab.checks import CheckResult
 from lab.errors import LabError

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lab.reproduce.cases import verdict
+from tests.e2e.findingsutil import assert_every_fix_rests_on_its_own_evidence, fix_shown
 from lab.reproduce.session import reproduce
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
@@ -28,7 +29,8 @@ def test_a_saved_customer_case_reproduces_with_the_verdicts_it_records(case, tmp
                for check_id, want in record.get("expected", {}).items() if verdict(results[check_id]) != want}
     assert changed == {}
     for check_id, cause in record.get("causes", {}).items():
-        assert cause in results[check_id].hint, f"{check_id}: {results[check_id].hint}"
+        assert cause in fix_shown(results[check_id], run.results), f"{check_id}: {fix_shown(results[check_id], run.results)}"
+    assert_every_fix_rests_on_its_own_evidence(run.results)
     assert served, "no proxy file was compared"
 
 

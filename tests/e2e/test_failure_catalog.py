@@ -18,6 +18,7 @@ from lab.reload import reload_in_place
 from lab.runtime import LabOptions
 from lab.targets import check_target
 from lab.topology import PROXIES_DIR, load_topology, properties_text
+from tests.e2e.findingsutil import assert_every_fix_rests_on_its_own_evidence, fix_shown
 
 HTTPS_PROPERTIES = dict(load_topology("nginx-https").properties)
 NGINX_HEADER_BUFFERS = ("    large_client_header_buffers 4 32k;   # room for SSO cookies when Bitbucket allows more than "
@@ -237,12 +238,14 @@ def test_failure_mode_is_caught_by_its_check_with_a_hint_naming_the_cause(lab_to
     for check_id, cause in failure.fails.items():
         result = results[check_id]
         assert result.ok is False, f"{check_id} passed: {result.observed}"
-        assert cause in result.hint, f"{check_id} hint does not name {cause!r}: {result.hint}"
+        shown = fix_shown(result, list(results.values()))
+        assert cause in shown, f"{check_id}: the fix shown for it does not name {cause!r}: {shown}"
     for check_id, root in failure.blocked.items():
         assert results[check_id].blocked_by == root, f"{check_id}: {results[check_id]}"
     for check_id in failure.passes:
         assert results[check_id].ok is True, f"{check_id}: {results[check_id].observed} | {results[check_id].hint}"
     assert not any("crashed" in r.observed for r in results.values()), [r for r in results.values() if "crashed" in r.observed]
+    assert_every_fix_rests_on_its_own_evidence(list(results.values()))
     for result in results.values():  # issue 16: every failure quotes the logs, or says why there is nothing
         if result.ok is False:
             assert result.evidence is not None and (result.evidence.proxy or result.evidence.note), result

@@ -58,9 +58,9 @@ def test_a_binary_file_is_refused_as_not_a_config(tmp_path):
         collect_bundle([tmp_path])
 
 
-def test_a_file_that_is_not_utf8_is_refused_as_binary(tmp_path):
+def test_a_file_that_is_not_utf8_is_refused_naming_its_line_not_called_binary(tmp_path):
     (tmp_path / "site").write_bytes(b"server_name caf\xe9.example;\n")
-    with pytest.raises(LabError, match=r"^site: binary file, not a config$"):
+    with pytest.raises(LabError, match=r"^site: not valid UTF-8 \(line 1\)"):
         collect_bundle([tmp_path])
 
 
