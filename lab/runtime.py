@@ -22,10 +22,11 @@ import functools
 import io
 import os
 import secrets
+import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,9 +45,12 @@ from lab.images import DEFAULT_RELEASE, ensure_images
 from lab.pki import TlsFiles, make_pki
 from lab.progress import SILENT, Progress
 from lab.readiness import wait_until_ready
-from lab.sshkeys import SSH_DIR, SshKeys, make_ssh_keys
-from lab.sweep import owner_labels, remove_everything, remove_run, sweep_dead_runs
-from lab.provision import BITBUCKET_SHARED, ContainerFile, DropIns, NodeSetup, Provisioner, catalog_provisioner
+from lab.sshkeys import SshKeys, make_ssh_keys, remove_ssh_keys, run_ssh_dir
+from lab.networks import PUBLISH_NETWORK, create_networks, seal_environment
+from lab.sweep import (owner_labels, owner_line, remove_everything, remove_run, run_objects, signals_held,
+                       sweep_dead_key_folders, sweep_dead_runs)
+from lab.provision import (BITBUCKET_SHARED, SSH_AUTHORIZED_KEYS_PATH, SSH_HOST_KEY_PATH, ContainerFile, DropIns,
+                           NodeSetup, Provisioner, catalog_provisioner)
 from lab.topology import Node, Topology, certs_dir_for
 
 __all__ = ["LabOptions", "RunningTopology", "remove_everything", "replace_node", "start", "sweep_dead_runs", "up"]
@@ -57,11 +61,11 @@ to this server inside the container's own namespace, where none listens — so n
 ever leaves the lab, even on hosts whose resolver Docker would query from the host."""
 SEAL_CAPABILITIES = ["NET_ADMIN"]
 """Held only by each image's entrypoint (``lab-seal``), which removes the container's
-default route — Docker adds one even on internal networks — and drops the capability
-(``setpriv``) before the service starts."""
+default route — Docker adds one even on internal networks — closes the way to the Docker
+host's address on each of its networks, and drops the capability (``setpriv``) before the
+service starts."""
 GATEWAY_PORT = 1080
 SHARED_REPOSITORIES = f"{BITBUCKET_SHARED}/data"
-PUBLISH_NETWORK = "publish"
 NODE_LABEL = "org.bitbucket-lab.node"
 TOPOLOGY_LABEL = "org.bitbucket-lab.topology"
 
@@ -125,8 +129,8 @@ class RunningTopology:
 
     @property
     def ssh_keys(self) -> SshKeys:
-        """The run's SSH host and user keys (beside its TLS files)."""
-        return SshKeys(self.tls.directory / SSH_DIR)
+        """The run's own SSH host and user keys (beside its TLS files, ``ssh-<run id>/``)."""
+        return SshKeys(run_ssh_dir(self.tls.directory, self.run_id))
 
     def vantage(self, network: str = "outside") -> Vantage:
         """Where users stand (``outside``) or an admin on the server network (``inside``)."""
@@ -161,18 +165,33 @@ class RunningTopology:
 
     def stop(self) -> None:
         """Remove every container, then every network, of this run — also those created
-        but not yet recorded when a start failed or was interrupted; never raises. The
-        browser driver (a Playwright process) ends first."""
-        if self.browser_driver is not None:
-            self.browser_driver.close()
-        if self.containers:
-            with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
-                list(pool.map(_remove_quietly, self.containers.values()))
-        if self.networks:
-            with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.networks)) as pool:
-                list(pool.map(_remove_network_quietly, self.networks.values()))
-        with contextlib.suppress(APIError, NotFound):  # what a failed or interrupted start created unrecorded
-            remove_run(self.client, self.run_id)  # and the shared home, once no container holds it
+        but not yet recorded when a start failed or was interrupted — and its SSH keys;
+        never raises but the user's own interrupt. Ctrl-C (or SIGTERM) meanwhile is held
+        until the removal has ended, then delivered: a second Ctrl-C no longer leaves the
+        networks behind. Whatever the engine still holds afterwards is named on stderr with
+        the command that removes it. The browser driver (a Playwright process) ends first."""
+        with signals_held(f"taking run {self.run_id} down"):
+            if self.browser_driver is not None:
+                self.browser_driver.close()
+            if self.containers:
+                with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.containers)) as pool:
+                    list(pool.map(_remove_quietly, self.containers.values()))
+            if self.networks:
+                with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.networks)) as pool:
+                    list(pool.map(_remove_network_quietly, self.networks.values()))
+            with contextlib.suppress(APIError, NotFound):  # what a failed or interrupted start created unrecorded
+                remove_run(self.client, self.run_id)  # and the shared home, once no container holds it
+            remove_ssh_keys(self.ssh_keys)
+            self._say_what_is_left()
+
+    def _say_what_is_left(self) -> None:
+        try:
+            left = run_objects(self.client, self.run_id)
+        except (APIError, NotFound, OSError) as error:
+            left = [f"(the engine did not say: {str(error).splitlines()[0] if str(error) else type(error).__name__})"]
+        if left:
+            print(f"warning: run {self.run_id} left {', '.join(left)}; `python -m lab down` removes them once this "
+                  "process has ended", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -196,11 +215,12 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     sweep_dead_runs(client)
     certs_dir = options.certs_dir or certs_dir_for(topology)
     tls = make_pki(certs_dir, topology.tls_names, options.tls_variant, backend_names=options.backend_names)
-    make_ssh_keys(certs_dir)
+    sweep_dead_key_folders(certs_dir)
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
     labels = {**owner_labels(), RUN_LABEL: run_id, TOPOLOGY_LABEL: topology.name}
     running = RunningTopology(topology, options, run_id, tls, client)
     try:
+        make_ssh_keys(certs_dir, run_id, owner_line())
         started = time.monotonic()
         progress.step(f"starting {topology.name} (run {run_id})")
         if options.browser:  # the driver process starts while the containers do
@@ -220,19 +240,8 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
 
 
 def _create_networks(running: RunningTopology, labels: dict[str, str]) -> None:
-    """The topology's networks are internal (no way out); the publishing bridge, where
-    the gateways' ports are published on 127.0.0.1, does no masquerading."""
-    client, prefix = running.client, f"lab-{running.run_id}"
-    specs: dict[str, dict[str, object]] = {name: {"internal": True} for name in running.topology.networks}
-    specs[PUBLISH_NETWORK] = {"options": {"com.docker.network.bridge.enable_ip_masquerade": "false"}}
-
-    def create(name: str) -> tuple[str, Network]:
-        return name, client.networks.create(f"{prefix}-{name}", driver="bridge", labels=labels, **specs[name])
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(specs)) as pool:
-        for future in [pool.submit(create, name) for name in specs]:  # unrecorded ones: stop() sweeps by label
-            name, network = future.result()
-            running.networks[name] = network
+    """Small subnets of the lab's own pool; internal but for the publishing bridge (``lab.networks``)."""
+    create_networks(running.client, f"lab-{running.run_id}", running.topology, labels, running.networks)
 
 
 def _create_shared_home(running: RunningTopology, labels: dict[str, str]) -> None:
@@ -314,18 +323,30 @@ def _node_plan(running: RunningTopology, node: Node, image: str, labels: dict[st
     setup = provision(topology, node, running.tls)
     running.provisioned[node.name] = setup
     kwargs: dict[str, object] = {"labels": {**labels, NODE_LABEL: node.name}, "init": True,
-                                 "environment": setup.environment, "cap_add": SEAL_CAPABILITIES}
+                                 "environment": {**setup.environment,
+                                                 **_seal_environment(running, topology.networks_of(node))},
+                                 "cap_add": SEAL_CAPABILITIES}
     if node.kind == "stub" and running.shared_home is not None:
         kwargs["volumes"] = {running.shared_home.name: {"bind": SHARED_REPOSITORIES, "mode": "rw"}}
+    files = _with_run_keys(setup.files, running.ssh_keys) if node.kind == "stub" else setup.files
     if node.shares_host_with:
-        return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, "", {}, setup.files,
+        return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, "", {}, files,
                      running.client, _network_names(running), node.shares_host_with)
     kwargs["hostname"] = node.name
     kwargs["dns"] = SEALED_DNS
     networks = {net: (*aliases, node.name) if net not in node.firewall else aliases
                 for net, aliases in node.networks.items()}
     return _Plan(node.name, f"lab-{running.run_id}-{node.name}", image, kwargs, _primary_network(topology, node),
-                 networks, setup.files, running.client, _network_names(running))
+                 networks, files, running.client, _network_names(running))
+
+
+def _with_run_keys(files: Sequence[ContainerFile], keys: SshKeys) -> list[ContainerFile]:
+    """A Bitbucket node's files with the run's own SSH host key and the lab user's public
+    key. They are the run's, not the provisioner's (which knows the TLS files only): a
+    reload in place compares and re-copies the provisioner's files and leaves these be."""
+    key_files = [ContainerFile(SSH_HOST_KEY_PATH, keys.host_key.read_bytes(), 0o600),
+                 ContainerFile(SSH_AUTHORIZED_KEYS_PATH, keys.user_public_key.read_bytes())]
+    return [item for item in files if item.path not in {key.path for key in key_files}] + key_files
 
 
 def _gateway_plan(running: RunningTopology, network: str, image: str, labels: dict[str, str]) -> _Plan:
@@ -334,7 +355,8 @@ def _gateway_plan(running: RunningTopology, network: str, image: str, labels: di
     name = f"gateway-{network}"
     kwargs: dict[str, object] = {
         "labels": {**labels, NODE_LABEL: name}, "init": True, "cap_add": SEAL_CAPABILITIES, "dns": SEALED_DNS,
-        "environment": {"LAB_ALLOW_NAMES": " ".join(running.topology.gateway_allows(network))},
+        "environment": {"LAB_ALLOW_NAMES": " ".join(running.topology.gateway_allows(network)),
+                        **_seal_environment(running, (PUBLISH_NETWORK, network), (GATEWAY_PORT,))},
         # Published on loopback only: the docker SDK takes (address, None) for "any free port".
         "ports": {f"{GATEWAY_PORT}/tcp": ("127.0.0.1", None)},
     }
@@ -354,10 +376,13 @@ def _browser_plans(running: RunningTopology, tags: dict[str, str], labels: dict[
     browser_kwargs: dict[str, object] = {**sealed, "labels": {**labels, NODE_LABEL: name}, "hostname": name,
                                          "ports": {f"{browser_node.CDP_PORT}/tcp": ("127.0.0.1", None)},
                                          "environment": {"LAB_BROWSER_NAMES": " ".join(
-                                             browser_node.web_names(running.topology.gateway_allows(users)))}}
+                                             browser_node.web_names(running.topology.gateway_allows(users))),
+                                             **_seal_environment(running, (PUBLISH_NETWORK, users),
+                                                                 (browser_node.CDP_PORT,))}}
     pki_kwargs: dict[str, object] = {**sealed, "labels": {**labels, NODE_LABEL: pki}, "hostname": pki,
                                      "command": browser_node.PKI_COMMAND,
-                                     "environment": browser_node.PKI_ENVIRONMENT}
+                                     "environment": {**browser_node.PKI_ENVIRONMENT,
+                                                     **_seal_environment(running, (users,))}}
     return [
         _Plan(name, f"lab-{running.run_id}-{name}", tags["browser"], browser_kwargs, PUBLISH_NETWORK,
               {PUBLISH_NETWORK: (), users: ()}, browser_node.browser_files(running.tls), running.client,
@@ -379,6 +404,11 @@ def _browser_endpoint(running: RunningTopology) -> BrowserEndpoint:
     assert running.browser_driver is not None
     running.browser_driver.connect_soon(url, log)
     return BrowserEndpoint(url, artifacts, version, log, running.browser_driver)
+
+
+def _seal_environment(running: RunningTopology, networks: Iterable[str],
+                      published: Sequence[int] = ()) -> dict[str, str]:
+    return seal_environment([running.networks[key] for key in networks], published)
 
 
 def _network_names(running: RunningTopology) -> dict[str, str]:

@@ -1,6 +1,10 @@
 """The lab's SSH keys: Bitbucket's host key and the lab user's key, made per run.
 
-Written under ``certs/<topology>/ssh/`` beside the TLS files:
+Written under ``certs/<topology>/ssh-<run id>/`` beside the TLS files, one folder per run
+(two runs of one topology at once never rewrite each other's: a kept ``up``'s printed
+clone command stays valid while another run checks), removed when the run ends, swept
+by the next start of that topology when its run was killed (``owner`` names its process);
+an exported Compose project has one ``ssh/`` folder:
 
 - ``host_ed25519`` (+``.pub``): Bitbucket's SSH host key (all nodes of a cluster share it,
   as Data Center shares ``shared/config/ssh-server-keys.pem``);
@@ -12,6 +16,7 @@ Written under ``certs/<topology>/ssh/`` beside the TLS files:
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from lab.pki import write_file
 
 SSH_DIR = "ssh"
+OWNER_FILE = "owner"
+"""In a run's key folder: the owning process (``pid:start-time``) and host, as the run's
+Docker labels name them, so a killed run's keys are swept like its containers."""
 
 
 @dataclass(frozen=True)
@@ -58,15 +66,29 @@ class SshKeys:
         return " ".join(shlex.quote(arg) for arg in args)
 
 
-def make_ssh_keys(certs_dir: Path) -> SshKeys:
-    """A fresh host key and user key under ``certs_dir/ssh`` (private keys 0600)."""
-    keys = SshKeys(certs_dir / SSH_DIR)
+def run_ssh_dir(certs_dir: Path, run_id: str) -> Path:
+    """Where one run's keys are: ``certs_dir/ssh-<run id>``."""
+    return certs_dir / f"{SSH_DIR}-{run_id}"
+
+
+def make_ssh_keys(certs_dir: Path, run_id: str | None = None, owner: str = "") -> SshKeys:
+    """A fresh host key and user key (private keys 0600) under ``certs_dir/ssh-<run_id>``
+    for a run (``owner``: its process and host, for the sweep), or ``certs_dir/ssh`` for an
+    exported project."""
+    keys = SshKeys(run_ssh_dir(certs_dir, run_id) if run_id else certs_dir / SSH_DIR)
     keys.directory.mkdir(parents=True, exist_ok=True)
+    if owner:
+        write_file(keys.directory / OWNER_FILE, owner.encode() + b"\n")
     host_public = _write_pair(keys.host_key, "bitbucket-lab-host")
     _write_pair(keys.user_key, "lab-user@bitbucket.lab.test")
     write_file(keys.known_hosts, b"# the lab's Bitbucket host key, pinned for every name of this lab\n* "
                + host_public)
     return keys
+
+
+def remove_ssh_keys(keys: SshKeys) -> None:
+    """Remove a run's key folder (its run has ended); nothing when it is gone already."""
+    shutil.rmtree(keys.directory, ignore_errors=True)
 
 
 def _write_pair(path: Path, comment: str) -> bytes:

@@ -2,21 +2,27 @@
 
 Every object the lab creates carries ``org.bitbucket-lab`` plus the run, the owning
 process (``pid:start-time``) and the host; a run whose owner is gone is swept by the next
-start, ``down --all`` removes exactly what the lab owns and nothing else.
+start, ``down --all`` removes exactly what the lab owns and nothing else. A run's SSH keys
+(``certs/<topology>/ssh-<run id>/``) name their owner the same way, in a file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import socket
-from collections.abc import Callable
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 from docker.errors import APIError, NotFound
 
 from lab.docker_env import HOST_LABEL, LAB_LABEL, PID_LABEL, RUN_LABEL, docker_client
+from lab.sshkeys import OWNER_FILE, SSH_DIR
 
 
 def owner_labels() -> dict[str, str]:
@@ -31,6 +37,24 @@ def owner_token(pid: int) -> str:
     except (OSError, IndexError):
         start_ticks = "?"
     return f"{pid}:{start_ticks}"
+
+
+def owner_line() -> str:
+    """This process and host in one line, for files a run leaves on disk (its SSH keys)."""
+    return f"{owner_token(os.getpid())} {socket.gethostname()}"
+
+
+def sweep_dead_key_folders(certs_dir: Path) -> int:
+    """Remove the SSH key folders under ``certs_dir`` of runs whose owning process on this
+    host is gone (a run killed outright leaves its keys). Returns how many."""
+    removed, here = 0, socket.gethostname()
+    for owner in certs_dir.glob(f"{SSH_DIR}-*/{OWNER_FILE}"):
+        with contextlib.suppress(OSError, ValueError):
+            token, host = owner.read_text().split()
+            if host == here and not _owner_alive(token):
+                shutil.rmtree(owner.parent, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 def _owner_alive(token: str) -> bool:
@@ -105,6 +129,47 @@ def _remove_labelled(client: docker.DockerClient, should_remove: Callable[[dict[
     return removed
 
 
+def run_objects(client: docker.DockerClient, run_id: str) -> list[str]:
+    """What is left of one run on the engine: ``container NAME``, ``network NAME``, ``volume NAME``."""
+    label = {"label": f"{RUN_LABEL}={run_id}"}
+    return ([f"container {c.name}" for c in client.containers.list(all=True, filters=label, ignore_removed=True)]
+            + [f"network {n.name}" for n in client.networks.list(filters=label)]
+            + [f"volume {v.name}" for v in client.volumes.list(filters=label)])
+
+
 def remove_run(client: docker.DockerClient, run_id: str) -> int:
     """Every container, network and volume of one run, recorded or not."""
     return _remove_labelled(client, lambda labels: True, {"label": f"{RUN_LABEL}={run_id}"})
+
+
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_held(what: str) -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while the block runs (removing a run must not stop halfway),
+    then deliver the first one held to the handler that was there. The first one held says
+    so on stderr; Ctrl-\\ (SIGQUIT) still ends the process at once. Only the main thread
+    takes signals: elsewhere nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        if not held:
+            print(f"\n{what}: Ctrl-C is held until everything is removed (Ctrl-\\ quits at once and leaves the "
+                  "rest to `python -m lab down`)", file=sys.stderr)
+        held.append(signum)
+
+    previous = {number: signal.getsignal(number) for number in HELD_SIGNALS}
+    previous = {number: handler for number, handler in previous.items() if handler is not None}  # set outside Python
+    for number in previous:
+        signal.signal(number, hold)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if held:
+        signal.raise_signal(held[0])
