@@ -186,7 +186,8 @@ def path_encoded_chars(target: CheckTarget) -> Verdict:
             changed.append(f"{sample} ({name}) → Bitbucket saw …{raw[raw.find('echo/') + 4:][:40]}")
     if not changed:
         return passed("all reached Bitbucket unchanged: " + " ".join(ENCODED_SAMPLES), expected)
-    return failed("; ".join(changed), expected, _encoded_chars_hint(changed), PATH_REWRITTEN)
+    rewritten = any("Bitbucket saw …" in item for item in changed)  # it arrived, changed: not a refusal
+    return failed("; ".join(changed), expected, _encoded_chars_hint(changed), PATH_REWRITTEN if rewritten else None)
 
 
 def _encoded_chars_hint(changed: list[str]) -> str:
@@ -198,6 +199,9 @@ def _encoded_chars_hint(changed: list[str]) -> str:
 
 BITBUCKET_DEFAULT_HEADER_BYTES = 8 * 1024
 """Spring Boot's default server.max-http-header-size, which Bitbucket keeps (BSERV-13313; lab/stub/SOURCES.md)."""
+HEADER_REFUSALS = (400, 413, 431, 494)
+"""What a proxy answers a request whose headers are too large for it (nginx 400/494, Apache 400,
+HAProxy 400, 431 by the RFC); any other answer (a 500, a 502) is not about the headers' size."""
 BITBUCKET_ACCEPTS = 200
 """What the stub's diagnostics answer a request within Bitbucket's limits."""
 HEADER_HEADROOM_BYTES = 1536
@@ -251,7 +255,7 @@ def headers_large(target: CheckTarget) -> Verdict:
     return failed(f"{probe}: {through.status_code} through the proxy ({_body_kind(through)}), {directly}", expected,
                   f"the proxy refuses request headers Bitbucket accepts ({limit // 1024} KB): raise "
                   + (limit_fix or _ALL_PROXY_HEADER_LIMITS).format(kb=wanted_kb, size=wanted_kb * 1024),
-                  cause="proxy-header-limit")
+                  cause="proxy-header-limit" if through.status_code in HEADER_REFUSALS else None)
 
 
 def _bitbucket_header_limit(askings: list[tuple[requests.Session, str]]) -> int:

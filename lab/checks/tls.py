@@ -20,7 +20,8 @@ from lab.checks.tls_client import client_speaks
 CHAIN_HINTS = {
     "unable to get local issuer certificate": "the server sends the leaf without its intermediate: serve "
     "fullchain.pem (nginx `ssl_certificate`, Apache `SSLCertificateFile`, HAProxy `crt` PEM with the chain); "
-    "browsers may hide this by fetching the intermediate, git will fail with 'unable to get local issuer certificate'",
+    "browsers may hide this by fetching the intermediate from the leaf's Authority Information Access URL, git "
+    "never does and fails with 'unable to get local issuer certificate'",
     "certificate has expired": "the leaf certificate has expired: renew it",
     "self-signed certificate": "the server presents a self-signed certificate: serve one issued by your CA, with its chain",
     "self signed certificate": "the server presents a self-signed certificate: serve one issued by your CA, with its chain",

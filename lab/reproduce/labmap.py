@@ -307,7 +307,8 @@ def _foreground(proxy: ProxySetup) -> str:
                 else "nginx -g 'daemon off;' (the file is not edited)")
     if proxy.kind == "haproxy":
         return "haproxy -db (wins over a `daemon` line; the file is not edited)"
-    return "apache2 -DFOREGROUND"
+    return ("apache2 -DFOREGROUND, with -C 'ErrorLogFormat … rid=%{X-Request-ID}i' before the config so each error "
+            "line names its request (an ErrorLogFormat of the customer's own wins)")
 
 
 def _keystore_rows(setup: CustomerSetup) -> list[Mapping]:

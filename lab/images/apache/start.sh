@@ -10,11 +10,14 @@
 . /etc/apache2/envvars
 mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR"
 conf=${LAB_APACHE_CONF:-/etc/lab/httpd.conf}
-if ! out=$(apache2 -f "$conf" -t 2>&1); then
+# Evidence: each error line names the request it is about (-C comes before the config files, so an
+# ErrorLogFormat of the customer's own still wins).
+rid_format='ErrorLogFormat "[%{u}t] [%-m:%l] [pid %P:tid %T] %7F: %E: [client\ %a] %M% ,\ referer\ %{Referer}i rid=%{X-Request-ID}i"'
+if ! out=$(apache2 -C "$rid_format" -f "$conf" -t 2>&1); then
   echo "$out" >&2
   # "AH00526: Syntax error on line 3 of FILE:" is followed by the reason on the next line.
   echo "LAB-CONFIG-ERROR: $(echo "$out" | grep -v '^Syntax OK' | head -n2 | tr '\n' ' ')" >&2
   exit 2
 fi
 echo "LAB-SERVER-STARTS: the config test passed (its listeners are closed); httpd starts now"
-exec apache2 -f "$conf" -DFOREGROUND
+exec apache2 -C "$rid_format" -f "$conf" -DFOREGROUND
