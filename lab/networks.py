@@ -91,7 +91,7 @@ def pick_subnets(containers: Mapping[str, int], used: Iterable[IPv4Network], poo
         if subnet is None:
             raise PoolExhausted(
                 f"the lab's address pool {pool} ({POOL_ENV}) has no free /{prefix} left for network {name}: "
-                f"other networks hold it (lab runs that are still up, or others on this engine); "
+                f"networks hold all of it (lab runs still up, other networks of this engine); "
                 f"`{DOWN_ALL}` removes every lab run's, or set {POOL_ENV} to a larger free range")
         taken.add(subnet)
         picked[name] = subnet

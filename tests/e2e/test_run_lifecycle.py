@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import os
 import re
@@ -76,6 +77,33 @@ def test_a_runs_networks_are_small_subnets_of_the_labs_pool(tmp_path):
     finally:
         running.stop()
     assert all(subnet.subnet_of(subnet_pool()) and subnet.prefixlen >= 27 for subnet in subnets.values()), subnets
+
+
+def test_runs_started_at_once_get_disjoint_subnets_of_the_pool_and_all_come_up(tmp_path):
+    topology = load_topology("direct-http")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        starts = [pool.submit(start, topology, LabOptions(certs_dir=tmp_path / f"certs-{i}")) for i in range(3)]
+        runs = [future.result(timeout=UP_TIMEOUT_S) for future in starts]
+    try:
+        subnets = [ipaddress.ip_network(network.attrs["IPAM"]["Config"][0]["Subnet"])
+                   for running in runs for network in running.networks.values()]
+        assert len(subnets) == 6 and all(subnet.subnet_of(subnet_pool()) for subnet in subnets)
+        assert all(a == b or not a.overlaps(b) for a in subnets for b in subnets), subnets
+    finally:
+        for running in runs:
+            running.stop()
+
+
+def test_a_full_address_pool_is_one_line_naming_the_pool_and_down_all_and_leaves_nothing(tmp_path):
+    pool = "10.213.255.240/28"  # room for one network; direct-http has two
+    result = subprocess.run([sys.executable, "-m", "lab", "check", "--topology", "direct-http", "--no-browser",
+                             "--no-keep"], cwd=tmp_path, capture_output=True, text=True, timeout=UP_TIMEOUT_S,
+                            env={**os.environ, "LAB_SUBNET_POOL": pool})
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and pool in errors[0] and "`python -m lab down --all`" in errors[0], result.stderr
+    run_id = re.search(r"\(run (\S+)\)", result.stderr + result.stdout).group(1)
+    assert objects_of(run_id) == {"containers": [], "networks": []}
 
 
 def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
