@@ -158,11 +158,12 @@ def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Lin
         note += ("; " if note else "") + "the proxy logged nothing that names this check's requests"
         if meanwhile:
             note += " (other errors logged meanwhile are listed apart: they belong to other requests)"
-    hint, cause = result.hint, result.cause
+    hint, cause, shown = result.hint, result.cause, own[-MAX_LINES:]
     if kind is not None and (found := explain(own, kind)):  # a hint only from lines that are this check's
         signature, line = found
         hint, cause = f"{signature.fix} (the proxy logged: {line.strip()[:200]})", f"log:{signature.name}"
-    evidence = Evidence(tuple(own[-MAX_LINES:]), tuple(arrived[-MAX_LINES:]),
+        shown = shown if line in shown else [line, *shown[1:]]  # the line the fix quotes is always shown
+    evidence = Evidence(tuple(shown), tuple(arrived[-MAX_LINES:]),
                         note if kind is not None else ("" if arrived else "no request of this check reached Bitbucket"),
                         tuple(meanwhile[-MAX_LINES:]) if kind is not None else ())
     return dataclasses.replace(result, hint=hint, cause=cause, evidence=evidence)
