@@ -11,12 +11,14 @@ container's address). Every container kind tries each gateway of the networks it
 the front door is given a site that proxies ``/g/`` to one of them. The negative controls
 beside them: what a container may reach (Bitbucket from the proxy) it still reaches, and
 the same site still serves Bitbucket on ``/``. The host's address on docker0, on no network
-of the lab's, is tried too: with no default route it has no way in.
+of the lab's, is tried too: with no default route it has no way in. A seal that cannot be
+installed ends the container (fails closed).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -24,12 +26,16 @@ from contextlib import contextmanager
 
 import pytest
 from docker.errors import NotFound
+from docker.types import IPAMConfig, IPAMPool
 
 from lab.browser import BROWSER_NODE, PKI_NODE
-from lab.docker_env import docker_client
-from lab.provision import DropIns
+from lab.docker_env import RUN_LABEL, docker_client
+from lab.images import ensure_images
+from lab.networks import first_host, pick_subnets, subnet_pool, subnets_in_use
+from lab.provision import ContainerFile, DropIns
 from lab.reload import reload_in_place
-from lab.runtime import PUBLISH_NETWORK, RunningTopology
+from lab.runtime import PUBLISH_NETWORK, SEAL_CAPABILITIES, RunningTopology, tar_files
+from lab.sweep import owner_labels
 
 SECRET = b"host-only listener: the lab must never see this"
 CONNECT_TIMEOUT_S = 5
@@ -75,6 +81,35 @@ def test_a_customer_site_that_proxies_to_the_host_gets_nothing_through_the_front
         assert listeners.accepted == []
         # Negative control: the same site serves Bitbucket, so the front door itself works.
         assert users.get("http://bitbucket.lab.test/status", timeout=10).json() == {"state": "RUNNING"}
+
+
+def test_a_seal_that_cannot_close_the_way_to_the_host_ends_the_container_with_lab_seal_error():
+    client = docker_client()
+    labels = {**owner_labels(), RUN_LABEL: f"{os.getpid()}-sealtest"}  # swept with this process if it dies
+    subnet = pick_subnets({"sealtest": 1}, subnets_in_use(client), subnet_pool())["sealtest"]
+    network = client.networks.create(f"lab-{os.getpid()}-sealtest", internal=True, labels=labels,
+                                     ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet),
+                                                                            gateway=first_host(subnet))]))
+    # `ip rule add` refused (as on a kernel without policy routing); every other `ip` command is the real one.
+    refusing_ip = ContainerFile("/usr/local/sbin/ip", b'#!/bin/sh\n[ "$1 $2" = "rule add" ] && exit 2\nexec /bin/ip "$@"\n',
+                                0o755)
+    try:
+        for files, code in (([refusing_ip], 3), ([], 0)):  # the second: the negative control
+            container = client.containers.create(ensure_images()["gateway"], ["true"], network=network.name,
+                                                 cap_add=SEAL_CAPABILITIES, labels=labels,
+                                                 environment={"LAB_SEAL_HOST_ADDRESSES": first_host(subnet)})
+            try:
+                if files:
+                    container.put_archive("/", tar_files(files))
+                container.start()
+                exit_code = container.wait(timeout=60)["StatusCode"]
+                logs = container.logs().decode()
+            finally:
+                container.remove(force=True)
+            assert exit_code == code, logs
+            assert ("LAB-SEAL-ERROR: could not close the way to the Docker host" in logs) == bool(files), logs
+    finally:
+        network.remove()
 
 
 def gateways(running: RunningTopology) -> dict[str, str]:
