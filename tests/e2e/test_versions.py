@@ -110,3 +110,13 @@ def test_another_proxy_release_recreates_the_proxys_container_alone_and_back(lab
     assert trixie and trixie != version, (version, trixie)
     assert passing == [True, True, True]
     assert proxy_version(running) == version  # and back to the default release's
+
+
+def test_check_json_says_which_proxy_and_version_ran_for_the_release_asked(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "lab", "check", "--topology", "nginx-https", "--proxy-version",
+                             "trixie", "--json", "--no-browser", "--no-keep", "--certs", str(tmp_path / "certs")],
+                            capture_output=True, text=True, timeout=300)
+    document = json.loads(result.stdout)
+    assert document["proxy"]["kind"] == "nginx"
+    assert document["proxy"]["version"].startswith("nginx/1.26"), document["proxy"]
+    assert document["findings"] == [] and result.returncode == 0, (document["findings"], result.stderr[-400:])
