@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import textwrap
 from collections.abc import Mapping, Sequence
 
 from lab.checks import HOPS, REGISTRY, CheckResult
@@ -37,18 +38,25 @@ def results_table(results: Sequence[CheckResult], timings: bool = False) -> str:
 
 
 def findings_text(found: Sequence[Finding], width: int = 88) -> list[str]:
-    """The findings block: numbered causes, each with its fix, evidence and what it breaks."""
+    """The findings block: numbered causes, each with its fix, what was seen, the log lines
+    tied to it and the checks it breaks — wrapped to the terminal."""
     if not found:
         return []
+    columns = width + 32
     lines = [f"{len(found)} finding{'s' if len(found) > 1 else ''} (one per cause):"]
     for finding in found:
-        lines.append(f" [{finding.number}] fix: {finding.fix}")
-        lines.append(f"     seen: {finding.checks[0]}: {finding.observed[:width]}")
-        lines += [f"     log: {line[:width]}" for line in _evidence_lines(finding.evidence)]
-        breaks = f"     breaks: {', '.join(finding.checks)}"
-        lines.append(breaks + (f"; blocks: {', '.join(finding.blocked)}" if finding.blocked else ""))
+        lines += _wrapped(f"[{finding.number}] fix: {finding.fix}", columns, first=" ", rest="     ")
+        lines.append(f"     seen by {finding.checks[0]}: {finding.observed}"[:columns])
+        lines += [f"     log: {line}"[:columns] for line in _evidence_lines(finding.evidence)]
+        breaks = f"breaks {len(finding.checks)}: {', '.join(finding.checks)}"
+        breaks += f"; blocks {len(finding.blocked)}: {', '.join(finding.blocked)}" if finding.blocked else ""
+        lines += _wrapped(breaks, columns, first="     ", rest="       ")
     lines.append("")
     return lines
+
+
+def _wrapped(text: str, columns: int, first: str, rest: str) -> list[str]:
+    return textwrap.wrap(text, columns, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False) or [first]
 
 
 def _finding_reference(result: CheckResult, found: Sequence[Finding]) -> str:
