@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.checks.probe import early_status_for_body
+from lab.findings import findings
 from lab.html_report import html_report
 from lab.reload import reload_in_place
 from lab.runtime import LabOptions
@@ -287,3 +288,23 @@ def _variant_properties(base: dict[str, str], changes: dict[str, str | None] | N
     path = tmp_path / "bitbucket.properties"
     path.write_text(properties_text(merged))
     return path
+
+
+@pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
+def test_a_413_of_one_check_never_becomes_the_fix_of_another_failing_beside_it(lab_topology, lab_checks, tmp_path):
+    """Issue 24, where it broke: git.push-large provokes nginx's 413 while routing.context-path
+    fails for a cause of its own, both running at once, run after run."""
+    site = _variant_site("nginx/https.conf", {
+        "    client_max_body_size 0;\n": "",
+        "    location /bitbucket {": "    location = /bitbucket/rest/api/1.0/application-properties {\n"
+                                    "        return 404;\n    }\n\n    location /bitbucket {"}, tmp_path)
+    running = lab_topology("nginx-https", proxy_config=site)
+    for _ in range(3):
+        results = lab_checks(running)
+        found = findings(list(results.values()))
+        routing, push = results["routing.context-path"], results["git.push-large"]
+        assert routing.ok is False and push.ok is False
+        assert "client_max_body_size" not in fix_shown(routing, list(results.values()))
+        assert "client_max_body_size" in fix_shown(push, list(results.values()))
+        assert not any("client_max_body_size" in f.fix and "routing.context-path" in f.checks for f in found)
+        assert_every_fix_rests_on_its_own_evidence(list(results.values()))
