@@ -33,9 +33,10 @@ from pathlib import Path
 
 from lab.errors import LabError
 
-REPORT_MARKERS = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>",
+REPORT_MARKERS = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
                   "svg.topology .node{")
-"""Every HTML report starts with the first and its style holds the second (lab/html_report.py)."""
+"""Every HTML report starts with the first and its style holds the second (lab/html_report.py);
+reports from before the generator marker have only these."""
 GENERATOR_MARKER = "<meta name='generator' content='bitbucket-lab'>"
 """An explicit marker a report may carry in its head; recognised as the lab's too."""
 JUNIT_MARKER = '<testsuites name="bitbucket-lab"'

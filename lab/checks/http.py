@@ -202,6 +202,8 @@ BITBUCKET_DEFAULT_HEADER_BYTES = 8 * 1024
 HEADER_REFUSALS = (400, 413, 431, 494)
 """What a proxy answers a request whose headers are too large for it (nginx 400/494, Apache 400,
 HAProxy 400, 431 by the RFC); any other answer (a 500, a 502) is not about the headers' size."""
+TOMCAT_400_TITLE = "HTTP Status 400"
+"""The title of Tomcat's error report, which Bitbucket's own 400 carries (lab/stub/SOURCES.md)."""
 BITBUCKET_ACCEPTS = 200
 """What the stub's diagnostics answer a request within Bitbucket's limits."""
 HEADER_HEADROOM_BYTES = 1536
@@ -249,7 +251,7 @@ def headers_large(target: CheckTarget) -> Verdict:
                 f"gives directly ({direct_status})")
     if through.status_code == direct_status:
         return Verdict(True, f"{probe}: {through.status_code} through the proxy, {directly}", expected,
-                       _header_limits_note(limit))
+                       _header_limits_note(target, limit))
     limit_fix = next((fix for words, fix in HEADER_LIMITS if words in through.text), None)
     wanted_kb = max(8, _next_power_of_two(-(-limit // 1024)))  # a buffer that holds what Bitbucket accepts
     return failed(f"{probe}: {through.status_code} through the proxy ({_body_kind(through)}), {directly}", expected,
@@ -273,13 +275,21 @@ def _bitbucket_header_limit(askings: list[tuple[requests.Session, str]]) -> int:
     return BITBUCKET_DEFAULT_HEADER_BYTES
 
 
-def _header_limits_note(limit: int) -> str:
+def _header_limits_note(target: CheckTarget, limit: int) -> str:
+    """A note when Bitbucket and the proxy both stop at about the default 8 KB: bigger SSO
+    cookies then need both raised together. A proxy that lets a larger request through to
+    Bitbucket (whose own 400 answers it) already has room: no note."""
     if limit != BITBUCKET_DEFAULT_HEADER_BYTES:
         return ""
-    return ("Bitbucket accepts 8 KB of request headers by default (server.max-http-header-size); SSO cookies "
-            "larger than that need both raised together: server.max-http-header-size in bitbucket.properties and "
-            "the proxy's limit (nginx `large_client_header_buffers`, Apache `LimitRequestFieldSize`, HAProxy "
-            "`tune.bufsize`)")
+    bigger = {"Cookie": "lab_sso=" + "x" * (limit + 4096)}
+    answer = target.users.session().get(target.url(DIAGNOSTICS), headers=bigger, allow_redirects=False,
+                                        timeout=TIMEOUT_S)
+    if TOMCAT_400_TITLE in answer.text:  # Bitbucket itself refused it: the proxy passed it on
+        return ""
+    return ("Bitbucket and the proxy both accept about 8 KB of request headers (Bitbucket's default "
+            "server.max-http-header-size); SSO cookies larger than that need both raised together: "
+            "server.max-http-header-size in bitbucket.properties and the proxy's limit (nginx "
+            "`large_client_header_buffers`, Apache `LimitRequestFieldSize`, HAProxy `tune.bufsize`)")
 
 
 def _next_power_of_two(value: int) -> int:

@@ -7,7 +7,7 @@ import pytest
 from lab.images.build import SPECS
 from lab.readiness import PROGRAMS, SERVER_STARTS
 
-CONFIG_TEST = {"nginx": "nginx -t", "apache": "apache2 -f \"$conf\" -t", "haproxy": "haproxy -c"}
+CONFIG_TEST = {"nginx": "nginx -t", "apache": "-f \"$conf\" -t", "haproxy": "haproxy -c"}
 
 
 @pytest.mark.parametrize("kind", list(PROGRAMS))
