@@ -182,7 +182,7 @@ def _refused_untagged(text: str) -> bool:
     """An access line of a request the proxy refused before it could read its id (a 400
     for headers too large): nobody's evidence, but worth showing as logged meanwhile."""
     status = _STATUS_AFTER_REQUEST.search(text)
-    return bool(status) and int(status.group(1)) >= 400 and not _RID_SET.search(text)
+    return status is not None and int(status.group(1)) >= 400 and not _RID_SET.search(text)
 
 
 _RID_SET = re.compile(r" rid=(?!-)\S")

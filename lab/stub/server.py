@@ -93,13 +93,13 @@ class StubHandler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         """BaseHTTPRequestHandler's parsing, counting the header block on the way (a single
         line over 64 KB still gets Python's own 431, whatever the limit)."""
-        counting = _CountingReader(self.rfile)
+        counting = _CountingReader(self.rfile)  # type: ignore[arg-type]
         self.rfile = counting  # type: ignore[assignment]
         try:
             return super().parse_request()
         finally:
-            self.rfile = counting.rfile
-            self.header_bytes = len(self.raw_requestline) + counting.bytes_read
+            self.rfile = counting.rfile  # type: ignore[assignment]
+            self.header_bytes = len(getattr(self, "raw_requestline", b"")) + counting.bytes_read
 
     def do_GET(self) -> None:
         self._serve()
