@@ -31,6 +31,7 @@ from pathlib import Path
 from lab.errors import LabError
 from lab.releases import VERSION_PREFIX
 from lab.reproduce.model import BundleFile
+from lab.reproduce.settings import looks_like_compose, looks_like_env, looks_like_helm, looks_like_server_xml
 
 PROXY_KINDS = ("nginx", "apache", "haproxy")
 PROXY_LABELS = {"nginx": "an nginx config", "apache": "an Apache config", "haproxy": "an HAProxy config"}
@@ -44,6 +45,10 @@ VERSION_LINES = (
 )
 """Saved ``-v`` output; the first group (joined with the second, for HAProxy) is the hint."""
 
+_NOTE_NAME = re.compile(r"(?i)\.(?:md|markdown|rst|adoc)$|^(?:readme|notes?|changelog)(?:\.\w+)?$")
+"""A note beside the configs (README.md, NOTES.txt): read as text, never as a config."""
+_ENV_FILE = re.compile(r"\.env(?:\.[\w-]+)?")
+_SCRIPT_NAME = re.compile(r"(?i)\.(?:sh|bash|ps1|bat|py)$")
 _PROPERTY_LINE = re.compile(r"^\s*(?:server|setup|plugin|jdbc|hazelcast|feature|bitbucket)\.[\w.\-\[\]]+\s*[=:]")
 _KEY_VALUE_LINE = re.compile(r"^\s*[\w.\-\[\]]+\s*[=:]")
 
@@ -88,7 +93,7 @@ def collect_bundle(paths: Sequence[Path]) -> tuple[BundleFile, ...]:
         while relpath in seen:          # two loose files of the same name from different dirs
             relpath = "_" + relpath
         seen.add(relpath)
-        files.append(BundleFile(path=path, relpath=relpath, kind=classify(text)))
+        files.append(BundleFile(path=path, relpath=relpath, kind=classify(text, relpath.rsplit('/', 1)[-1])))
     return tuple(files)
 
 
@@ -111,14 +116,27 @@ def read_text(path: Path, relpath: str) -> str:
                        f"(iconv -f ISO-8859-1 -t UTF-8) or leave it out of the bundle") from None
 
 
-def classify(text: str) -> str:
-    """One of ``FILE_KINDS`` for this text (see the module docstring for the rules)."""
+def classify(text: str, name: str = "") -> str:
+    """One of ``FILE_KINDS`` for this text (see the module docstring for the rules); ``name``
+    (the file's base name) only tells a note or a script, which are never configs."""
     if _CERTIFICATE in text:
         return "certificate"
     if any(pattern.search(text) for pattern in VERSION_LINES):
         return "version"
+    if looks_like_compose(text):
+        return "compose"
+    if looks_like_helm(text):
+        return "helm"
+    if looks_like_server_xml(text):
+        return "server-xml"
     if _looks_like_properties(text):
         return "properties"
+    if looks_like_env(text):
+        return "env"
+    if _NOTE_NAME.search(name):
+        return "text"
+    if text.startswith("#!") or _SCRIPT_NAME.search(name):
+        return "script"
     scores = {kind: sum(len(p.findall(text)) for p in patterns) for kind, patterns in _SIGNALS.items()}
     best = max(scores, key=lambda kind: scores[kind])
     return best if scores[best] > 0 else "text"
@@ -199,7 +217,7 @@ def _files_under(folder: Path, base: Path, mirror: Path, parts: tuple[str, ...],
     except OSError as error:
         raise LabError(f"{'/'.join(parts) or folder}: cannot read the folder: {error.strerror or error}") from None
     for entry in entries:
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") and not _ENV_FILE.fullmatch(entry.name):  # .env: compose's variables
             continue
         here = (*parts, entry.name)
         path = Path(entry.path)

@@ -28,6 +28,7 @@ from lab.reproduce.haproxy import parse_haproxy
 from lab.reproduce.model import BundleFile, CustomerSetup, Listener, ProxySetup, Source
 from lab.reproduce.nginx import parse_nginx
 from lab.reproduce.properties import pick_properties, read_properties
+from lab.reproduce.settings import SETTINGS_KINDS, bundle_settings
 
 FALLBACK_HOST = "bitbucket"
 """The host when neither the proxy config nor ``bitbucket.properties`` names one."""
@@ -41,7 +42,9 @@ def infer(files: Sequence[BundleFile], public_url: str | None = None,
     kind = proxy_kind(files, bundle_name)
     proxy = PARSERS[kind](files) if kind else None
     properties = pick_properties(files)
-    values = read_properties(properties) if properties else {}
+    settings = tuple(bundle_settings(files))
+    # The environment (and what compose, Helm or server.xml give) wins over bitbucket.properties, as in Spring Boot.
+    values = {**(read_properties(properties) if properties else {}), **{s.key: s.value for s in settings}}
     if public_url:
         url, reason = _explicit_url(public_url), "--public-url"
     elif proxy:
@@ -49,13 +52,35 @@ def infer(files: Sequence[BundleFile], public_url: str | None = None,
     else:
         url, reason = direct_public_url(values, properties)
     used = {file.relpath for file in proxy.files} if proxy else set()
+    used |= {setting.source.file for setting in settings}
+    used |= {relpath for setting in settings for relpath in setting.also_from}
+    assumed = () if properties or settings or not proxy else assumed_settings(proxy, url)
+    values = {**values, **{key: value for key, value, _ in assumed}}
     return CustomerSetup(
+        settings=settings, assumed=assumed,
         bundle=tuple(files), proxy=proxy, properties=properties, properties_values=values,
         certificates=read_certificates(files, proxy.tls_files if proxy else ()),
         public_url=url, public_url_reason=reason, version_hint=version_hint(files, kind),
         ignored=tuple(file.relpath for file in files if file.relpath not in used and (
-            file.kind in ("text", *PROXY_KINDS) or (file.kind == "properties" and file != properties))),
+            file.kind in ("text", "script", *SETTINGS_KINDS, *PROXY_KINDS)
+            or (file.kind == "properties" and file != properties))),
     )
+
+
+def assumed_settings(proxy: ProxySetup, public_url: str) -> tuple[tuple[str, str, str], ...]:
+    """What Bitbucket must be told for the proxy to work, when the bundle says nothing of
+    Bitbucket's settings: its context path is the routed path, and it must know where users
+    arrive (proxy name, port, scheme, secure). Verdicts are then about the proxy."""
+    parts = urlsplit(public_url)
+    https = parts.scheme == "https"
+    port = str(parts.port or (443 if https else 80))
+    where = f"users arrive at {public_url}"
+    assumed = [("server.proxy-name", parts.hostname or "", where), ("server.proxy-port", port, where),
+               ("server.scheme", parts.scheme, where), ("server.secure", str(https).lower(), where)]
+    if proxy.route_prefix:
+        assumed.append(("server.context-path", proxy.route_prefix, f"the proxy routes {proxy.route_prefix}"
+                        + (f" ({proxy.route_source})" if proxy.route_source else "")))
+    return tuple(assumed)
 
 
 def proxy_public_url(proxy: ProxySetup, values: dict[str, str], properties: BundleFile | None,

@@ -111,11 +111,22 @@ def _general_rows(setup: CustomerSetup) -> list[Mapping]:
         if ignored:
             rows.append(Mapping("properties not modelled", ", ".join(ignored),
                                 "ignored by the lab's Bitbucket (it models the connector, context path and base URL)"))
-    else:
+    elif not setup.settings:
         rows.append(Mapping("bitbucket.properties", "(not in the bundle)",
                             "the lab's Bitbucket runs with: " + ", ".join(_assumed_properties(setup))))
-    rows += [Mapping("ignored file", relpath, "read as free text") for relpath in setup.ignored]
+    rows += [Mapping("setting", f"{setting.written} = {setting.value} ({setting.source})",
+                     f"{setting.key}={setting.value} in the lab's bitbucket.properties")
+             for setting in setup.settings]
+    rows += [Mapping("setting", f"assumed (not in the bundle): {why}",
+                     f"{key}={value} — confirm with the customer") for key, value, why in setup.assumed]
+    rows += [Mapping("ignored file", relpath, _not_used(setup, relpath)) for relpath in setup.ignored]
     return rows
+
+
+def _not_used(setup: CustomerSetup, relpath: str) -> str:
+    kind = next((file.kind for file in setup.bundle if file.relpath == relpath), "text")
+    return {"script": "a script: not used", "text": "read as free text (a note): not used"}.get(
+        kind, f"{kind}: nothing in it the lab uses")
 
 
 def _direct_topology(setup: CustomerSetup, name: str) -> Topology:
@@ -219,20 +230,32 @@ def _assumed_properties(setup: CustomerSetup) -> list[str]:
 
 
 def _stub_values(setup: CustomerSetup) -> dict[str, str]:
-    if setup.properties is not None:
+    if setup.has_settings:
         return setup.properties_values
-    return dict(line.split("=", 1) for line in _assumed_properties(setup))
+    return {**dict(line.split("=", 1) for line in _assumed_properties(setup)), **setup.properties_values}
+
+
+def _generated_properties(setup: CustomerSetup) -> bytes:
+    """bitbucket.properties for a bundle whose settings live elsewhere (or nowhere): the
+    customer's file first, then each setting with where it came from, or what was assumed."""
+    lines = [setup.properties.path.read_text(encoding="utf-8-sig", errors="replace").rstrip("\n")] \
+        if setup.properties is not None else []
+    if not setup.has_settings:
+        lines += ["# the bundle names none of Bitbucket's settings: the lab assumed what the proxy implies",
+                  *_assumed_properties(setup)]
+    lines += [f"# {setting.written} ({setting.source})\n{setting.key}={setting.value}" for setting in setup.settings]
+    lines += [f"# assumed: {why}\n{key}={value}" for key, value, why in setup.assumed]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def _stub_files(setup: CustomerSetup, tls: TlsFiles) -> list[ContainerFile]:
     """The customer's properties verbatim (or defaults on the upstream's port), and a lab
     keystore wherever a TLS connector expects one, with the customer's alias and password."""
     values = _stub_values(setup)
-    if setup.properties is not None:
+    if setup.properties is not None and not setup.settings:
         properties = setup.properties.path.read_bytes()
     else:
-        properties = ("# defaults the lab assumed: the bundle has no bitbucket.properties\n"
-                      + "\n".join(_assumed_properties(setup)) + "\n").encode()
+        properties = _generated_properties(setup)
     files = [ContainerFile(f"{BITBUCKET_SHARED}/bitbucket.properties", properties)]
     files += [ContainerFile(store, _customer_keystore(tls, values, prefix), 0o600)
               for prefix, store in tls_connectors(values)]

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-FILE_KINDS = ("nginx", "apache", "haproxy", "properties", "certificate", "version", "text")
+if TYPE_CHECKING:
+    from lab.reproduce.settings import Setting
+
+FILE_KINDS = ("nginx", "apache", "haproxy", "properties", "compose", "helm", "env", "server-xml", "certificate",
+              "version", "script", "text")
 """How a bundle file is recognised, by content: a proxy config of each kind, a
-``bitbucket.properties``, PEM certificates, saved ``nginx -v``/``httpd -v``/``haproxy -v``
-output, or free text (ignored)."""
+``bitbucket.properties``, Bitbucket's settings elsewhere (a ``docker-compose.yml``, Helm
+values, an env file, a pre-5.0 ``server.xml``: :mod:`lab.reproduce.settings`), PEM
+certificates, saved ``nginx -v``/``httpd -v``/``haproxy -v`` output, a script, or free text
+(notes: ignored)."""
 
 TLS_ROLES = ("fullchain", "leaf", "chain", "key", "leaf+key", "fullchain+key", "ca", "dhparam")
 """What a TLS path must hold, by the directive that names it:
@@ -155,3 +162,12 @@ class CustomerSetup:
     public_url_reason: str              # "server_name in sites-enabled/bitbucket:4", "--public-url", ...
     version_hint: str | None = None     # "nginx/1.18.0" from a saved `nginx -v`, if any
     ignored: tuple[str, ...] = ()       # bundle files read as free text, or proxy files no include reaches
+    settings: tuple[Setting, ...] = ()  # Bitbucket's settings from compose, env, Helm, server.xml (win over properties)
+    assumed: tuple[tuple[str, str, str], ...] = ()
+    """(key, value, why) of settings the bundle does not give anywhere and the lab assumed from
+    the proxy (where users arrive, the routed path): the customer must confirm them."""
+
+    @property
+    def has_settings(self) -> bool:
+        """Whether the bundle says anything about Bitbucket's own settings."""
+        return self.properties is not None or bool(self.settings)

@@ -54,7 +54,8 @@ def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: P
     plan = reproduction(setup, case_name(list(paths)))
     release, row = _release(setup, proxy_release)
     plan.mapping.append(row)
-    drop_ins = DropIns(None, setup.properties.path if setup.properties else None)
+    # The customer's properties file is what Bitbucket reads only when no other source of settings overrides it.
+    drop_ins = DropIns(None, setup.properties.path if setup.properties and not setup.settings else None)
     options = LabOptions(drop_ins, certs_dir=certs_dir, provisioner=plan.provision, backend_names=plan.backend_names,
                          ssh_base_url_known="plugin.ssh.baseurl" in plan.setup.properties_values,
                          proxy_release=release, browser=browser)

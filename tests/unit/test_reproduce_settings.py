@@ -1,0 +1,174 @@
+"""Issue 25: Bitbucket's settings from wherever customers keep them — compose, env files,
+docker run lines, Helm values, a pre-5.0 server.xml — and, when nowhere, assumed from the proxy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.errors import LabError
+from lab.reproduce import read_bundle
+from lab.reproduce.bundle import collect_bundle
+from lab.reproduce.labmap import _generated_properties, reproduction
+
+SITE = """server {
+    listen 443 ssl;
+    server_name git.example.org;
+    ssl_certificate /etc/ssl/certs/git.pem;
+    ssl_certificate_key /etc/ssl/private/git.key;
+    location /stash {
+        proxy_pass http://bitbucket:7990;
+        proxy_set_header Host $host;
+    }
+}
+"""
+COMPOSE = """services:
+  bitbucket:
+    image: atlassian/bitbucket:8.19
+    env_file: bitbucket.env
+    environment:
+      SERVER_PROXY_NAME: ${DOMAIN}
+      SERVER_PROXY_PORT: "443"
+      SERVER_SCHEME: https
+  db:
+    image: postgres:15
+    environment:
+      - POSTGRES_PASSWORD=secret
+"""
+
+
+def write(directory: Path, files: dict[str, str]) -> Path:
+    for relpath, text in files.items():
+        (directory / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (directory / relpath).write_text(text)
+    return directory
+
+
+def settings_of(directory: Path) -> dict[str, tuple[str, str]]:
+    setup = read_bundle([directory])
+    return {setting.key: (setting.value, str(setting.source)) for setting in setup.settings}
+
+
+def test_compose_environment_env_file_and_dot_env_variables_become_bitbucket_settings_with_their_lines(tmp_path):
+    write(tmp_path, {"bitbucket.conf": SITE, "docker-compose.yml": COMPOSE, ".env": "DOMAIN=git.example.org\n",
+                     "bitbucket.env": "SERVER_SECURE=true\nSERVER_CONTEXT_PATH=/stash\nJVM_MAXIMUM_MEMORY=2g\n"})
+
+    found = settings_of(tmp_path)
+
+    assert found == {"server.proxy-name": ("git.example.org", "docker-compose.yml:6"),
+                     "server.proxy-port": ("443", "docker-compose.yml:7"),
+                     "server.scheme": ("https", "docker-compose.yml:8"),
+                     "server.secure": ("true", "bitbucket.env:1"),
+                     "server.context-path": ("/stash", "bitbucket.env:2")}
+
+
+def test_the_environment_wins_over_bitbucket_properties_as_in_spring_boot_and_the_mapping_says_where_each_came_from(tmp_path):
+    write(tmp_path, {"bitbucket.conf": SITE, "docker-compose.yml": COMPOSE, ".env": "DOMAIN=git.example.org\n",
+                     "bitbucket.env": "SERVER_SECURE=true\n",
+                     "bitbucket.properties": "server.proxy-name=old.example.org\nserver.context-path=/stash\n"})
+    setup = read_bundle([tmp_path])
+
+    rows = [(row.customer, row.lab) for row in reproduction(setup, "t").mapping if row.what == "setting"]
+    generated = _generated_properties(setup).decode()
+
+    assert setup.properties_values["server.proxy-name"] == "git.example.org"
+    assert setup.properties_values["server.context-path"] == "/stash"  # only the properties give it
+    assert ("SERVER_PROXY_NAME in the environment of service bitbucket, ${DOMAIN} from .env = git.example.org "
+            "(docker-compose.yml:6)", "server.proxy-name=git.example.org in the lab's bitbucket.properties") in rows
+    assert generated.index("server.proxy-name=old.example.org") < generated.index("server.proxy-name=git.example.org")
+
+
+def test_a_compose_variable_without_a_value_is_refused_in_one_line_naming_it(tmp_path):
+    write(tmp_path, {"bitbucket.conf": SITE, "docker-compose.yml": COMPOSE, "bitbucket.env": "SERVER_SECURE=true\n"})
+
+    with pytest.raises(LabError, match=r"^docker-compose.yml:6: \$\{DOMAIN\} has no value in the bundle: send the "
+                                       r"\.env beside it, or pass --env DOMAIN=VALUE$"):
+        read_bundle([tmp_path])
+
+
+def test_a_default_in_a_compose_variable_is_used_when_the_bundle_has_no_value(tmp_path):
+    write(tmp_path, {"bitbucket.conf": SITE,
+                     "compose.yaml": "services:\n  bitbucket:\n    image: atlassian/bitbucket\n    environment:\n"
+                                     "      SERVER_PROXY_NAME: ${DOMAIN:-git.example.org}\n"})
+
+    assert settings_of(tmp_path) == {"server.proxy-name": ("git.example.org", "compose.yaml:5")}
+
+
+def test_helm_values_give_what_atlassians_chart_derives_from_the_ingress(tmp_path):
+    values = ("bitbucket:\n  additionalEnvironmentVariables:\n    - name: PLUGIN_SSH_BASEURL\n"
+              "      value: ssh://git.example.org/\ningress:\n  create: true\n  host: git.example.org\n  path: /bitbucket\n")
+    write(tmp_path, {"values.yaml": values, "bitbucket.conf": SITE})
+
+    found = settings_of(tmp_path)
+
+    assert found["server.proxy-name"] == ("git.example.org", "values.yaml:7")
+    assert found["server.proxy-port"][0] == "443" and found["server.scheme"][0] == "https"
+    assert found["server.secure"][0] == "true" and found["server.context-path"] == ("/bitbucket", "values.yaml:8")
+    assert found["plugin.ssh.baseurl"] == ("ssh://git.example.org/", "values.yaml:3")
+
+
+def test_a_pre_5_server_xml_connector_and_context_map_as_atlassians_migration_guide_says(tmp_path):
+    server_xml = """<?xml version='1.0' encoding='utf-8'?>
+<Server port="8006" shutdown="SHUTDOWN">
+  <Service name="Catalina">
+    <Connector port="7990" protocol="HTTP/1.1"
+               connectionTimeout="20000"
+               proxyName="stash.example.org" proxyPort="443" scheme="https" secure="true"/>
+    <Engine name="Catalina" defaultHost="localhost">
+      <Host name="localhost" appBase="webapps">
+        <Context path="/stash" docBase="${catalina.home}/atlassian-stash" reloadable="false"/>
+      </Host>
+    </Engine>
+  </Service>
+</Server>
+"""
+    write(tmp_path, {"conf/server.xml": server_xml, "bitbucket.conf": SITE})
+
+    found = settings_of(tmp_path)
+
+    assert found == {"server.port": ("7990", "conf/server.xml:4"), "server.proxy-name": ("stash.example.org", "conf/server.xml:6"),
+                     "server.proxy-port": ("443", "conf/server.xml:6"), "server.scheme": ("https", "conf/server.xml:6"),
+                     "server.secure": ("true", "conf/server.xml:6"), "server.context-path": ("/stash", "conf/server.xml:9")}
+
+
+def test_docker_run_e_lines_in_a_script_are_settings_and_the_script_is_never_a_proxy_config(tmp_path):
+    script = "#!/bin/sh\ndocker run -d -e SERVER_PROXY_NAME=git.example.org -e 'SERVER_SECURE=true' \\\n  atlassian/bitbucket\n"
+    write(tmp_path, {"run-bitbucket.sh": script, "bitbucket.conf": SITE})
+
+    kinds = {file.relpath: file.kind for file in collect_bundle([tmp_path])}
+
+    assert kinds["run-bitbucket.sh"] == "script"
+    assert settings_of(tmp_path) == {"server.proxy-name": ("git.example.org", "run-bitbucket.sh:2"),
+                                     "server.secure": ("true", "run-bitbucket.sh:2")}
+
+
+def test_a_readme_holding_a_config_snippet_is_a_note_listed_as_not_used(tmp_path):
+    readme = "# Our proxy\n\n```\nserver {\n    listen 80;\n    proxy_pass http://x:7990;\n}\n```\n"
+    write(tmp_path, {"README.md": readme, "bitbucket.conf": SITE, "bitbucket.properties": "server.secure=true\n"})
+    setup = read_bundle([tmp_path])
+
+    rows = {row.customer: row.lab for row in reproduction(setup, "t").mapping if row.what == "ignored file"}
+
+    assert {file.relpath: file.kind for file in setup.bundle}["README.md"] == "text"
+    assert rows == {"README.md": "read as free text (a note): not used"}
+
+
+def test_without_any_settings_the_lab_assumes_what_the_proxy_implies_and_says_so(tmp_path):
+    write(tmp_path, {"bitbucket.conf": SITE})
+    setup = read_bundle([tmp_path])
+
+    rows = [(row.customer, row.lab) for row in reproduction(setup, "t").mapping if row.what == "setting"]
+
+    assert {key: value for key, value, _ in setup.assumed} == {
+        "server.proxy-name": "git.example.org", "server.proxy-port": "443", "server.scheme": "https",
+        "server.secure": "true", "server.context-path": "/stash"}
+    assert all(customer.startswith("assumed (not in the bundle)") and lab.endswith("confirm with the customer")
+               for customer, lab in rows) and len(rows) == 5
+    assert "server.context-path=/stash" in _generated_properties(setup).decode()
+
+
+def test_a_bundle_that_names_bitbucket_settings_is_not_given_assumed_ones(tmp_path):
+    write(tmp_path, {"bitbucket.conf": SITE, "bitbucket.properties": "server.proxy-name=git.example.org\n"})
+
+    assert read_bundle([tmp_path]).assumed == ()
