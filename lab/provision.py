@@ -66,6 +66,8 @@ class NodeSetup:
 
     files: list[ContainerFile]
     environment: dict[str, str]
+    command: list[str] | None = None
+    """The container's command, when not its image's (a neighbour's responder in the gateway image)."""
 
 
 Provisioner = Callable[[Topology, Node, TlsFiles], NodeSetup]

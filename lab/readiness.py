@@ -43,7 +43,8 @@ def wait_until_ready(running: RunningTopology) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     # Bitbucket first: when it refuses to start, its own error is the one to report,
     # not the proxy's "host not found in upstream" that follows from it.
-    for node in sorted(running.topology.nodes, key=lambda n: n.kind != "stub"):
+    # Then a customer's other applications, whose names the proxy resolves when it starts.
+    for node in sorted(running.topology.nodes, key=lambda n: (n.kind != "stub", n.kind != "neighbour")):
         networks = running.topology.networks_of(node)
         network = next(iter(networks))
         _wait_for_any_port(running, node, network, networks[network][0], deadline)

@@ -51,7 +51,7 @@ from lab.sweep import (owner_labels, owner_line, remove_everything, remove_run, 
                        sweep_dead_key_folders, sweep_dead_runs)
 from lab.provision import (BITBUCKET_SHARED, SSH_AUTHORIZED_KEYS_PATH, SSH_HOST_KEY_PATH, ContainerFile, DropIns,
                            NodeSetup, Provisioner, catalog_provisioner)
-from lab.topology import Node, Topology, certs_dir_for
+from lab.topology import IMAGE_OF_KIND, Node, Topology, certs_dir_for
 
 __all__ = ["LabOptions", "RunningTopology", "remove_everything", "replace_node", "start", "sweep_dead_runs", "up"]
 
@@ -253,7 +253,7 @@ def _create_shared_home(running: RunningTopology, labels: dict[str, str]) -> Non
 
 def _start_containers(running: RunningTopology, tags: dict[str, str], labels: dict[str, str]) -> None:
     topology = running.topology
-    plans = [_node_plan(running, node, tags[node.kind], labels) for node in topology.nodes]
+    plans = [_node_plan(running, node, tags[IMAGE_OF_KIND.get(node.kind, node.kind)], labels) for node in topology.nodes]
     plans += [_gateway_plan(running, net, tags["gateway"], labels) for net in topology.networks]
     if running.options.browser:  # in parallel with the topology: Chromium starts while the proxy does
         plans += _browser_plans(running, tags, labels)
@@ -298,7 +298,7 @@ def replace_node(running: RunningTopology, node: Node) -> None:
     tags = ensure_images(release=running.options.proxy_release)
     labels = {**owner_labels(), RUN_LABEL: running.run_id, TOPOLOGY_LABEL: running.topology.name}
     _remove_quietly(running.containers.pop(node.name))
-    _start_plans(running, [_node_plan(running, node, tags[node.kind], labels)])
+    _start_plans(running, [_node_plan(running, node, tags[IMAGE_OF_KIND.get(node.kind, node.kind)], labels)])
 
 
 @dataclass(frozen=True)
@@ -326,6 +326,8 @@ def _node_plan(running: RunningTopology, node: Node, image: str, labels: dict[st
                                  "environment": {**setup.environment,
                                                  **_seal_environment(running, topology.networks_of(node))},
                                  "cap_add": SEAL_CAPABILITIES}
+    if setup.command:
+        kwargs["command"] = setup.command
     if node.kind == "stub" and running.shared_home is not None:
         kwargs["volumes"] = {running.shared_home.name: {"bind": SHARED_REPOSITORIES, "mode": "rw"}}
     files = _with_run_keys(setup.files, running.ssh_keys) if node.kind == "stub" else setup.files

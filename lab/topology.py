@@ -26,7 +26,9 @@ PROXIES_DIR = Path(__file__).resolve().parent / "proxies"
 PUBLIC_HOST = "bitbucket.lab.test"
 PROXY_KINDS = ("nginx", "apache", "haproxy")
 _HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|[0-9a-f:.]+", re.I)
-NODE_KINDS = ("stub", *PROXY_KINDS)
+NODE_KINDS = ("stub", "neighbour", *PROXY_KINDS)
+IMAGE_OF_KIND = {"neighbour": "gateway"}
+"""Node kinds run from another kind's image (a neighbour is a responder in the gateway image)."""
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def reach_status(target: CheckTarget) -> Verdict:
     if response.status_code == 200 and '"RUNNING"' in response.text:
         return passed(f"{response.status_code} {response.text.strip()}", expected)
     return failed(f"{response.status_code} {response.text.strip()[:120]}", expected,
-                  _status_hint(target, response))
+                  _status_hint(target, response), "route-to-neighbour" if NEIGHBOUR_HEADER in response.headers else None)
 
 
 @check("routing.context-path", "paths under the context path reach Bitbucket; the rest of the host does not",
@@ -411,6 +411,15 @@ def _encoded_slash_hint(response: requests.Response) -> str:
     return "the encoded path did not reach Bitbucket unchanged; compare the proxy's rewrite rules"
 
 
+NEIGHBOUR_HEADER = "X-Lab-Neighbour"
+"""What the lab's stand-in for another application of the customer's proxy (Jira, …) answers with."""
+
+
+def neighbour_hint(target: CheckTarget, app: str) -> str:
+    return (f"the route for {target.context_path or '/'} ends at {app}, not Bitbucket: the proxy sends Bitbucket's "
+            "path to another application — check which location / ProxyPass / use_backend matches it first")
+
+
 def _context_hint(target: CheckTarget) -> str:
     return (f"the proxy path and Bitbucket's context path must match: with users on {target.public_url}, "
             f"set server.context-path={target.context_path or '(empty)'} and route the same path at the proxy "
@@ -418,6 +427,8 @@ def _context_hint(target: CheckTarget) -> str:
 
 
 def _status_hint(target: CheckTarget, response: requests.Response) -> str:
+    if neighbour := response.headers.get(NEIGHBOUR_HEADER):
+        return neighbour_hint(target, neighbour)
     if response.status_code == 404:
         return _context_hint(target)
     if response.status_code in (502, 503, 504):

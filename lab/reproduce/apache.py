@@ -85,7 +85,7 @@ def parse_apache(bundle: Sequence[BundleFile]) -> ProxySetup:
     return ProxySetup(
         kind="apache", files=config.files + ((envvars,) if envvars else ()), main_file=main,
         server_names=door.server_names, listeners=door.listeners, route_prefix=door.route_prefix,
-        upstreams=door.upstreams, tls_files=_tls_files(top, server_root), includes=config.includes,
+        upstreams=door.upstreams, neighbours=door.neighbours, tls_files=_tls_files(top, server_root), includes=config.includes,
         directories=_directories(top, server_root), accounts=_accounts(top),
         name_sources=door.name_sources, route_source=door.route_source,
     )

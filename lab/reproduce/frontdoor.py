@@ -16,11 +16,12 @@ Apache ``<VirtualHost>``, HAProxy ``frontend``/``listen`` — as a :class:`Virtu
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lab.reproduce.model import Listener, Source, Upstream
+from lab.reproduce.model import Listener, Neighbour, Source, Upstream
 
 _LOOKS_LIKE_BITBUCKET = re.compile(r"bitbucket|stash|:79(?:90|91)\b|:8443\b", re.I)
 
@@ -64,6 +65,7 @@ class FrontDoor:
     route_prefix: str
     route_source: Source | None
     upstreams: tuple[Upstream, ...]
+    neighbours: tuple[Neighbour, ...] = ()
 
 
 def front_door(servers: Sequence[VirtualServer]) -> FrontDoor:
@@ -79,7 +81,33 @@ def front_door(servers: Sequence[VirtualServer]) -> FrontDoor:
     names = {name for server in carriers for name, _ in server.names}
     redirectors = [s for s in servers if s.only_redirects and s not in carriers
                    and (not s.names or names & {name for name, _ in s.names})]
-    return _assemble(carriers + redirectors, route)
+    door = _assemble(carriers + redirectors, route)
+    return dataclasses.replace(door, neighbours=neighbours(routes, chosen))
+
+
+def neighbours(routes: Sequence[Route], bitbucket: Route) -> tuple[Neighbour, ...]:
+    """The applications of every route that does not lead where Bitbucket's does, one per
+    upstream host and port (Jira at /jira and at /secure is one neighbour)."""
+    found: dict[tuple[str, int], Neighbour] = {}
+    bitbucket_at = {(u.host, u.port) for u in bitbucket.upstreams}
+    for route in routes:
+        if route.target == bitbucket.target:
+            continue
+        for upstream in route.upstreams:
+            if (upstream.host, upstream.port) not in bitbucket_at:
+                found.setdefault((upstream.host, upstream.port), Neighbour(_app(route, upstream), upstream, route.prefix))
+    return tuple(found.values())
+
+
+_APPS = (("jira", "Jira"), ("confluence", "Confluence"), ("wiki", "Confluence"), ("bamboo", "Bamboo"),
+         ("crowd", "Crowd"), ("fisheye", "Fisheye"), ("crucible", "Fisheye"), ("jenkins", "Jenkins"))
+_APP_PORTS = {8080: "Jira", 8090: "Confluence", 8085: "Bamboo", 8095: "Crowd", 8060: "Fisheye"}
+
+
+def _app(route: Route, upstream: Upstream) -> str:
+    """What the application probably is, by its route's words, else Atlassian's default ports."""
+    words = f"{route.prefix} {route.target} {upstream.host}".lower()
+    return next((app for word, app in _APPS if word in words), _APP_PORTS.get(upstream.port, upstream.host))
 
 
 def _assemble(servers: list[VirtualServer], route: Route | None) -> FrontDoor:

@@ -47,7 +47,7 @@ def parse_haproxy(bundle: Sequence[BundleFile]) -> ProxySetup:
     return ProxySetup(
         kind="haproxy", files=tuple(ordered), main_file=main,
         server_names=door.server_names, listeners=door.listeners, route_prefix=door.route_prefix,
-        upstreams=door.upstreams, tls_files=_tls_files(sections, crt_base, ca_base, bundle),
+        upstreams=door.upstreams, neighbours=door.neighbours, tls_files=_tls_files(sections, crt_base, ca_base, bundle),
         directories=_directories(global_lines), accounts=_accounts(settings),
         daemonizes=daemon is not None, daemon_source=daemon.source if daemon else None,
         name_sources=door.name_sources, route_source=door.route_source,

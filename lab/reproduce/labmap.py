@@ -19,7 +19,7 @@ from lab.errors import LabError
 from lab.pki import KEYSTORE_ALIAS, KEYSTORE_PASSWORD, TlsFiles, keystore
 from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup, ssh_files
 from lab.reproduce.apache import detect_server_root, unsupported_directives
-from lab.reproduce.model import CustomerSetup, ProxySetup, Upstream
+from lab.reproduce.model import CustomerSetup, Neighbour, ProxySetup, Upstream
 from lab.reproduce.placement import (LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, Placed, ProxyStart, place_files,
                                      proxy_start)
 from lab.reproduce.tlsmap import TlsPlacement, tls_files
@@ -71,6 +71,11 @@ class Reproduction:
         """Files and environment of ``node`` (the runtime's provisioner)."""
         if node.kind == "stub":
             return NodeSetup(_stub_files(self.setup, tls), {})
+        if node.kind == "neighbour":
+            assert self.setup.proxy is not None
+            neighbour = neighbour_nodes_by_name(self.topology, self.setup.proxy)[node.name]
+            return NodeSetup([], {"LAB_NEIGHBOUR_APP": neighbour.app, "LAB_NEIGHBOUR_PORTS": str(neighbour.upstream.port)},
+                             command=NEIGHBOUR_COMMAND)
         assert self.setup.proxy is not None and self.proxy_plan is not None
         public_host = urllib.parse.urlsplit(topology.public_url).hostname or ""
         self.tls_placements = tls_files(self.setup.proxy.tls_files, self.setup.certificates, tls, public_host)
@@ -174,13 +179,49 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str) -> tuple
     redirect = next((listener for listener in proxy.listeners if listener.redirects_to_https), None)
     http_url = (f"http://{parts.hostname}{'' if redirect.port == 80 else f':{redirect.port}'}{parts.path}"
                 if redirect and parts.scheme == "https" else None)
+    neighbours = neighbour_nodes(proxy, stub)
+    rows += [_neighbour_row(neighbour) for _, neighbour in neighbours]
     topology = Topology(
         name=name, summary=f"{proxy.kind} from the customer's files in front of Bitbucket",
         diagram=_diagram(proxy, public_names[0], first, local), public_url=setup.public_url,
-        nodes=(proxy_node, stub), properties={}, tls=parts.scheme == "https",
+        nodes=(proxy_node, stub, *(node for node, _ in neighbours)), properties={}, tls=parts.scheme == "https",
         tomcat_url=f"{first.scheme}://{tomcat_host}:{first.port}{context}", tomcat_reachable_by_users=False,
         http_url=http_url)
     return topology, rows
+
+
+NEIGHBOUR_COMMAND = ["python3", "/usr/local/bin/lab-neighbour.py"]
+"""The neighbours' responder (lab/images/gateway/neighbour.py, in the gateway image)."""
+
+
+def neighbour_nodes_by_name(topology: Topology, proxy: ProxySetup) -> dict[str, Neighbour]:
+    stub = next(node for node in topology.nodes if node.kind == "stub")
+    return {node.name: neighbour for node, neighbour in neighbour_nodes(proxy, stub)}
+
+
+def neighbour_nodes(proxy: ProxySetup, stub: Node) -> list[tuple[Node, Neighbour]]:
+    """A node per other application the proxy serves: on the proxy's host when the customer's
+    is (``localhost:8080``), on Bitbucket's when it shares Bitbucket's name, else its own."""
+    nodes: list[tuple[Node, Neighbour]] = []
+    stub_names = {alias for aliases in stub.networks.values() for alias in aliases}
+    for number, neighbour in enumerate(proxy.neighbours, 1):
+        name, upstream = f"neighbour-{number}", neighbour.upstream
+        if upstream.is_local:
+            node = Node(name, "neighbour", {}, (upstream.port,), shares_host_with=PROXY)
+        elif _alias(upstream, neighbour.app) in stub_names or stub.shares_host_with:
+            node = Node(name, "neighbour", {}, (upstream.port,), shares_host_with=stub.shares_host_with or BITBUCKET)
+        else:
+            node = Node(name, "neighbour", {"inside": (_alias(upstream, neighbour.app),)}, (upstream.port,))
+        nodes.append((node, neighbour))
+    return nodes
+
+
+def _neighbour_row(neighbour: Neighbour) -> Mapping:
+    where = f" at {neighbour.route_prefix}" if neighbour.route_prefix else ""
+    return Mapping("neighbour", f"{neighbour.app}{where}: {_shown(neighbour.upstream)}",
+                   f"a lab responder answering as {neighbour.app} (not Bitbucket), so the proxy starts and a route "
+                   "that ends there is told from Bitbucket's" + (f"; the address is rewritten to {_alias(neighbour.upstream, neighbour.app)}"
+                                                                 if _rewritten(neighbour.upstream) else ""))
 
 
 def _diagram(proxy: ProxySetup, host: str, upstream: Upstream, local: bool) -> str:
@@ -208,10 +249,12 @@ def _shown(upstream: Upstream) -> str:
     return f"{upstream.scheme}://{upstream.host}:{upstream.port} ({upstream.source})"
 
 
-def _alias(upstream: Upstream) -> str:
-    """The name the lab's Bitbucket answers for this upstream: the customer's own name, or
-    ``bitbucket-10-20-30-40`` for an address."""
-    return "bitbucket-" + re.sub(r"[^0-9A-Za-z]+", "-", upstream.host).strip("-") if _rewritten(upstream) else upstream.host
+def _alias(upstream: Upstream, app: str = "bitbucket") -> str:
+    """The name the lab's node answers for this upstream: the customer's own name, or
+    ``bitbucket-10-20-30-40`` (``jira-…`` for a neighbour) for an address."""
+    if not _rewritten(upstream):
+        return upstream.host
+    return re.sub(r"[^0-9a-z]+", "-", app.lower()).strip("-") + "-" + re.sub(r"[^0-9A-Za-z]+", "-", upstream.host).strip("-")
 
 
 def _connector_ports(values: dict[str, str], default: int = 7990) -> tuple[int, ...]:
@@ -292,7 +335,9 @@ def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlaceme
         files.append(ContainerFile(LAB_HAPROXY_BASE, (PROXIES_DIR / "haproxy" / "haproxy.cfg").read_bytes()))
     files += [item.file for item in placements]
     environment = dict(plan.start.environment)
-    environment["LAB_WAIT_FOR_HOSTS"] = " ".join(dict.fromkeys(_alias(u) for u in proxy.upstreams if not u.is_local))
+    hosts = [*(_alias(u) for u in proxy.upstreams if not u.is_local),
+             *(_alias(n.upstream, n.app) for n in proxy.neighbours if not n.upstream.is_local)]
+    environment["LAB_WAIT_FOR_HOSTS"] = " ".join(dict.fromkeys(hosts))
     return NodeSetup(files, environment)
 
 
@@ -350,10 +395,11 @@ def _working_copy(item: Placed, proxy: ProxySetup) -> bytes:
     it everywhere in the file (ProxyPass and ProxyPassReverse alike), and nothing else."""
     data = item.file.path.read_bytes()
     text = data.decode("utf-8")
-    for upstream in {u.host: u for u in proxy.upstreams if _rewritten(u)}.values():
+    everywhere = [*((u, "bitbucket") for u in proxy.upstreams), *((n.upstream, n.app) for n in proxy.neighbours)]
+    for upstream, app in {u.host: (u, app) for u, app in everywhere if _rewritten(u)}.values():
         pattern = rf"(?<![0-9A-Za-z.]){re.escape(upstream.host.strip('[]'))}(?![0-9A-Za-z])"
         if upstream.source.file == item.file.relpath or re.search(pattern, text):
-            text, count = re.subn(pattern, _alias(upstream), text)
+            text, count = re.subn(pattern, _alias(upstream, app), text)
             if count == 0:
                 raise LabError(f"{upstream.source}: the upstream address {upstream.host} is not in the file as "
                                "written, so the lab cannot point it at its Bitbucket")

@@ -104,6 +104,16 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class Neighbour:
+    """An application the proxy serves beside Bitbucket (Jira, Confluence, …): the lab runs a
+    small responder for it, so the proxy starts and its routes can be told from Bitbucket's."""
+
+    app: str                # "Jira", "Confluence", … or the upstream's host
+    upstream: Upstream
+    route_prefix: str       # the path the proxy routes to it ("" for a whole host)
+
+
+@dataclass(frozen=True)
 class TlsReference:
     """A TLS file a directive names: the customer's path and what it must hold."""
 
@@ -133,6 +143,7 @@ class ProxySetup:
     daemon_source: Source | None = None     # where a `daemon` directive is (nginx rejects a second one from -g)
     name_sources: dict[str, Source] = field(default_factory=dict)   # each server name → where it is declared
     route_source: Source | None = None      # the location / ProxyPass / use_backend that gave route_prefix
+    neighbours: tuple[Neighbour, ...] = ()  # the other applications the proxy sends traffic to
 
 
 @dataclass(frozen=True)

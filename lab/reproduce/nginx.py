@@ -71,7 +71,7 @@ def parse_nginx(bundle: Sequence[BundleFile]) -> ProxySetup:
     return ProxySetup(
         kind="nginx", files=config.files, main_file=main,
         server_names=door.server_names, listeners=door.listeners, route_prefix=door.route_prefix,
-        upstreams=door.upstreams, tls_files=_tls_files(top), includes=config.includes,
+        upstreams=door.upstreams, neighbours=door.neighbours, tls_files=_tls_files(top), includes=config.includes,
         directories=_directories(top), accounts=_accounts(top),
         daemonizes=bool(daemon and daemon.args[:1] and daemon.args[0].lower() == "on"),
         daemon_source=daemon.source if daemon else None,

@@ -172,3 +172,42 @@ def test_a_bundle_that_names_bitbucket_settings_is_not_given_assumed_ones(tmp_pa
     write(tmp_path, {"bitbucket.conf": SITE, "bitbucket.properties": "server.proxy-name=git.example.org\n"})
 
     assert read_bundle([tmp_path]).assumed == ()
+
+
+MULTI_APP = """server {
+    listen 443 ssl;
+    server_name atlassian.example.org;
+    ssl_certificate /etc/nginx/ssl/atlassian.crt;
+    ssl_certificate_key /etc/nginx/ssl/atlassian.key;
+    location /jira {
+        proxy_pass http://jira:8080;
+    }
+    location /wiki {
+        proxy_pass http://10.0.3.16:8090;
+    }
+    location /bitbucket {
+        proxy_pass http://bitbucket:7990;
+    }
+    location /bamboo {
+        proxy_pass http://bitbucket:8085;
+    }
+}
+"""
+
+
+def test_a_proxy_serving_jira_and_confluence_beside_bitbucket_gets_a_neighbour_node_for_each(tmp_path):
+    write(tmp_path, {"atlassian.conf": MULTI_APP})
+    setup = read_bundle([tmp_path])
+    plan = reproduction(setup, "t")
+
+    nodes = {node.name: node for node in plan.topology.nodes}
+    rows = [row.customer for row in plan.mapping if row.what == "neighbour"]
+
+    assert setup.public_url == "https://atlassian.example.org/bitbucket"
+    assert [(n.app, n.route_prefix) for n in setup.proxy.neighbours] == [("Jira", "/jira"), ("Confluence", "/wiki"),
+                                                                         ("Bamboo", "/bamboo")]
+    assert nodes["neighbour-1"].networks == {"inside": ("jira",)} and nodes["neighbour-1"].ports == (8080,)
+    assert nodes["neighbour-2"].networks == {"inside": ("confluence-10-0-3-16",)}  # an address, renamed as the mapping says
+    assert nodes["neighbour-3"].shares_host_with == "bitbucket"  # Bamboo on Bitbucket's own host, another port
+    assert rows[0] == "Jira at /jira: http://jira:8080 (atlassian.conf:7)"
+    assert plan.provision(plan.topology, nodes["neighbour-1"], None).environment["LAB_NEIGHBOUR_APP"] == "Jira"  # type: ignore[arg-type]
