@@ -84,7 +84,9 @@ def _wait_for_any_port(running: RunningTopology, node: Node, network: str, host:
             return
         if node.shares_host_with and set(listening_ports(running.containers[node.name]) or ()) & set(node.ports):
             return  # on its host's loopback only (server.address=127.0.0.1): up, though users cannot reach it
-        _raise_if_exited(running, node)
+        raise_if_exited(running, node)
+        if node.shares_host_with:  # its host gone (a proxy that rejected its config): that is the reason
+            raise_if_exited(running, running.topology.node(node.shares_host_with))
         now = time.monotonic()
         looked = now > next_look and _has_workers(running, node)
         if now > next_look:
@@ -162,7 +164,8 @@ def listening_ports(container: Container) -> list[int] | None:
     return sorted(ports)
 
 
-def _raise_if_exited(running: RunningTopology, node: Node) -> None:
+def raise_if_exited(running: RunningTopology, node: Node) -> None:
+    """LabError naming why ``node`` exited (its config rejected, its seal, its properties), if it did."""
     container = running.containers[node.name]
     container.reload()
     if container.status not in ("exited", "dead"):

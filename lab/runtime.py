@@ -272,8 +272,22 @@ def _start_plans(running: RunningTopology, plans: list[_Plan]) -> None:
         for future in [pool.submit(_start_and_connect, running, plan) for plan in hosts]:
             future.result()
     for plan in guests:  # they join a started container's network namespace
-        running.containers[plan.name] = _create(plan, running.containers[str(plan.shares_host_with)])
-        running.containers[plan.name].start()
+        host = running.containers[str(plan.shares_host_with)]
+        try:
+            running.containers[plan.name] = _create(plan, host)
+            running.containers[plan.name].start()
+        except APIError:
+            _explain_host_exit(running, str(plan.shares_host_with))
+            raise
+
+
+def _explain_host_exit(running: RunningTopology, host: str) -> None:
+    """Docker refuses a guest whose host container has already exited ("cannot join network of
+    a non running container"): the host's own reason is the one to report (a proxy that
+    rejected the customer's config says so in its log)."""
+    from lab.readiness import raise_if_exited  # readiness reads running topologies: imported late
+
+    raise_if_exited(running, running.topology.node(host))
 
 
 def attach_browser(running: RunningTopology) -> None:

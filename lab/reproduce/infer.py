@@ -17,6 +17,7 @@ quotes the customer's line behind each part, for the person who doubts the resul
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -128,7 +129,24 @@ def _host(proxy: ProxySetup, values: dict[str, str], properties: BundleFile | No
         source = proxy.name_sources.get(host)
         return host, f"host from {quote(source)}" if source else "host from the proxy config"
     where = properties.relpath if properties else "bitbucket.properties"
-    return _host_from_properties(values, where, prefix="the proxy config names no host; ")
+    placeholder = _placeholder_name(proxy)
+    prefix = (f"{placeholder} is a placeholder, not a host (pass --public-url for the real one); " if placeholder
+              else "the proxy config names no host; ")
+    return _host_from_properties(values, where, prefix=prefix)
+
+
+_PLACEHOLDER = re.compile(r"^\s*(server_name|ServerName|ServerAlias)\s+[^;\n]*?(<[^>\s]+>|\{\{[^}]+\}\}|%\{?\w+\}?)",
+                          re.M)
+"""A name someone forgot to fill in: ``<yourservername.com>``, ``{{ domain }}``, ``%{HOST}``."""
+
+
+def _placeholder_name(proxy: ProxySetup) -> str | None:
+    """``server_name <yourservename.com> (bitbucket.conf:3)`` when a proxy file names its host so."""
+    for file in proxy.files:
+        text = file.path.read_text(encoding="utf-8-sig", errors="replace")
+        if match := _PLACEHOLDER.search(text):
+            return f"{match.group(1)} {match.group(2)} ({file.relpath}:{text.count(chr(10), 0, match.start()) + 1})"
+    return None
 
 
 def _host_from_properties(values: dict[str, str], where: str, prefix: str = "") -> tuple[str, str]:
