@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from lab.hostnames import ascii_host
 from lab.reproduce.model import Listener, Neighbour, Source, Upstream
 
 _LOOKS_LIKE_BITBUCKET = re.compile(r"bitbucket|stash|:79(?:90|91)\b|:8443\b", re.I)
@@ -157,6 +158,11 @@ def concrete_name(name: str) -> str | None:
         name = name.split(":", 1)[0]
     if not name or name == "_" or name.startswith("~") or "*" in name or name.startswith("."):
         return None
+    if not name.isascii() and "$" not in name:
+        try:
+            name = ascii_host(name)  # bücher.example → xn--bcher-kva.example, as clients send it
+        except ValueError:
+            return None
     if "$" in name or "%" in name or not re.fullmatch(r"[a-z0-9.\-\[\]:]+", name):
         return None
     return name

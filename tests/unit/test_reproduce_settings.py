@@ -211,3 +211,15 @@ def test_a_proxy_serving_jira_and_confluence_beside_bitbucket_gets_a_neighbour_n
     assert nodes["neighbour-3"].shares_host_with == "bitbucket"  # Bamboo on Bitbucket's own host, another port
     assert rows[0] == "Jira at /jira: http://jira:8080 (atlassian.conf:7)"
     assert plan.provision(plan.topology, nodes["neighbour-1"], None).environment["LAB_NEIGHBOUR_APP"] == "Jira"  # type: ignore[arg-type]
+
+
+def test_a_unicode_server_name_is_the_public_host_in_the_form_clients_send_and_a_placeholder_is_named(tmp_path):
+    write(tmp_path / "unicode", {"site.conf": SITE.replace("git.example.org", "bücher.example")})
+    write(tmp_path / "placeholder", {"site.conf": SITE.replace("git.example.org", "<yourservername.com>")})
+
+    unicode_setup = read_bundle([tmp_path / "unicode"])
+    placeholder_setup = read_bundle([tmp_path / "placeholder"])
+
+    assert unicode_setup.public_url == "https://xn--bcher-kva.example/stash"
+    assert placeholder_setup.public_url_reason.startswith(
+        "server_name <yourservername.com> (site.conf:3) is a placeholder, not a host (pass --public-url")
