@@ -173,18 +173,26 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str) -> tuple
         aliases = tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams), BITBUCKET]))
         stub = Node(BITBUCKET, "stub", {"inside": aliases}, stub_ports)
         rows += [_upstream_row(upstream) for upstream in proxy.upstreams]
+    members = cluster_members(proxy)
+    stubs = [Node(f"{BITBUCKET}-{number}", "stub", {"inside": (alias,)}, (port,))
+             for number, (alias, port) in enumerate(members, 1)] if len(members) > 1 else [stub]
+    if len(stubs) > 1:
+        rows.append(Mapping("cluster", ", ".join(f"{alias}:{port}" for alias, port in members),
+                            f"{len(stubs)} Bitbucket nodes ({', '.join(node.name for node in stubs)}) sharing their "
+                            "repositories but not their sessions, as Data Center nodes do; the balancing and "
+                            "stickiness are the customer's own"))
     context = setup.properties_values.get("server.context-path", "").strip().rstrip("/")
     first = proxy.upstreams[0]
     tomcat_host = parts.hostname if local else _alias(first)
     redirect = next((listener for listener in proxy.listeners if listener.redirects_to_https), None)
     http_url = (f"http://{parts.hostname}{'' if redirect.port == 80 else f':{redirect.port}'}{parts.path}"
                 if redirect and parts.scheme == "https" else None)
-    neighbours = neighbour_nodes(proxy, stub)
+    neighbours = neighbour_nodes(proxy, stubs)
     rows += [_neighbour_row(neighbour) for _, neighbour in neighbours]
     topology = Topology(
         name=name, summary=f"{proxy.kind} from the customer's files in front of Bitbucket",
         diagram=_diagram(proxy, public_names[0], first, local), public_url=setup.public_url,
-        nodes=(proxy_node, stub, *(node for node, _ in neighbours)), properties={}, tls=parts.scheme == "https",
+        nodes=(proxy_node, *stubs, *(node for node, _ in neighbours)), properties={}, tls=parts.scheme == "https",
         tomcat_url=f"{first.scheme}://{tomcat_host}:{first.port}{context}", tomcat_reachable_by_users=False,
         http_url=http_url)
     return topology, rows
@@ -194,22 +202,33 @@ NEIGHBOUR_COMMAND = ["python3", "/usr/local/bin/lab-neighbour.py"]
 """The neighbours' responder (lab/images/gateway/neighbour.py, in the gateway image)."""
 
 
+def cluster_members(proxy: ProxySetup) -> list[tuple[str, int]]:
+    """(lab name, port) of each Bitbucket node the proxy balances over: its upstreams on
+    distinct hosts (one host on two ports is one node)."""
+    members: dict[str, int] = {}
+    for upstream in proxy.upstreams:
+        if not upstream.is_local:
+            members.setdefault(_alias(upstream), upstream.port)
+    return list(members.items())
+
+
 def neighbour_nodes_by_name(topology: Topology, proxy: ProxySetup) -> dict[str, Neighbour]:
-    stub = next(node for node in topology.nodes if node.kind == "stub")
-    return {node.name: neighbour for node, neighbour in neighbour_nodes(proxy, stub)}
+    stubs = [node for node in topology.nodes if node.kind == "stub"]
+    return {node.name: neighbour for node, neighbour in neighbour_nodes(proxy, stubs)}
 
 
-def neighbour_nodes(proxy: ProxySetup, stub: Node) -> list[tuple[Node, Neighbour]]:
+def neighbour_nodes(proxy: ProxySetup, stubs: list[Node]) -> list[tuple[Node, Neighbour]]:
     """A node per other application the proxy serves: on the proxy's host when the customer's
-    is (``localhost:8080``), on Bitbucket's when it shares Bitbucket's name, else its own."""
+    is (``localhost:8080``), on a Bitbucket node's when it shares that node's name, else its own."""
     nodes: list[tuple[Node, Neighbour]] = []
-    stub_names = {alias for aliases in stub.networks.values() for alias in aliases}
     for number, neighbour in enumerate(proxy.neighbours, 1):
         name, upstream = f"neighbour-{number}", neighbour.upstream
+        host = next((stub for stub in stubs if stub.shares_host_with or _alias(upstream, neighbour.app) in
+                     {alias for aliases in stub.networks.values() for alias in aliases}), None)
         if upstream.is_local:
             node = Node(name, "neighbour", {}, (upstream.port,), shares_host_with=PROXY)
-        elif _alias(upstream, neighbour.app) in stub_names or stub.shares_host_with:
-            node = Node(name, "neighbour", {}, (upstream.port,), shares_host_with=stub.shares_host_with or BITBUCKET)
+        elif host is not None:
+            node = Node(name, "neighbour", {}, (upstream.port,), shares_host_with=host.shares_host_with or host.name)
         else:
             node = Node(name, "neighbour", {"inside": (_alias(upstream, neighbour.app),)}, (upstream.port,))
         nodes.append((node, neighbour))

@@ -223,3 +223,51 @@ def test_a_unicode_server_name_is_the_public_host_in_the_form_clients_send_and_a
     assert unicode_setup.public_url == "https://xn--bcher-kva.example/stash"
     assert placeholder_setup.public_url_reason.startswith(
         "server_name <yourservername.com> (site.conf:3) is a placeholder, not a host (pass --public-url")
+
+
+HAPROXY_TWO_NODES = """frontend www
+    bind :80
+    mode http
+    default_backend bitbucket_nodes
+
+backend bitbucket_nodes
+    mode http
+    balance roundrobin
+    cookie BBNODE insert indirect nocache
+    server node1 10.0.1.11:7990 check cookie node1
+    server node2 10.0.1.12:7990 check cookie node2
+"""
+
+
+def test_an_haproxy_backend_of_two_bitbucket_servers_runs_as_two_nodes_with_the_customers_balancing(tmp_path):
+    write(tmp_path, {"haproxy.cfg": HAPROXY_TWO_NODES})
+    plan = reproduction(read_bundle([tmp_path]), "t")
+
+    nodes = {node.name: node for node in plan.topology.nodes if node.kind == "stub"}
+    cluster = [row.lab for row in plan.mapping if row.what == "cluster"]
+
+    assert set(nodes) == {"bitbucket-1", "bitbucket-2"} and plan.topology.clustered
+    assert nodes["bitbucket-1"].networks == {"inside": ("bitbucket-10-0-1-11",)}
+    assert nodes["bitbucket-2"].networks == {"inside": ("bitbucket-10-0-1-12",)}
+    assert cluster and cluster[0].startswith("2 Bitbucket nodes (bitbucket-1, bitbucket-2)")
+
+
+def test_an_apache_balancer_of_two_members_runs_as_two_nodes(tmp_path):
+    vhost = """<VirtualHost *:80>
+    ServerName git.example.org
+    ProxyRequests Off
+    ProxyPreserveHost On
+    <Proxy balancer://bitbucket>
+        BalancerMember http://bb1.internal:7990 route=1
+        BalancerMember http://bb2.internal:7990 route=2
+        ProxySet stickysession=ROUTEID
+    </Proxy>
+    ProxyPass / balancer://bitbucket/
+    ProxyPassReverse / balancer://bitbucket/
+</VirtualHost>
+"""
+    write(tmp_path, {"bitbucket.conf": vhost})
+    plan = reproduction(read_bundle([tmp_path]), "t")
+
+    assert [node.networks for node in plan.topology.nodes if node.kind == "stub"] == [
+        {"inside": ("bb1.internal",)}, {"inside": ("bb2.internal",)}]
