@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 from lab.checks import CheckResult, CheckTarget, run_checks
+from lab.checks.base import Evidence
 from lab.evidence import attach_evidence
 from lab.findings import with_findings
 from lab.outage import node_stopper
@@ -42,4 +44,24 @@ def check_running(running: RunningTopology, ids: Iterable[str] | None = None,
                   on_start: Callable[[str], None] | None = None) -> list[CheckResult]:
     """Run checks on a running topology; failed ones carry the proxy's and Bitbucket's log lines
     tied to their own requests, and the number of the finding that explains them."""
-    return with_findings(attach_evidence(running, run_checks(check_target(running), ids, on_start)))
+    results = attach_evidence(running, run_checks(check_target(running), ids, on_start))
+    return with_findings(blame_lab_faults(results, running.exited_nodes()))
+
+
+LAB_FAULT = "lab-fault"
+"""The cause of every failure in a run during which one of the lab's own nodes stopped."""
+
+
+def blame_lab_faults(results: list[CheckResult], stopped: list[str]) -> list[CheckResult]:
+    """When a node of the lab stopped during the run (``stopped``: one line per node, as
+    :meth:`RunningTopology.exited_nodes` says), the failures are the lab's, not the
+    topology's: each failed check says so, with the node's last log lines, so they make one
+    finding instead of a list of configuration fixes."""
+    if not stopped:
+        return results
+    hint = (f"the lab's own {'node' if len(stopped) == 1 else 'nodes'} stopped during the run — "
+            f"{'; '.join(line.split(':', 1)[0] for line in stopped)}: these failures are the lab's, not the topology's; "
+            "run it again (the log lines below say why it stopped)")
+    evidence = Evidence(tuple(stopped), (), "a node of the lab itself stopped while the checks ran")
+    return [dataclasses.replace(result, hint=hint, cause=LAB_FAULT, evidence=evidence) if result.ok is False else result
+            for result in results]

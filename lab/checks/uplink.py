@@ -83,7 +83,12 @@ def _accept(listener: socket.socket, gateway_port: int, hold: Hold, stop: thread
 
 
 def _relay(client: socket.socket, gateway_port: int, hold: Hold, stop: threading.Event) -> None:
-    with client, socket.create_connection(("127.0.0.1", gateway_port), timeout=30) as upstream:
+    try:
+        upstream = socket.create_connection(("127.0.0.1", gateway_port), timeout=30)
+    except OSError:  # the lab's gateway is gone: git sees the connection close; the run names the gateway
+        client.close()
+        return
+    with client, upstream:
         back = threading.Thread(target=_pump, args=(upstream, client, stop, None), daemon=True)
         back.start()
         _pump(client, upstream, stop, hold)

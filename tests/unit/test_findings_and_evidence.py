@@ -11,6 +11,7 @@ from lab.evidence import _apache_threads, _connections, _Line, _Run, _with_evide
 from lab.findings import findings, with_findings
 from lab.junit import junit_xml
 from lab.report import results_json, results_table
+from lab.targets import blame_lab_faults
 
 PUSH_LARGE, STATUS = "lab-git.push-large-aaaa1111", "lab-reach.status-bbbb2222"
 STARTED = 1_800_000_000.0
@@ -168,3 +169,23 @@ def test_an_apache_line_about_the_connection_to_bitbucket_is_tied_by_the_worker_
 
     assert run.tied(chain_too_long, clone) and not run.tied(chain_too_long, push)
     assert "SSLProxyVerifyDepth" in after.hint and after.cause == "log:AH02040 chain too long"
+
+
+def test_a_lab_node_that_stopped_during_the_run_is_one_finding_not_a_list_of_configuration_fixes():
+    results = [CheckResult("reach.status", True, "200", "200"),
+               failing("git.clone", "early EOF: raise proxy_read_timeout", "proxy-timeout"),
+               failing("ssh.push", "the load balancer's idle timeout"),
+               failing("git.push", "client_max_body_size 0", "body-limit")]
+
+    found = findings(with_findings(blame_lab_faults(
+        results, ["gateway-outside exited with code 137: (the container printed nothing)"])))
+
+    assert len(found) == 1 and found[0].checks == ("git.clone", "ssh.push", "git.push")
+    assert found[0].fix.startswith("the lab's own node stopped during the run — gateway-outside")
+    assert found[0].evidence.proxy == ("gateway-outside exited with code 137: (the container printed nothing)",)
+
+
+def test_a_run_whose_nodes_all_kept_running_keeps_its_own_findings():
+    results = [failing("git.push", "client_max_body_size 0", "body-limit")]
+
+    assert blame_lab_faults(results, []) == results
