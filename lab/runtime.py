@@ -48,7 +48,7 @@ from lab.readiness import wait_until_ready
 from lab.sshkeys import SshKeys, make_ssh_keys, remove_ssh_keys, run_ssh_dir
 from lab.networks import PUBLISH_NETWORK, create_networks, seal_environment
 from lab.sweep import (owner_labels, owner_line, remove_everything, remove_run, run_objects, signals_held,
-                       sweep_dead_key_folders, sweep_dead_runs)
+                       sweep_dead_key_folders, sweep_dead_runs, sweep_temp_leftovers)
 from lab.provision import (BITBUCKET_SHARED, SSH_AUTHORIZED_KEYS_PATH, SSH_HOST_KEY_PATH, ContainerFile, DropIns,
                            NodeSetup, Provisioner, catalog_provisioner)
 from lab.topology import IMAGE_OF_KIND, Node, Topology, certs_dir_for
@@ -216,6 +216,7 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     certs_dir = options.certs_dir or certs_dir_for(topology)
     tls = make_pki(certs_dir, topology.tls_names, options.tls_variant, backend_names=options.backend_names)
     sweep_dead_key_folders(certs_dir)
+    sweep_temp_leftovers()
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
     labels = {**owner_labels(), RUN_LABEL: run_id, TOPOLOGY_LABEL: topology.name}
     running = RunningTopology(topology, options, run_id, tls, client)

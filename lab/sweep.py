@@ -14,7 +14,9 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -54,6 +56,31 @@ def sweep_dead_key_folders(certs_dir: Path) -> int:
             if host == here and not _owner_alive(token):
                 shutil.rmtree(owner.parent, ignore_errors=True)
                 removed += 1
+    return removed
+
+
+TEMP_KEEP_S = 3 * 24 * 3600
+"""How long a run's screenshots stay in $TMPDIR (``--json`` names them; the report inlines them)."""
+PLAYWRIGHT_IDLE_S = 600
+"""An empty ``playwright-artifacts-*`` folder this old belongs to no driver that still writes it."""
+
+
+def sweep_temp_leftovers(temp: Path | None = None, now: float | None = None) -> int:
+    """Remove what runs leave in $TMPDIR: screenshot folders (``bitbucket-lab-<run>/``)
+    older than TEMP_KEEP_S, and the empty ``playwright-artifacts-*`` folders Playwright's
+    driver leaves after connecting over DevTools, once idle. Returns how many."""
+    temp = temp or Path(tempfile.gettempdir())
+    now = time.time() if now is None else now
+    removed = 0
+    for folder, keep in [*((f, TEMP_KEEP_S) for f in temp.glob("bitbucket-lab-*-*")),
+                         *((f, PLAYWRIGHT_IDLE_S) for f in temp.glob("playwright-artifacts-*"))]:
+        with contextlib.suppress(OSError):
+            if folder.is_symlink() or not folder.is_dir() or now - folder.stat().st_mtime < keep:
+                continue
+            if folder.name.startswith("playwright-artifacts-") and any(folder.iterdir()):
+                continue
+            shutil.rmtree(folder)
+            removed += 1
     return removed
 
 
