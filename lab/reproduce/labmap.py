@@ -164,11 +164,14 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str) -> tuple
     ports = tuple(sorted({listener.port for listener in proxy.listeners})) or (80,)
     proxy_node = Node(PROXY, proxy.kind, {"outside": public_names, "inside": (PROXY,)}, ports)
     stub_ports = _connector_ports(setup.properties_values, default=proxy.upstreams[0].port)
-    local = proxy.upstreams[0].is_local
+    hairpin = proxy.upstreams[0].host.lower() in public_names  # proxy_pass http://<the public name>:7990
+    local = proxy.upstreams[0].is_local or hairpin
     if local:
         stub = Node(BITBUCKET, "stub", {}, stub_ports, shares_host_with=PROXY)
         rows.append(Mapping("upstream", _shown(proxy.upstreams[0]),
-                            "the lab's Bitbucket runs on the proxy's host (its network namespace), as the customer's does"))
+                            "the lab's Bitbucket runs on the proxy's host (its network namespace), as the customer's does"
+                            + (": the upstream is the public name, so it reaches Bitbucket's port on the proxy's own "
+                               "host (users can reach that port too)" if hairpin else "")))
     else:
         aliases = tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams), BITBUCKET]))
         stub = Node(BITBUCKET, "stub", {"inside": aliases}, stub_ports)

@@ -271,3 +271,13 @@ def test_an_apache_balancer_of_two_members_runs_as_two_nodes(tmp_path):
 
     assert [node.networks for node in plan.topology.nodes if node.kind == "stub"] == [
         {"inside": ("bb1.internal",)}, {"inside": ("bb2.internal",)}]
+
+
+def test_an_upstream_that_is_the_public_name_reaches_bitbucket_on_the_proxys_own_host(tmp_path):
+    write(tmp_path, {"site.conf": SITE.replace("http://bitbucket:7990", "http://git.example.org:7990")})
+    plan = reproduction(read_bundle([tmp_path]), "t")
+
+    stub = next(node for node in plan.topology.nodes if node.kind == "stub")
+    row = next(row.lab for row in plan.mapping if row.what == "upstream")
+
+    assert stub.shares_host_with == "proxy" and "the upstream is the public name" in row
