@@ -46,12 +46,14 @@ def test_check_json_has_the_contract_shape_and_exits_0_when_all_pass(tmp_path):
     result = lab("check", "--topology", "direct-http", "--json", "--certs", str(tmp_path / "certs"))
     assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads(result.stdout)
-    assert set(document) == {"topology", "public_url", "checks"}
+    assert set(document) == {"topology", "public_url", "proxy", "findings", "checks"}
     assert (document["topology"], document["public_url"]) == ("direct-http", "http://bitbucket.lab.test:7990")
+    assert document["proxy"] == {"kind": None, "version": None} and document["findings"] == []  # Tomcat alone, all pass
     assert [c["id"] for c in document["checks"]] == list(CHECK_IDS)
     for entry in document["checks"]:
-        assert set(entry) == {"id", "ok", "observed", "expected", "hint", "seconds", "blocked_by", "evidence",
+        assert set(entry) == {"id", "ok", "observed", "expected", "hint", "seconds", "blocked_by", "finding", "evidence",
                               "attachments"}
+        assert entry["finding"] is None
         assert entry["evidence"] is None  # evidence is gathered for failed checks only
         assert entry["ok"] in (True, False, None) and entry["blocked_by"] is None
         assert entry["seconds"] > 0 or entry["ok"] is None
