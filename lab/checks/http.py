@@ -8,7 +8,7 @@ import urllib.parse
 
 import requests
 
-from lab.checks.base import (FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, TOMCAT_PORT, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check,
+from lab.checks.base import (FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, REACH_STATUS, THROUGH_FRONT_DOOR, TOMCAT_PORT, USERS_TO_FRONT_DOOR, CheckTarget, Verdict, check,
                              failed, passed)
 from lab.checks.explain import (CONNECTOR_CAUSE, base_url_hint, bitbucket_view, connector_failure, connector_hint,
                                 loop_hint)
@@ -320,7 +320,8 @@ def baseurl_match(target: CheckTarget) -> Verdict:
 
 @check("direct.tomcat-port", "Tomcat's port is unreachable from users where the topology says so; from inside it "
        "redirects to the public URL or serves", TOMCAT_PORT, needs=(FRONT_DOOR,),
-       applies=lambda target: None if target.tomcat_url else "the topology names no Tomcat URL")
+       applies=lambda target: None if target.tomcat_url else "the topology names no Tomcat URL",
+       explained_by=(REACH_STATUS,))
 def direct_tomcat_port(target: CheckTarget) -> Verdict:
     assert target.tomcat_url is not None
     tomcat = urllib.parse.urlsplit(target.tomcat_url)
@@ -332,7 +333,8 @@ def direct_tomcat_port(target: CheckTarget) -> Verdict:
         return failed(f"{shown} is {'reachable' if reachable else 'unreachable'} from users",
                       f"{shown} {wanted} from users",
                       "keep Tomcat's port off the users' network (firewall, or bind server.address to the "
-                      "proxy-facing interface)" if reachable else "users cannot reach Tomcat's port directly")
+                      "proxy-facing interface)" if reachable else "users cannot reach Tomcat's port directly",
+                      "tomcat-port-reachability")
     vantage = target.inside or target.users
     try:
         response = vantage.session().get(target.tomcat_url.rstrip("/") + "/", allow_redirects=False, timeout=TIMEOUT_S)
