@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
                            help="the customer's files as sent: proxy config(s), bitbucket.properties, public "
                                 "certificates; a directory is read recursively")
     reproduce.add_argument("--public-url", metavar="URL", help="where users arrive (default: inferred from the files)")
+    reproduce.add_argument("--env", action="append", default=[], metavar="VAR=VALUE",
+                           help="a value for ${VAR} in the customer's nginx or HAProxy files (wins over the bundle's .env)")
     reproduce.add_argument("--json", action="store_true", help="print one JSON document instead of the tables")
     reproduce.add_argument("--keep", action=argparse.BooleanOptionalAction, default=True,
                            help="stay up until Ctrl-C after the checks (default; --no-keep ends at once)")
@@ -349,12 +351,14 @@ def _reproduce(args: argparse.Namespace) -> int:
     from lab.report import results_json, results_table, summary_line, topology_picture
     from lab.reproduce.cases import save_case
     from lab.reproduce.session import mapping_table, reproduce
+    from lab.reproduce.variables import parse_env_option
 
     _validate(args)
     if args.public_url:
         check_public_url(args.public_url)
     progress = Progress(quiet=args.json)
-    with reproduce(args.paths, args.public_url, args.certs, progress, args.proxy_version, args.browser) as run:
+    env = parse_env_option(args.env)
+    with reproduce(args.paths, args.public_url, args.certs, progress, args.proxy_version, args.browser, env) as run:
         topology, results = run.running.topology, run.results
         _write_junit(args, [(topology.name, run.running.public_url, results)])
         report = _write_report(args, run.running, results, progress, run.mapping)

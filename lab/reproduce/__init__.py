@@ -9,23 +9,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lab.reproduce.bundle import collect_bundle
 from lab.reproduce.infer import infer
 from lab.reproduce.model import CustomerSetup
+from lab.reproduce.variables import render_templates
 
 
-def read_bundle(paths: Sequence[Path], public_url: str | None = None) -> CustomerSetup:
+def read_bundle(paths: Sequence[Path], public_url: str | None = None,
+                env: Mapping[str, str] | None = None) -> CustomerSetup:
     """What the files under ``paths`` say about the customer's setup.
 
     Raises :class:`lab.errors.LabError` (one line) for anything the lab cannot reproduce:
     unreadable or binary files, a private key, no proxy config and no properties, two
-    proxies' configs, an include the bundle lacks.
+    proxies' configs, an include the bundle lacks, a ``${VAR}`` with no value (``env``:
+    ``--env`` values, which win over the bundle's ``.env``).
     """
     bundle_name = ", ".join(str(path) for path in paths) or "the bundle"
-    return infer(collect_bundle(paths), public_url, bundle_name)
+    files, rendered = render_templates(collect_bundle(paths), env)
+    return dataclasses.replace(infer(files, public_url, bundle_name), rendered=rendered)
 
 
 __all__ = ["read_bundle", "CustomerSetup"]

@@ -60,7 +60,7 @@ def saved_bytes(file: BundleFile) -> bytes:
     """What a case keeps of ``file``: its bytes, read from a regular file only, with the
     secrets of a ``bitbucket.properties`` masked."""
     try:
-        fd = os.open(file.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(file.original or file.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # the customer's, not a rendering
     except OSError as error:
         raise LabError(f"{file.relpath}: cannot read it to save it: {error.strerror or error}") from None
     try:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lab.reproduce.settings import Setting
+    from lab.reproduce.variables import Rendered
 
 FILE_KINDS = ("nginx", "apache", "haproxy", "properties", "compose", "helm", "env", "server-xml", "certificate",
               "version", "script", "text")
@@ -45,9 +46,10 @@ which the proxy accepts."""
 class BundleFile:
     """One file of the bundle as the customer sent it."""
 
-    path: Path      # where it is on this machine
+    path: Path      # where it is on this machine (a rendered working copy for a template)
     relpath: str    # its path inside the bundle (or its name for a loose file)
     kind: str       # one of FILE_KINDS
+    original: Path | None = None  # the customer's own file, when ``path`` is a rendered working copy
 
     @property
     def mirrored_path(self) -> str | None:
@@ -174,6 +176,7 @@ class CustomerSetup:
     version_hint: str | None = None     # "nginx/1.18.0" from a saved `nginx -v`, if any
     ignored: tuple[str, ...] = ()       # bundle files read as free text, or proxy files no include reaches
     settings: tuple[Setting, ...] = ()  # Bitbucket's settings from compose, env, Helm, server.xml (win over properties)
+    rendered: tuple[Rendered, ...] = ()  # proxy files with ${VAR} rendered into working copies
     assumed: tuple[tuple[str, str, str], ...] = ()
     """(key, value, why) of settings the bundle does not give anywhere and the lab assumed from
     the proxy (where users arrive, the routed path): the customer must confirm them."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +45,13 @@ class ReproducedRun:
 @contextlib.contextmanager
 def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: Path | None = None,
               progress: Progress = SILENT, proxy_release: str | None = None,
-              browser: bool = False) -> Iterator[ReproducedRun]:
+              browser: bool = False, env: Mapping[str, str] | None = None) -> Iterator[ReproducedRun]:
     """Bring the customer's setup up from ``paths``, run every check, yield; always take it down.
-    ``browser``: the browser node runs too (the ``browser.*`` checks).
+    ``browser``: the browser node runs too (the ``browser.*`` checks); ``env``: values of
+    ``${VAR}`` in the customer's nginx/HAProxy files (``--env``).
     The proxy's Debian release is ``proxy_release``, else the one closest to a version line
     in the bundle, else the default — the mapping says which and why."""
-    setup = read_bundle(list(paths), public_url)
+    setup = read_bundle(list(paths), public_url, env)
     plan = reproduction(setup, case_name(list(paths)))
     release, row = _release(setup, proxy_release)
     plan.mapping.append(row)

@@ -281,3 +281,41 @@ def test_an_upstream_that_is_the_public_name_reaches_bitbucket_on_the_proxys_own
     row = next(row.lab for row in plan.mapping if row.what == "upstream")
 
     assert stub.shares_host_with == "proxy" and "the upstream is the public name" in row
+
+
+HAPROXY_TEMPLATE = """frontend www
+    bind :80
+    mode http
+    default_backend bitbucket
+
+backend bitbucket
+    mode http
+    server bitbucket bitbucket.${ENV_DOMAIN}:7990 check
+"""
+
+
+def test_a_variable_in_an_haproxy_file_takes_its_value_from_the_bundles_env_in_a_rendered_working_copy(tmp_path):
+    write(tmp_path, {"haproxy.cfg": HAPROXY_TEMPLATE, ".env": "ENV_DOMAIN=initech.example\n"})
+    setup = read_bundle([tmp_path])
+
+    rows = [(row.customer, row.lab) for row in reproduction(setup, "t").mapping if row.what == "template"]
+
+    assert setup.proxy.upstreams[0].host == "bitbucket.initech.example"
+    assert rows == [("haproxy.cfg: ${ENV_DOMAIN}", "rendered into a working copy as envsubst would: "
+                                                    "ENV_DOMAIN=initech.example (from .env)")]
+    assert "${ENV_DOMAIN}" in (tmp_path / "haproxy.cfg").read_text()  # the customer's file is never touched
+
+
+def test_an_env_option_wins_over_the_bundle_and_a_variable_without_value_is_refused_naming_it(tmp_path):
+    write(tmp_path, {"haproxy.cfg": HAPROXY_TEMPLATE})
+
+    with pytest.raises(LabError, match=r"^haproxy.cfg:8: \$\{ENV_DOMAIN\} has no value in the bundle: .* "
+                                       r"--env ENV_DOMAIN=VALUE$"):
+        read_bundle([tmp_path])
+    assert read_bundle([tmp_path], env={"ENV_DOMAIN": "acme.example"}).proxy.upstreams[0].host == "bitbucket.acme.example"
+
+
+def test_nginx_variables_of_its_own_are_left_alone(tmp_path):
+    write(tmp_path, {"site.conf": SITE.replace("proxy_set_header Host $host;", "proxy_set_header Host ${host};")})
+
+    assert read_bundle([tmp_path]).rendered == ()
