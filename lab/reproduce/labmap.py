@@ -125,7 +125,7 @@ def _general_rows(setup: CustomerSetup) -> list[Mapping]:
     rows += [Mapping("setting", f"assumed (not in the bundle): {why}",
                      f"{key}={value} — confirm with the customer") for key, value, why in setup.assumed]
     rows += [Mapping("template", f"{item.relpath}: " + ", ".join(f"${{{name}}}" for name, _, _ in item.values),
-                     f"rendered into a working copy as envsubst would: "
+                     "rendered into a working copy as envsubst would: "
                      + ", ".join(f"{name}={value} ({origin})" for name, value, origin in item.values))
              for item in setup.rendered]
     rows += [Mapping("ignored file", relpath, _not_used(setup, relpath)) for relpath in setup.ignored]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class ReproducedRun:
 @contextlib.contextmanager
 def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: Path | None = None,
               progress: Progress = SILENT, proxy_release: str | None = None,
-              browser: bool = False, env: Mapping[str, str] | None = None) -> Iterator[ReproducedRun]:
+              browser: bool = False, env: MappingOf[str, str] | None = None) -> Iterator[ReproducedRun]:
     """Bring the customer's setup up from ``paths``, run every check, yield; always take it down.
     ``browser``: the browser node runs too (the ``browser.*`` checks); ``env``: values of
     ``${VAR}`` in the customer's nginx/HAProxy files (``--env``).
