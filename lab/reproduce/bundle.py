@@ -31,7 +31,8 @@ from pathlib import Path
 from lab.errors import LabError
 from lab.releases import VERSION_PREFIX
 from lab.reproduce.model import BundleFile
-from lab.reproduce.settings import looks_like_compose, looks_like_env, looks_like_helm, looks_like_server_xml
+from lab.reproduce.settings import (SETTINGS_KINDS, looks_like_compose, looks_like_env, looks_like_helm,
+                                   looks_like_server_xml)
 
 PROXY_KINDS = ("nginx", "apache", "haproxy")
 PROXY_LABELS = {"nginx": "an nginx config", "apache": "an Apache config", "haproxy": "an HAProxy config"}
@@ -156,9 +157,9 @@ def proxy_kind(files: Sequence[BundleFile], bundle_name: str) -> str | None:
         (kind_a, file_a), (kind_b, file_b) = list(first_of_kind.items())[:2]
         raise LabError(f"{bundle_name} holds both {PROXY_LABELS[kind_a]} ({file_a}) and "
                        f"{PROXY_LABELS[kind_b]} ({file_b}): send one proxy's files per reproduction")
-    if not first_of_kind and not any(file.kind == "properties" for file in files):
+    if not first_of_kind and not any(file.kind in ("properties", *SETTINGS_KINDS) for file in files):
         raise LabError(f"nothing to reproduce in {bundle_name}: no nginx, Apache or HAProxy config "
-                       "and no bitbucket.properties")
+                       "and none of Bitbucket's settings (bitbucket.properties, a compose file, Helm values, server.xml)")
     return next(iter(first_of_kind), None)
 
 

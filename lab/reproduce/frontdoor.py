@@ -106,9 +106,15 @@ _APP_PORTS = {8080: "Jira", 8090: "Confluence", 8085: "Bamboo", 8095: "Crowd", 8
 
 
 def _app(route: Route, upstream: Upstream) -> str:
-    """What the application probably is, by its route's words, else Atlassian's default ports."""
+    """What the application probably is: by its route's words, else by its host's name (an
+    ``artifactory`` host is Artifactory), else by Atlassian's default ports, else its host."""
     words = f"{route.prefix} {route.target} {upstream.host}".lower()
-    return next((app for word, app in _APPS if word in words), _APP_PORTS.get(upstream.port, upstream.host))
+    named = next((app for word, app in _APPS if word in words), None)
+    if named:
+        return named
+    if not upstream.is_ip and not upstream.is_local:
+        return upstream.host.split(".", 1)[0]
+    return _APP_PORTS.get(upstream.port, upstream.host)
 
 
 def _assemble(servers: list[VirtualServer], route: Route | None) -> FrontDoor:

@@ -29,7 +29,7 @@ from lab.reproduce.haproxy import parse_haproxy
 from lab.reproduce.model import BundleFile, CustomerSetup, Listener, ProxySetup, Source
 from lab.reproduce.nginx import parse_nginx
 from lab.reproduce.properties import pick_properties, read_properties
-from lab.reproduce.settings import SETTINGS_KINDS, bundle_settings
+from lab.reproduce.settings import SETTINGS_KINDS, Setting, bundle_settings
 
 FALLBACK_HOST = "bitbucket"
 """The host when neither the proxy config nor ``bitbucket.properties`` names one."""
@@ -44,6 +44,8 @@ def infer(files: Sequence[BundleFile], public_url: str | None = None,
     proxy = PARSERS[kind](files) if kind else None
     properties = pick_properties(files)
     settings = tuple(bundle_settings(files))
+    if proxy is None and properties is None:
+        _refuse_a_proxy_not_sent(settings)
     # The environment (and what compose, Helm or server.xml give) wins over bitbucket.properties, as in Spring Boot.
     values = {**(read_properties(properties) if properties else {}), **{s.key: s.value for s in settings}}
     if public_url:
@@ -66,6 +68,16 @@ def infer(files: Sequence[BundleFile], public_url: str | None = None,
             file.kind in ("text", "script", *SETTINGS_KINDS, *PROXY_KINDS)
             or (file.kind == "properties" and file != properties))),
     )
+
+
+def _refuse_a_proxy_not_sent(settings: Sequence[Setting]) -> None:
+    """Settings alone (compose, Helm values) that put Bitbucket behind a proxy, and no proxy
+    config: running Bitbucket by itself would test something the customer does not run."""
+    behind = next((setting for setting in settings if setting.key in ("server.proxy-name", "server.proxy-port")), None)
+    if behind is not None:
+        raise LabError(f"{behind.source}: {behind.written} puts Bitbucket behind a proxy, but the bundle has no proxy "
+                       "config: send the proxy's files too (nginx, Apache or HAProxy; for a Kubernetes ingress, the "
+                       "controller's generated nginx.conf)")
 
 
 def assumed_settings(proxy: ProxySetup, public_url: str) -> tuple[tuple[str, str, str], ...]:

@@ -103,8 +103,9 @@ def test_loose_files_are_named_by_their_base_name(tmp_path):
 
 def test_a_bundle_with_no_proxy_config_and_no_properties_has_nothing_to_reproduce(tmp_path):
     write(tmp_path, {"notes.txt": NOTES})
-    with pytest.raises(LabError, match=r"^nothing to reproduce in .*: no nginx, Apache or HAProxy config and no "
-                                       r"bitbucket.properties$"):
+    with pytest.raises(LabError, match=r"^nothing to reproduce in .*: no nginx, Apache or HAProxy config and none "
+                                       r"of Bitbucket's settings \(bitbucket.properties, a compose file, Helm values, "
+                                       r"server.xml\)$"):
         read_bundle([tmp_path])
 
 

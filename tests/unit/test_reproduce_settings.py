@@ -319,3 +319,18 @@ def test_nginx_variables_of_its_own_are_left_alone(tmp_path):
     write(tmp_path, {"site.conf": SITE.replace("proxy_set_header Host $host;", "proxy_set_header Host ${host};")})
 
     assert read_bundle([tmp_path]).rendered == ()
+
+
+def test_helm_values_alone_behind_an_ingress_are_refused_in_one_line_asking_for_the_proxys_files(tmp_path):
+    write(tmp_path, {"values.yaml": "ingress:\n  create: true\n  host: bitbucket.example.org\nbitbucket:\n  replicaCount: 2\n"})
+
+    with pytest.raises(LabError, match=r"^values.yaml:3: ingress.host puts Bitbucket behind a proxy, but the bundle "
+                                       r"has no proxy config: send the proxy's files too"):
+        read_bundle([tmp_path])
+
+
+def test_an_upstream_named_for_another_product_is_that_neighbour_not_jira_by_its_port(tmp_path):
+    write(tmp_path, {"site.conf": SITE.replace("    location /stash {", "    location /artifactory {\n"
+                                               "        proxy_pass http://artifactory:8080;\n    }\n    location /stash {")})
+
+    assert [n.app for n in read_bundle([tmp_path]).proxy.neighbours] == ["artifactory"]
