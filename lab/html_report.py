@@ -99,7 +99,7 @@ def _findings_section(found: Sequence[Finding]) -> str:
         items.append(f"<li class='finding'><div class='fix'><b>fix:</b> {_e(finding.fix)}</div>"
                      f"<div><b>seen by {_e(finding.checks[0])}:</b> {_e(finding.observed)}</div>"
                      f"<div><b>breaks:</b> {breaks}{'; <b>blocks:</b> ' + blocked if blocked else ''}</div>"
-                     f"{_evidence_block(finding.evidence)}</li>")
+                     f"{_evidence_block(finding.evidence, meanwhile=False)}</li>")
     return "<ol class='findings'>" + "".join(items) + "</ol>"
 
 
@@ -131,7 +131,9 @@ def _evidence(result: CheckResult) -> str:
     return _evidence_block(result.evidence)
 
 
-def _evidence_block(evidence: Evidence | None) -> str:
+def _evidence_block(evidence: Evidence | None, meanwhile: bool = True) -> str:
+    """A check's evidence; other errors logged meanwhile folded away (a finding, which lists
+    its checks, leaves them out: they are mostly its other checks' own lines)."""
     if evidence is None or not (evidence.proxy or evidence.bitbucket or evidence.note or evidence.meanwhile):
         return ""
     parts = ["<details open><summary>evidence</summary>"]
@@ -141,9 +143,9 @@ def _evidence_block(evidence: Evidence | None) -> str:
         parts.append("<div><b>the proxy logged:</b></div><pre>" + _e("\n".join(evidence.proxy)) + "</pre>")
     if evidence.note:
         parts.append(f"<div class='note'>{_e(evidence.note)}</div>")
-    if evidence.meanwhile:
-        parts.append("<div><b>other errors logged meanwhile</b> (not this check's requests):</div><pre class='meanwhile'>"
-                     + _e("\n".join(evidence.meanwhile)) + "</pre>")
+    if evidence.meanwhile and meanwhile:
+        parts.append("<details><summary>other errors logged meanwhile (not this check's requests)</summary>"
+                     "<pre class='meanwhile'>" + _e("\n".join(evidence.meanwhile)) + "</pre></details>")
     return "".join(parts) + "</details>"
 
 
