@@ -124,9 +124,16 @@ def _close_section(stack: list[tuple[str, tuple[str, ...], Source, list[Directiv
     name, args, source, children = stack.pop()
     if name.lower() in _TRANSPARENT:
         if not (name.lower() == "ifmodule" and args[:1] and args[0].startswith("!")):
-            stack[-1][3].extend(children)
+            stack[-1][3].extend(_optional_includes(children) if name.lower() == "ifmodule" else children)
         return
     stack[-1][3].append(Directive(name, args, source, tuple(children)))
+
+
+def _optional_includes(children: list[Directive]) -> list[Directive]:
+    """An ``Include`` inside ``<IfModule mod>`` is read only when that module is loaded: a
+    file the bundle lacks there is no reason to refuse (Apache itself says so if it is)."""
+    return [Directive("IncludeOptional", child.args, child.source) if child.key == "include" else child
+            for child in children]
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:

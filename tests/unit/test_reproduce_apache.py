@@ -226,3 +226,16 @@ def test_a_plain_reverse_proxy_needs_no_module_debian_lacks(tmp_path):
 
 def apache_setup(directory: Path, files: dict[str, str]) -> ProxySetup:
     return parsed(directory, files, parse_apache)
+
+
+def test_an_include_inside_ifmodule_of_a_file_the_bundle_lacks_is_not_a_refusal(tmp_path):
+    from lab.reproduce import read_bundle
+
+    (tmp_path / "bitbucket.conf").write_text(
+        "<VirtualHost *:80>\n    ServerName git.example.org\n    <IfModule proxy_html_module>\n"
+        "        Include conf/extra/proxy-html.conf\n    </IfModule>\n"
+        "    ProxyPass / http://bitbucket:7990/\n</VirtualHost>\n")
+
+    setup = read_bundle([tmp_path])
+
+    assert setup.public_url == "http://git.example.org"
