@@ -56,7 +56,7 @@ class Setting:
 def bundle_settings(files: Sequence[BundleFile]) -> list[Setting]:
     """Every setting the bundle's compose, env, Helm and server.xml files give, the one
     Bitbucket would use last for each key (server.xml, then Helm, env files, compose)."""
-    bundle = _Bundle(tuple(files), _interpolation_values(files))
+    bundle = _Bundle(tuple(files), env_values(files))
     found: list[Setting] = []
     for kind, read in (("server-xml", _server_xml), ("helm", _helm), ("env", _env_file), ("compose", _compose),
                        ("text", _run_lines), ("script", _run_lines)):
@@ -223,11 +223,13 @@ class _Bundle:
     variables: dict[str, tuple[str, str]]  # name → (value, the file that defines it)
 
 
-def _interpolation_values(files: Sequence[BundleFile]) -> dict[str, tuple[str, str]]:
-    """The variables compose interpolates: ``.env`` files' and env files' lines."""
+def env_values(files: Sequence[BundleFile]) -> dict[str, tuple[str, str]]:
+    """name → (value, file) of every variable the bundle's ``.env`` and env files set: what
+    compose interpolates, and what a customer's proxy templates take (``lab.reproduce.variables``)."""
     values: dict[str, tuple[str, str]] = {}
     for file in files:
-        if file.kind == "env" or file.relpath.rsplit("/", 1)[-1] in (".env", "env"):
+        name = file.relpath.rsplit("/", 1)[-1]
+        if file.kind == "env" or name in (".env", "env") or name.startswith(".env.") or name.endswith(".env"):
             for line in _text(file).splitlines():
                 if (match := _ENV_LINE.match(line)) and not line.lstrip().startswith("#"):
                     values[match.group(1)] = (_unquoted(match.group(2)), file.relpath)

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from lab.errors import LabError
 from lab.reproduce.model import BundleFile
+from lab.reproduce.settings import env_values
 
 TEMPLATE_KINDS = ("nginx", "haproxy")
 _TEMPLATE_VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}|\$([A-Z][A-Z0-9_]*)\b")
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def render_templates(files: Sequence[BundleFile], given: Mapping[str, str] | Non
                      work: Path | None = None) -> tuple[tuple[BundleFile, ...], tuple[Rendered, ...]]:
     """``files`` with every nginx/HAProxy file that uses ``${VAR}`` replaced by its rendered
     working copy (same relpath; the original is never touched), and what was rendered."""
-    values = {name: (value, f"from {origin}") for name, (value, origin) in _bundle_values(files).items()}
+    values = {name: (value, f"from {origin}") for name, (value, origin) in env_values(files).items()}
     values.update({name: (value, "from --env") for name, value in (given or {}).items()})
     out, rendered = [], []
     for file in files:
@@ -68,21 +68,6 @@ def parse_env_option(pairs: Sequence[str]) -> dict[str, str]:
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise LabError(f"--env {pair!r}: give NAME=VALUE, e.g. --env ENV_DOMAIN=example.org")
         values[name] = value
-    return values
-
-
-def _bundle_values(files: Sequence[BundleFile]) -> dict[str, tuple[str, str]]:
-    values: dict[str, tuple[str, str]] = {}
-    for file in files:
-        name = file.relpath.rsplit("/", 1)[-1]
-        if file.kind != "env" and not (name == ".env" or name.startswith(".env.") or name.endswith(".env")):
-            continue
-        for line in file.path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
-            if (match := _ENV_LINE.match(line)) and not line.lstrip().startswith("#"):
-                value = match.group(2)
-                if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                    value = value[1:-1]
-                values[match.group(1)] = (value, file.relpath)
     return values
 
 
