@@ -14,9 +14,11 @@ from lab.reproduce.session import reproduce
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
 CASES = sorted(path for path in CASES_DIR.iterdir() if (path / "case.toml").is_file())
+REFUSED = [case for case in CASES if "refused" in tomllib.loads((case / "case.toml").read_text())]
+REPRODUCED = [case for case in CASES if case not in REFUSED]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+@pytest.mark.parametrize("case", REPRODUCED, ids=[case.name for case in REPRODUCED])
 def test_a_saved_customer_case_reproduces_with_the_verdicts_it_records(case, tmp_path):
     record = tomllib.loads((case / "case.toml").read_text())
     browser = any(check_id.startswith("browser.") for check_id in record.get("expected", {}))
@@ -40,7 +42,43 @@ def test_every_case_records_a_description_a_public_url_and_a_proxy_kind():
         record = tomllib.loads((case / "case.toml").read_text())
         assert record["description"] and not record["description"].startswith("TODO"), case.name
         assert record["proxy"] in ("nginx", "apache", "haproxy", "none"), case.name
+        if case in REFUSED:  # nothing runs: no URL is inferred and no verdict exists to record
+            assert record["refused"].strip(), case.name
+            assert not {"public_url", "expected", "causes"} & set(record), case.name
+            continue
+        assert record["public_url"].startswith(("http://", "https://")), case.name
         assert set(record.get("causes", {})) <= {k for k, v in record.get("expected", {}).items() if v == "fail"}
+    published = [case for case in CASES if (case / "PROVENANCE.md").is_file()]
+    assert all("licen" in (case / "PROVENANCE.md").read_text().lower() for case in published)
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[case.name for case in REFUSED])
+def test_a_saved_case_the_lab_cannot_reproduce_is_refused_in_one_line_naming_its_file_and_line(case, tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    from lab.docker_env import RUN_LABEL, docker_client
+    from lab.runtime import TOPOLOGY_LABEL
+
+    record = tomllib.loads((case / "case.toml").read_text())
+    result = subprocess.run([sys.executable, "-m", "lab", "reproduce", str(case / "bundle"), "--no-keep",
+                             "--certs", str(tmp_path / "certs")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0] == lines[-1], result.stderr
+    assert record["refused"] in errors[0]
+    # Before the refusal only the progress line naming the run may appear.
+    assert all(re.match(r"starting \S+ \(run \S+\)$", line) for line in lines[:-1]), result.stderr
+    client = docker_client()
+    run = re.search(r"\(run (\S+)\)", result.stderr)
+    if run:
+        assert client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run.group(1)}"},
+                                      ignore_removed=True) == []
+    assert client.containers.list(filters={"label": f"{TOPOLOGY_LABEL}=reproduce-{case.name}"},
+                                  ignore_removed=True) == []
 
 
 def _files_served_verbatim(run) -> list[str]:
