@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import select
 import signal
 import sys
 from pathlib import Path
@@ -78,28 +79,35 @@ class _SignalCommands:
     restarts the process.
 
     The signals arrive through Python's wakeup fd: the interpreter writes each signal's
-    number to a pipe from its C-level handler, and the main loop reads them. No Python
-    handler does any work: a handler that took a lock (an Event's) could interrupt the
-    main thread while it held that very lock, and the stub then never answered a SIGHUP
-    again (seen as "did not restart within 15 s of SIGHUP" in a reload)."""
+    number to a pipe from its C-level handler, which wakes the main loop. No handler takes
+    a lock: one that did (an Event's) could interrupt the main thread while it held that
+    very lock, and the stub then never answered a SIGHUP again (seen as "did not restart
+    within 15 s of SIGHUP" in a reload). The Python handler only appends the command to a
+    deque (atomic, lock-free): a flood of signals fills the pipe, whose write then fails,
+    and a SIGTERM known only from the pipe would be lost."""
 
     def __init__(self) -> None:
-        self._numbers, wakeup = os.pipe()
+        self._wakeups, wakeup = os.pipe()
         os.set_blocking(wakeup, False)  # the interpreter's write must never block its handler
-        signal.set_wakeup_fd(wakeup)
+        signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
         self._pending: collections.deque[str] = collections.deque()
+
+    def handle(self, number: int, _frame: object = None) -> None:
+        self._pending.append(COMMANDS[number])
 
     def wait_for_next(self) -> str:
         while not self._pending:
-            self._pending.extend(COMMANDS[number] for number in os.read(self._numbers, 64)
-                                 if number in COMMANDS)
+            # The handler runs at the interpreter's next check, maybe just after this read
+            # returned: wake at least once a second so such a command never waits for the next signal.
+            if select.select([self._wakeups], [], [], 1.0)[0]:
+                os.read(self._wakeups, 4096)
         return self._pending.popleft()
 
 
 def _signal_commands() -> _SignalCommands:
     commands = _SignalCommands()
     for number in COMMANDS:
-        signal.signal(number, lambda *_: None)  # a Python handler: its number reaches the wakeup fd
+        signal.signal(number, commands.handle)
     return commands
 
 
