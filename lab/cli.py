@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--public-url", metavar="URL", help="where users arrive (default: inferred from the files)")
     reproduce.add_argument("--env", action="append", default=[], metavar="VAR=VALUE",
                            help="a value for ${VAR} in the customer's nginx or HAProxy files (wins over the bundle's .env)")
+    reproduce.add_argument("--bitbucket-upstream", metavar="HOST:PORT",
+                           help="which of the proxy's upstreams is Bitbucket, as the config writes it (when the files "
+                                "leave it ambiguous)")
     reproduce.add_argument("--json", action="store_true", help="print one JSON document instead of the tables")
     reproduce.add_argument("--keep", action=argparse.BooleanOptionalAction, default=True,
                            help="stay up until Ctrl-C after the checks (default; --no-keep ends at once)")
@@ -350,6 +353,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from lab.commands import user_commands
     from lab.report import results_json, results_table, summary_line, topology_picture
     from lab.reproduce.cases import save_case
+    from lab.reproduce.infer import parse_upstream_option
     from lab.reproduce.session import mapping_table, reproduce
     from lab.reproduce.variables import parse_env_option
 
@@ -358,7 +362,10 @@ def _reproduce(args: argparse.Namespace) -> int:
         check_public_url(args.public_url)
     progress = Progress(quiet=args.json)
     env = parse_env_option(args.env)
-    with reproduce(args.paths, args.public_url, args.certs, progress, args.proxy_version, args.browser, env) as run:
+    if args.bitbucket_upstream:
+        parse_upstream_option(args.bitbucket_upstream)
+    with reproduce(args.paths, args.public_url, args.certs, progress, args.proxy_version, args.browser, env,
+                   args.bitbucket_upstream) as run:
         topology, results = run.running.topology, run.results
         _write_junit(args, [(topology.name, run.running.public_url, results)])
         report = _write_report(args, run.running, results, progress, run.mapping)

@@ -20,17 +20,18 @@ from lab.reproduce.variables import render_templates
 
 
 def read_bundle(paths: Sequence[Path], public_url: str | None = None,
-                env: Mapping[str, str] | None = None) -> CustomerSetup:
+                env: Mapping[str, str] | None = None, bitbucket_upstream: str | None = None) -> CustomerSetup:
     """What the files under ``paths`` say about the customer's setup.
 
     Raises :class:`lab.errors.LabError` (one line) for anything the lab cannot reproduce:
     unreadable or binary files, a private key, no proxy config and no properties, two
     proxies' configs, an include the bundle lacks, a ``${VAR}`` with no value (``env``:
-    ``--env`` values, which win over the bundle's ``.env``).
+    ``--env`` values, which win over the bundle's ``.env``), a proxy with several upstreams
+    that could be Bitbucket (``bitbucket_upstream``, ``--bitbucket-upstream HOST:PORT``, says which).
     """
     bundle_name = ", ".join(str(path) for path in paths) or "the bundle"
     files, rendered = render_templates(collect_bundle(paths), env)
-    return dataclasses.replace(infer(files, public_url, bundle_name), rendered=rendered)
+    return dataclasses.replace(infer(files, public_url, bundle_name, bitbucket_upstream), rendered=rendered)
 
 
 __all__ = ["read_bundle", "CustomerSetup"]

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from lab.errors import LabError
-from lab.reproduce.frontdoor import Route, VirtualServer, concrete_name, front_door
+from lab.reproduce.frontdoor import BitbucketClues, Route, VirtualServer, concrete_name, front_door
 from lab.reproduce.model import BundleFile, CustomerSetup, Listener, ProxySetup, Source, TlsReference, Upstream
 from lab.reproduce.tree import Directive, pick_main, read_config, root
 
@@ -61,7 +61,7 @@ _TLS_ROLES = {"sslcertificatekeyfile": "key", "sslcertificatechainfile": "chain"
 _REDIRECTS = ("redirect", "redirectpermanent", "redirectmatch", "redirecttemp")
 
 
-def parse_apache(bundle: Sequence[BundleFile]) -> ProxySetup:
+def parse_apache(bundle: Sequence[BundleFile], clues: BitbucketClues = BitbucketClues()) -> ProxySetup:
     """The Apache setup the bundle's Apache files describe (includes resolved)."""
     files = [file for file in bundle if file.kind == "apache"]
     server_root = detect_server_root(files)
@@ -81,7 +81,7 @@ def parse_apache(bundle: Sequence[BundleFile]) -> ProxySetup:
     distribution = DISTRIBUTION.get(server_root, DISTRIBUTION[DEBIAN_ROOT])
     config = read_config(bundle, "apache", main, server_root, distribution, parse, _include_of)
     top = config.top
-    door = front_door(_virtual_servers(top))
+    door = front_door(_virtual_servers(top), clues)
     return ProxySetup(
         kind="apache", files=config.files + ((envvars,) if envvars else ()), main_file=main,
         server_names=door.server_names, listeners=door.listeners, route_prefix=door.route_prefix,

@@ -6,8 +6,11 @@ Apache ``<VirtualHost>``, HAProxy ``frontend``/``listen`` — as a :class:`Virtu
 :func:`front_door` picks the route to Bitbucket and the servers that carry it:
 
 1. routes of servers with a TLS listener come first, then the others, in file order;
-2. among them the first whose target looks like Bitbucket (``bitbucket``/``stash`` in its
-   name, or port 7990/7991/8443 — see ``_LOOKS_LIKE_BITBUCKET``) wins, else the first route;
+2. Bitbucket's upstream is, in this order (:func:`bitbucket_route`): the one
+   ``--bitbucket-upstream`` names; the one Bitbucket's own settings point at (its port, its
+   context path); the one whose route or host names bitbucket, stash, git or scm; the one on
+   Bitbucket's ports (7990, 8443, 7999); the only one. Two or more equally good → the
+   bundle is ambiguous: :class:`LabError` listing them and the option that settles it;
 3. Bitbucket's servers are those routing to that same target; its prefix is the shortest
    route to it in the first of them;
 4. servers that only redirect to https join when they share a name with Bitbucket's
@@ -21,10 +24,25 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from lab.errors import LabError
 from lab.hostnames import ascii_host
 from lab.reproduce.model import Listener, Neighbour, Source, Upstream
 
-_LOOKS_LIKE_BITBUCKET = re.compile(r"bitbucket|stash|:79(?:90|91)\b|:8443\b", re.I)
+_NAMES_BITBUCKET = re.compile(r"(?:^|[^a-z0-9])(?:bitbucket|stash|git|scm)(?:$|[^a-z0-9])", re.I)
+"""A word of a route's path, target or upstream host that names Bitbucket (``git`` alone: not gitlab or gitea)."""
+BITBUCKET_PORTS = (7990, 8443, 7999)
+"""Bitbucket's default HTTP port, the TLS port Atlassian's docs use, and its SSH port."""
+
+
+@dataclass(frozen=True)
+class BitbucketClues:
+    """What outside the proxy config says which upstream is Bitbucket: ``--bitbucket-upstream``
+    (``given``: host, port) and Bitbucket's own settings (its connector ``port`` and
+    ``context_path`` when the bundle sets them)."""
+
+    given: tuple[str, int] | None = None
+    port: int | None = None
+    context_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,11 +87,11 @@ class FrontDoor:
     neighbours: tuple[Neighbour, ...] = ()
 
 
-def front_door(servers: Sequence[VirtualServer]) -> FrontDoor:
+def front_door(servers: Sequence[VirtualServer], clues: BitbucketClues = BitbucketClues()) -> FrontDoor:
     """Bitbucket's front door among ``servers`` (rules in the module docstring)."""
     ordered = [s for s in servers if s.serves_tls] + [s for s in servers if not s.serves_tls]
     routes = [route for server in ordered for route in server.routes]
-    chosen = next((r for r in routes if _looks_like_bitbucket(r)), routes[0] if routes else None)
+    chosen = bitbucket_route(routes, clues)
     if chosen is None:
         return _assemble(list(servers), None)
     carriers = [s for s in ordered if any(r.target == chosen.target for r in s.routes)]
@@ -148,9 +166,74 @@ def merge_listeners(listeners: Sequence[Listener]) -> tuple[Listener, ...]:
     return tuple(by_port.values())
 
 
-def _looks_like_bitbucket(route: Route) -> bool:
-    members = " ".join(f"{u.host}:{u.port}" for u in route.upstreams)
-    return bool(_LOOKS_LIKE_BITBUCKET.search(f"{route.target} {members}"))
+def bitbucket_route(routes: Sequence[Route], clues: BitbucketClues = BitbucketClues()) -> Route | None:
+    """The route to Bitbucket among ``routes`` (in preference order), by the first rule that
+    tells one upstream from the others (module docstring, rule 2)."""
+    candidates: dict[tuple[tuple[str, int], ...], Route] = {}
+    for route in routes:
+        if route.upstreams:
+            candidates.setdefault(_place(route), route)
+    if not candidates:
+        return routes[0] if routes else None
+    if clues.given is not None:
+        given = [route for route in candidates.values() if _is_given(route, clues.given)]
+        if not given:
+            raise LabError(f"--bitbucket-upstream {clues.given[0]}:{clues.given[1]} is none of the proxy's upstreams: "
+                           + _listed(candidates.values()))
+        return given[0]
+    rules = (
+        lambda route: clues.port is not None and any(u.port == clues.port for u in route.upstreams),
+        lambda route: clues.context_path is not None and route.prefix == clues.context_path.rstrip("/"),
+        _names_bitbucket,
+        _on_bitbucket_port,
+    )
+    for rule in rules:
+        matching = [route for route in candidates.values() if rule(route)]
+        if len(matching) == 1:
+            return matching[0]
+        if len(matching) > 1:
+            raise _ambiguous(matching)
+    if len(candidates) == 1:
+        return next(iter(candidates.values()))
+    raise _ambiguous(list(candidates.values()))
+
+
+def _place(route: Route) -> tuple[tuple[str, int], ...]:
+    """Where a route leads, loopback names made one (``localhost:7990`` is ``127.0.0.1:7990``)."""
+    return tuple(sorted(("localhost" if u.is_local else u.host.lower(), u.port) for u in route.upstreams))
+
+
+def _is_given(route: Route, given: tuple[str, int]) -> bool:
+    host, port = given
+    local = host in ("localhost", "::1") or host.startswith("127.")
+    return any(u.port == port and (u.host.lower() == host.lower() or (local and u.is_local)) for u in route.upstreams)
+
+
+def _names_bitbucket(route: Route) -> bool:
+    """The route's path names Bitbucket, or its target or host does while its path names no
+    other application (``/bamboo`` → ``bitbucket:8085`` is Bamboo on Bitbucket's host)."""
+    if _NAMES_BITBUCKET.search(route.prefix):
+        return True
+    members = " ".join(u.host for u in route.upstreams)
+    return not _names_another_app(route) and bool(_NAMES_BITBUCKET.search(f"{route.target} {members}"))
+
+
+def _on_bitbucket_port(route: Route) -> bool:
+    return not _names_another_app(route) and any(u.port in BITBUCKET_PORTS for u in route.upstreams)
+
+
+def _names_another_app(route: Route) -> bool:
+    return any(word in route.prefix.lower() for word, _ in _APPS)
+
+
+def _ambiguous(routes: Sequence[Route]) -> LabError:
+    return LabError("the proxy sends traffic to more than one upstream that could be Bitbucket: "
+                    + _listed(routes) + "; pass --bitbucket-upstream HOST:PORT to say which")
+
+
+def _listed(routes: Sequence[Route]) -> str:
+    return ", ".join(f"{', '.join(f'{u.host}:{u.port}' for u in route.upstreams)} ({route.prefix or '/'} at "
+                     f"{route.source})" for route in routes)
 
 
 def concrete_name(name: str) -> str | None:

@@ -17,7 +17,7 @@ import posixpath
 import re
 from collections.abc import Sequence
 
-from lab.reproduce.frontdoor import Route, VirtualServer, concrete_name, front_door
+from lab.reproduce.frontdoor import BitbucketClues, Route, VirtualServer, concrete_name, front_door
 from lab.reproduce.model import BundleFile, Listener, ProxySetup, Source, TlsReference, Upstream
 from lab.reproduce.tree import Directive, pick_main, root
 
@@ -26,7 +26,7 @@ SECTIONS = ("global", "defaults", "frontend", "backend", "listen", "peers", "res
 _HOST_FETCHES = re.compile(r"^(?:req\.)?(?:hdr|hdr_dom|hdr_beg|hdr_end)\([Hh]ost\)|^(?:req\.)?ssl_sni$|^ssl_fc_sni$")
 
 
-def parse_haproxy(bundle: Sequence[BundleFile]) -> ProxySetup:
+def parse_haproxy(bundle: Sequence[BundleFile], clues: BitbucketClues = BitbucketClues()) -> ProxySetup:
     """The HAProxy setup the bundle's HAProxy files describe."""
     files = [file for file in bundle if file.kind == "haproxy"]
     parsed = {file.relpath: tokenize(file.path.read_text(encoding="utf-8-sig"), file.relpath) for file in files}
@@ -42,7 +42,7 @@ def parse_haproxy(bundle: Sequence[BundleFile]) -> ProxySetup:
     backends = {s.args[0]: s for s in sections if s.key in ("backend", "listen") and s.args}
     servers = [server for section in _http_frontends(sections)
                for server in _virtual_servers(section, backends)]
-    door = front_door(servers)
+    door = front_door(servers, clues)
     daemon = settings.get("daemon")
     return ProxySetup(
         kind="haproxy", files=tuple(ordered), main_file=main,

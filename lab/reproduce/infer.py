@@ -25,6 +25,7 @@ from lab.errors import LabError
 from lab.reproduce.apache import parse_apache
 from lab.reproduce.bundle import PROXY_KINDS, proxy_kind, version_hint
 from lab.reproduce.certificates import read_certificates
+from lab.reproduce.frontdoor import BitbucketClues
 from lab.reproduce.haproxy import parse_haproxy
 from lab.reproduce.model import BundleFile, CustomerSetup, Listener, ProxySetup, Source
 from lab.reproduce.nginx import parse_nginx
@@ -38,16 +39,18 @@ PARSERS = {"nginx": parse_nginx, "apache": parse_apache, "haproxy": parse_haprox
 
 
 def infer(files: Sequence[BundleFile], public_url: str | None = None,
-          bundle_name: str = "the bundle") -> CustomerSetup:
-    """Everything the bundle's ``files`` say; :class:`LabError` when they cannot be reproduced."""
+          bundle_name: str = "the bundle", bitbucket_upstream: str | None = None) -> CustomerSetup:
+    """Everything the bundle's ``files`` say; :class:`LabError` when they cannot be reproduced.
+    ``bitbucket_upstream``: ``HOST:PORT`` of the proxy's upstream that is Bitbucket, when the
+    files leave it ambiguous (``--bitbucket-upstream``)."""
     kind = proxy_kind(files, bundle_name)
-    proxy = PARSERS[kind](files) if kind else None
     properties = pick_properties(files)
     settings = tuple(bundle_settings(files))
-    if proxy is None and properties is None:
-        _refuse_a_proxy_not_sent(settings)
     # The environment (and what compose, Helm or server.xml give) wins over bitbucket.properties, as in Spring Boot.
     values = {**(read_properties(properties) if properties else {}), **{s.key: s.value for s in settings}}
+    proxy = PARSERS[kind](files, bitbucket_clues(values, bitbucket_upstream)) if kind else None
+    if proxy is None and properties is None:
+        _refuse_a_proxy_not_sent(settings)
     if public_url:
         url, reason = _explicit_url(public_url), "--public-url"
     elif proxy:
@@ -68,6 +71,26 @@ def infer(files: Sequence[BundleFile], public_url: str | None = None,
             file.kind in ("text", "script", *SETTINGS_KINDS, *PROXY_KINDS)
             or (file.kind == "properties" and file != properties))),
     )
+
+
+def bitbucket_clues(values: dict[str, str], given: str | None) -> BitbucketClues:
+    """What tells Bitbucket's upstream from the proxy's others: ``--bitbucket-upstream``, and the
+    port and context path Bitbucket's settings give (only when the bundle sets them)."""
+    port = values.get("server.port", "").strip()
+    context = values.get("server.context-path", "").strip()
+    return BitbucketClues(given=parse_upstream_option(given) if given else None,
+                          port=int(port) if port.isdigit() else None,
+                          context_path=("/" + context.strip("/")) if context.strip("/") else None)
+
+
+def parse_upstream_option(value: str) -> tuple[str, int]:
+    """``--bitbucket-upstream HOST:PORT`` → (host, port); a :class:`LabError` in one line otherwise."""
+    host, _, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise LabError(f"--bitbucket-upstream {value!r}: give HOST:PORT as the proxy config writes it, "
+                       "e.g. --bitbucket-upstream localhost:7990")
+    return host, int(port)
 
 
 def _refuse_a_proxy_not_sent(settings: Sequence[Setting]) -> None:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import crossplane  # type: ignore[import-untyped]
 
 from lab.errors import LabError
-from lab.reproduce.frontdoor import Route, VirtualServer, concrete_name, front_door
+from lab.reproduce.frontdoor import BitbucketClues, Route, VirtualServer, concrete_name, front_door
 from lab.reproduce.model import BundleFile, Listener, ProxySetup, Source, TlsReference, Upstream
 from lab.reproduce.tree import Directive, Parser, pick_main, read_config, root
 
@@ -49,7 +49,7 @@ _TEMP_DIRECTIVES = ("client_body_temp_path", "proxy_temp_path", "fastcgi_temp_pa
 _NOT_A_FILE = re.compile(r"^(?:off|stderr|syslog:|memory:|/dev/)")
 
 
-def parse_nginx(bundle: Sequence[BundleFile]) -> ProxySetup:
+def parse_nginx(bundle: Sequence[BundleFile], clues: BitbucketClues = BitbucketClues()) -> ProxySetup:
     """The nginx setup the bundle's nginx files describe (includes resolved)."""
     nginx_files = [file for file in bundle if file.kind == "nginx"]
     cache: dict[str, tuple[Directive, ...]] = {}
@@ -66,7 +66,7 @@ def parse_nginx(bundle: Sequence[BundleFile]) -> ProxySetup:
     servers = [_virtual_server(server, _upstream_blocks(top)) for server in _servers(top)]
     if main and not any(server.routes for server in servers):
         _complain_about_orphans(main, nginx_files, config.files, parse)
-    door = front_door(servers)
+    door = front_door(servers, clues)
     daemon = top.first("daemon")
     return ProxySetup(
         kind="nginx", files=config.files, main_file=main,
@@ -199,7 +199,7 @@ def _location_routes(location: Directive, upstream_blocks: dict[str, Directive])
     routes: list[Route] = []
     passes = location.children("proxy_pass") + [
         d for wrapper in location.children("if", "limit_except") for d in wrapper.children("proxy_pass")]
-    for proxy_pass in passes[:1]:
+    for proxy_pass in passes:  # `if ($goget) { proxy_pass …:7991; }` beside Bitbucket's: each is a route
         target = proxy_pass.args[0] if proxy_pass.args else ""
         routes.append(Route(_location_prefix(location.args), target,
                             _upstreams(target, proxy_pass.source, upstream_blocks), location.source))

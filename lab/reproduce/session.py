@@ -46,13 +46,15 @@ class ReproducedRun:
 @contextlib.contextmanager
 def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: Path | None = None,
               progress: Progress = SILENT, proxy_release: str | None = None,
-              browser: bool = False, env: MappingOf[str, str] | None = None) -> Iterator[ReproducedRun]:
+              browser: bool = False, env: MappingOf[str, str] | None = None,
+              bitbucket_upstream: str | None = None) -> Iterator[ReproducedRun]:
     """Bring the customer's setup up from ``paths``, run every check, yield; always take it down.
     ``browser``: the browser node runs too (the ``browser.*`` checks); ``env``: values of
-    ``${VAR}`` in the customer's nginx/HAProxy files (``--env``).
+    ``${VAR}`` in the customer's nginx/HAProxy files (``--env``); ``bitbucket_upstream``: which
+    of the proxy's upstreams is Bitbucket (``--bitbucket-upstream``).
     The proxy's Debian release is ``proxy_release``, else the one closest to a version line
     in the bundle, else the default — the mapping says which and why."""
-    setup = read_bundle(list(paths), public_url, env)
+    setup = read_bundle(list(paths), public_url, env, bitbucket_upstream)
     plan = reproduction(setup, case_name(list(paths)))
     release, row = _release(setup, proxy_release)
     plan.mapping.append(row)

@@ -77,3 +77,18 @@ def test_an_error_with_json_is_a_json_object_too(tmp_path):
     result = reproduce(tmp_path, json_output=True)
     assert result.returncode == 2
     assert "nothing to reproduce" in json.loads(result.stdout)["error"]
+
+
+def test_a_proxy_with_two_equally_likely_bitbucket_upstreams_is_refused_naming_them_and_the_option(tmp_path):
+    (tmp_path / "tools.conf").write_text("server {\n    listen 80;\n    location /a { proxy_pass http://10.0.0.5:8080; }\n"
+                                         "    location /b { proxy_pass http://10.0.0.6:8081; }\n}\n")
+    message = one_line_error(reproduce(tmp_path))
+    assert "10.0.0.5:8080" in message and "10.0.0.6:8081" in message and "--bitbucket-upstream" in message
+
+
+def test_a_malformed_bitbucket_upstream_option_is_refused_before_anything_starts(tmp_path):
+    (tmp_path / "site.conf").write_text("server {\n    listen 80;\n    location / { proxy_pass http://b:7990; }\n}\n")
+    args = [sys.executable, "-m", "lab", "reproduce", str(tmp_path), "--no-keep", "--bitbucket-upstream", "b"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert "give HOST:PORT" in one_line_error(result)

@@ -334,3 +334,61 @@ def test_an_upstream_named_for_another_product_is_that_neighbour_not_jira_by_its
                                                "        proxy_pass http://artifactory:8080;\n    }\n    location /stash {")})
 
     assert [n.app for n in read_bundle([tmp_path]).proxy.neighbours] == ["artifactory"]
+
+
+GO_GET_SITE = """server {
+    listen 80;
+    server_name git.example.org;
+    if ($args ~* "^go-get=1") { set $condition goget; }
+    location / {
+        if ($condition = goget) { proxy_pass http://localhost:7991; }
+        if ($condition != goget) { proxy_pass http://localhost:7990; }
+    }
+}
+"""
+TWO_UNNAMED_APPS = """server {
+    listen 80;
+    server_name tools.example.org;
+    location /a { proxy_pass http://10.0.0.5:8080; }
+    location /b { proxy_pass http://10.0.0.6:8081; }
+}
+"""
+
+
+def test_of_two_proxy_pass_in_if_blocks_the_one_on_bitbucket_s_port_is_bitbucket_and_the_other_a_neighbour(tmp_path):
+    write(tmp_path, {"site.conf": GO_GET_SITE})
+    setup = read_bundle([tmp_path])
+    assert [(u.host, u.port) for u in setup.proxy.upstreams] == [("localhost", 7990)]
+    assert [(n.upstream.port, n.route_prefix) for n in setup.proxy.neighbours] == [(7991, "")]
+
+
+def test_bitbucket_s_own_port_in_its_settings_picks_its_upstream_over_the_default_port(tmp_path):
+    write(tmp_path, {"site.conf": GO_GET_SITE, "bitbucket.properties": "server.port=7991\n"})
+    assert [(u.host, u.port) for u in read_bundle([tmp_path]).proxy.upstreams] == [("localhost", 7991)]
+
+
+def test_two_upstreams_nothing_tells_apart_are_refused_listing_both_and_the_option(tmp_path):
+    write(tmp_path, {"site.conf": TWO_UNNAMED_APPS})
+    with pytest.raises(LabError) as refused:
+        read_bundle([tmp_path])
+    message = str(refused.value)
+    assert "10.0.0.5:8080 (/a at site.conf:4)" in message and "10.0.0.6:8081 (/b at site.conf:5)" in message
+    assert "--bitbucket-upstream HOST:PORT" in message and "\n" not in message
+
+
+def test_the_bitbucket_upstream_option_settles_the_ambiguity_and_the_other_becomes_a_neighbour(tmp_path):
+    write(tmp_path, {"site.conf": TWO_UNNAMED_APPS})
+    setup = read_bundle([tmp_path], bitbucket_upstream="10.0.0.6:8081")
+    assert setup.public_url == "http://tools.example.org/b"
+    assert [(n.upstream.host, n.route_prefix) for n in setup.proxy.neighbours] == [("10.0.0.5", "/a")]
+    with pytest.raises(LabError, match="is none of the proxy's upstreams"):  # negative control: a wrong one
+        read_bundle([tmp_path], bitbucket_upstream="10.0.0.7:7990")
+
+
+def test_git_in_a_route_names_bitbucket_but_gitlab_does_not(tmp_path):
+    write(tmp_path, {"site.conf": TWO_UNNAMED_APPS.replace("location /a", "location /gitlab")
+                     .replace("location /b", "location /git")})
+    assert read_bundle([tmp_path]).proxy.route_prefix == "/git"
+    write(tmp_path, {"site.conf": TWO_UNNAMED_APPS.replace("location /a", "location /gitlab")})
+    with pytest.raises(LabError, match="more than one upstream"):
+        read_bundle([tmp_path])
