@@ -43,6 +43,8 @@ class BitbucketClues:
     given: tuple[str, int] | None = None
     port: int | None = None
     context_path: str | None = None
+    scheme: str | None = None       # server.scheme: where users arrive, for a snippet with no server of its own
+    proxy_port: int | None = None   # server.proxy-port, likewise
 
 
 @dataclass(frozen=True)

@@ -78,9 +78,13 @@ def bitbucket_clues(values: dict[str, str], given: str | None) -> BitbucketClues
     port and context path Bitbucket's settings give (only when the bundle sets them)."""
     port = values.get("server.port", "").strip()
     context = values.get("server.context-path", "").strip()
+    proxy_port = values.get("server.proxy-port", "").strip()
+    scheme = values.get("server.scheme", "").strip().lower()
     return BitbucketClues(given=parse_upstream_option(given) if given else None,
                           port=int(port) if port.isdigit() else None,
-                          context_path=("/" + context.strip("/")) if context.strip("/") else None)
+                          context_path=("/" + context.strip("/")) if context.strip("/") else None,
+                          scheme=scheme if scheme in ("http", "https") else None,
+                          proxy_port=int(proxy_port) if proxy_port.isdigit() else None)
 
 
 def parse_upstream_option(value: str) -> tuple[str, int]:

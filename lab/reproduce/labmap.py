@@ -20,6 +20,7 @@ from lab.pki import KEYSTORE_ALIAS, KEYSTORE_PASSWORD, TlsFiles, keystore
 from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup, ssh_files
 from lab.reproduce.apache import detect_server_root, unsupported_directives
 from lab.reproduce.model import CustomerSetup, Neighbour, ProxySetup, Upstream
+from lab.reproduce.nginx import WRAPPER_SITE, wrapper_site
 from lab.reproduce.placement import (LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, Placed, ProxyStart, place_files,
                                      proxy_start)
 from lab.reproduce.tlsmap import TlsPlacement, tls_files
@@ -79,7 +80,7 @@ class Reproduction:
         assert self.setup.proxy is not None and self.proxy_plan is not None
         public_host = urllib.parse.urlsplit(topology.public_url).hostname or ""
         self.tls_placements = tls_files(self.setup.proxy.tls_files, self.setup.certificates, tls, public_host)
-        return _proxy_setup(self.setup.proxy, self.proxy_plan, self.tls_placements)
+        return _proxy_setup(self.setup.proxy, self.proxy_plan, self.tls_placements, public_host)
 
 
 def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
@@ -353,8 +354,11 @@ def _customer_keystore(tls: TlsFiles, values: dict[str, str], prefix: str) -> by
                     values.get(f"{prefix}.ssl.key-store-password", KEYSTORE_PASSWORD))
 
 
-def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlacement]) -> NodeSetup:
+def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlacement], public_host: str) -> NodeSetup:
     files = [ContainerFile(item.path, _working_copy(item, proxy)) for item in plan.placed]
+    if proxy.snippets:
+        snippets = [item.path for item in plan.placed if item.file.relpath in proxy.snippets]
+        files.append(ContainerFile(WRAPPER_SITE, wrapper_site(proxy, snippets, public_host).encode()))
     if plan.start.main_config == LAB_RHEL_HTTPD_CONF:
         files.append(ContainerFile(LAB_RHEL_HTTPD_CONF, (PROXIES_DIR / "apache" / "httpd-rhel.conf").read_bytes()))
     if LAB_HAPROXY_BASE in plan.start.environment.get("LAB_HAPROXY_FILES", ""):
@@ -381,6 +385,14 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
              for item in placed if _working_copy(item, proxy) != item.file.path.read_bytes()]
     if not proxy.main_file:
         rows.append(Mapping("main config", "(not in the bundle)", f"{start.main_config}: {start.main_reason}"))
+    if proxy.snippets:
+        listener = proxy.listeners[0]
+        rows.append(Mapping("server block", f"(not in the bundle: {', '.join(proxy.snippets)} holds only locations)",
+                            f"{WRAPPER_SITE}: the lab's server {{ listen {listener.port}{' ssl' if listener.tls else ''}; "
+                            f"server_name {urllib.parse.urlsplit(setup.public_url).hostname}; client_max_body_size 0; include …; }} — "
+                            + ("https because server.scheme=https" if listener.tls else
+                               "plain HTTP: Bitbucket's settings name no https")
+                            + "; send the real server block to test its TLS, names and limits"))
     rows += [Mapping("TLS file", f"{item.reference.directive} {item.reference.path} ({item.reference.source})",
                      f"{item.file.path}: {item.lab}")
              for item in plan.tls_placements]

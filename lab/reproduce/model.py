@@ -146,6 +146,8 @@ class ProxySetup:
     name_sources: dict[str, Source] = field(default_factory=dict)   # each server name → where it is declared
     route_source: Source | None = None      # the location / ProxyPass / use_backend that gave route_prefix
     neighbours: tuple[Neighbour, ...] = ()  # the other applications the proxy sends traffic to
+    snippets: tuple[str, ...] = ()          # nginx files of bare `location`s, included by a server {} the bundle
+                                            # lacks: the lab wraps them in a server {} of its own (shown)
 
 
 @dataclass(frozen=True)

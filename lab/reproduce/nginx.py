@@ -64,6 +64,10 @@ def parse_nginx(bundle: Sequence[BundleFile], clues: BitbucketClues = BitbucketC
     config = read_config(bundle, "nginx", main, CONF_PREFIX, DISTRIBUTION, parse, _include_of)
     top = config.top
     servers = [_virtual_server(server, _upstream_blocks(top)) for server in _servers(top)]
+    snippets: tuple[BundleFile, ...] = ()
+    if not servers and main is None:
+        snippets = tuple(file for file in config.files if any(d.key == "location" for d in parse(file)))
+        servers = [_snippet_server(top, snippets[0], clues)] if snippets else []
     if main and not any(server.routes for server in servers):
         _complain_about_orphans(main, nginx_files, config.files, parse)
     door = front_door(servers, clues)
@@ -71,12 +75,50 @@ def parse_nginx(bundle: Sequence[BundleFile], clues: BitbucketClues = BitbucketC
     return ProxySetup(
         kind="nginx", files=config.files, main_file=main,
         server_names=door.server_names, listeners=door.listeners, route_prefix=door.route_prefix,
-        upstreams=door.upstreams, neighbours=door.neighbours, tls_files=_tls_files(top), includes=config.includes,
+        upstreams=door.upstreams, neighbours=door.neighbours, includes=config.includes,
+        tls_files=_tls_files(top) + (_wrapper_tls(snippets[0]) if snippets and door.listeners[0].tls else ()),
+        snippets=tuple(file.relpath for file in snippets),
         directories=_directories(top), accounts=_accounts(top),
         daemonizes=bool(daemon and daemon.args[:1] and daemon.args[0].lower() == "on"),
         daemon_source=daemon.source if daemon else None,
         name_sources=door.name_sources, route_source=door.route_source,
     )
+
+
+WRAPPER_SITE = "/etc/nginx/sites-enabled/lab-server-around-snippets.conf"
+"""The lab's own ``server {}`` that includes a customer's location-only snippets."""
+SNIPPETS_DIR = "/etc/nginx/lab-snippets"
+"""Where those snippets go: a directory no ``include`` of Debian's nginx.conf reads."""
+WRAPPER_TLS_DIR = "/etc/nginx/lab-wrapper"
+
+
+def _snippet_server(top: Directive, first: BundleFile, clues: BitbucketClues) -> VirtualServer:
+    """The server {} a location-only snippet lives in on the customer's machine, which the
+    bundle lacks: it listens where Bitbucket's settings say users arrive (https on 443 when
+    server.scheme is https), else on 80; no name (the public host comes from the settings)."""
+    tls = clues.scheme == "https"
+    port = clues.proxy_port or (443 if tls else 80)
+    source = Source(first.relpath, 1)
+    return VirtualServer(source=source, names=[], listeners=[Listener(port, tls, False, False, source)],
+                         routes=_routes(top, _upstream_blocks(top)))
+
+
+def _wrapper_tls(first: BundleFile) -> tuple[TlsReference, ...]:
+    source = Source(first.relpath, 1)
+    return (TlsReference("ssl_certificate", f"{WRAPPER_TLS_DIR}/fullchain.pem", "fullchain", source),
+            TlsReference("ssl_certificate_key", f"{WRAPPER_TLS_DIR}/key.pem", "key", source))
+
+
+def wrapper_site(proxy: ProxySetup, placed_snippets: Sequence[str], host: str) -> str:
+    """The text of the lab's server {} around the customer's location-only snippets."""
+    listener = proxy.listeners[0]
+    lines = ["# Written by the lab: the customer's location snippets live in a server {} the bundle lacks.",
+             "server {", f"    listen {listener.port}{' ssl' if listener.tls else ''};", f"    server_name {host};",
+             "    client_max_body_size 0;  # no limit of the lab's own: a limit found is the snippet's"]
+    if listener.tls:
+        lines += [f"    ssl_certificate {WRAPPER_TLS_DIR}/fullchain.pem;", f"    ssl_certificate_key {WRAPPER_TLS_DIR}/key.pem;"]
+    lines += [f"    include {path};" for path in placed_snippets]
+    return "\n".join([*lines, "}", ""])
 
 
 def parse_file(file: BundleFile) -> tuple[Directive, ...]:

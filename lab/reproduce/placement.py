@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from lab.errors import LabError
 from lab.reproduce.model import INCLUDE_DISTRIBUTION, INCLUDE_NOTHING, BundleFile, ProxySetup
+from lab.reproduce.nginx import SNIPPETS_DIR, WRAPPER_SITE
 
 DEBIAN_APACHE_ROOT = "/etc/apache2"
 RHEL_APACHE_ROOT = "/etc/httpd"
@@ -48,7 +49,11 @@ def place_files(proxy: ProxySetup, server_root: str) -> list[Placed]:
     included = _included_paths(proxy, server_root)
     placed = []
     for file in proxy.files:
-        if file.mirrored_path:
+        if file.relpath in proxy.snippets:
+            placed.append(Placed(file, f"{SNIPPETS_DIR}/{posixpath.basename(file.relpath)}",
+                                 "a location-only snippet: the lab's server {} includes it "
+                                 f"({WRAPPER_SITE}), since nginx refuses `location` outside one"))
+        elif file.mirrored_path:
             placed.append(Placed(file, file.mirrored_path, "the path the bundle mirrors"))
         elif file == proxy.main_file:
             path = _MAIN_PATHS[_layout(proxy.kind, server_root)]

@@ -10,7 +10,8 @@ import pytest
 from lab.errors import LabError
 from lab.reproduce import read_bundle
 from lab.reproduce.bundle import collect_bundle
-from lab.reproduce.labmap import _generated_properties, reproduction
+from lab.reproduce.labmap import _generated_properties, proxy_rows, reproduction
+from lab.reproduce.nginx import WRAPPER_SITE
 
 SITE = """server {
     listen 443 ssl;
@@ -392,3 +393,38 @@ def test_git_in_a_route_names_bitbucket_but_gitlab_does_not(tmp_path):
     write(tmp_path, {"site.conf": TWO_UNNAMED_APPS.replace("location /a", "location /gitlab")})
     with pytest.raises(LabError, match="more than one upstream"):
         read_bundle([tmp_path])
+
+
+LOCATION_SNIPPET = """location /bitbucket {
+    proxy_pass http://bitbucket:7990;
+}
+"""
+
+
+def test_a_location_only_snippet_runs_inside_a_server_of_the_lab_s_own_that_listens_where_the_settings_say(tmp_path):
+    write(tmp_path, {"etc/nginx/conf.d/bitbucket.conf": LOCATION_SNIPPET,
+                     "bitbucket.properties": "server.proxy-name=git.example.org\nserver.proxy-port=443\n"
+                                             "server.scheme=https\nserver.secure=true\nserver.context-path=/bitbucket\n"})
+    setup = read_bundle([tmp_path])
+    plan = reproduction(setup, "t")
+    files = {f.path: f.data.decode() for f in plan.provision(plan.topology, next(
+        n for n in plan.topology.nodes if n.kind == "nginx"), _lab_tls(tmp_path)).files}
+
+    assert setup.public_url == "https://git.example.org/bitbucket"
+    assert "include /etc/nginx/lab-snippets/bitbucket.conf;" in files[WRAPPER_SITE]
+    assert "listen 443 ssl;" in files[WRAPPER_SITE] and "server_name git.example.org;" in files[WRAPPER_SITE]
+    assert files["/etc/nginx/lab-snippets/bitbucket.conf"] == LOCATION_SNIPPET  # verbatim, out of conf.d's reach
+    assert "/etc/nginx/conf.d/bitbucket.conf" not in files
+    assert any(row.what == "server block" and "send the real server block" in row.lab for row in proxy_rows(plan))
+
+
+def test_a_location_only_snippet_without_https_settings_gets_a_plain_http_server(tmp_path):
+    write(tmp_path, {"bitbucket.conf": LOCATION_SNIPPET})
+    setup = read_bundle([tmp_path])
+    assert setup.public_url == "http://bitbucket/bitbucket" and not setup.proxy.listeners[0].tls
+    assert [ref.directive for ref in setup.proxy.tls_files] == []
+
+
+def _lab_tls(directory: Path):
+    from lab.pki import make_pki
+    return make_pki(directory / "certs", ("git.example.org", "bitbucket"))
