@@ -7,12 +7,14 @@ environment (unknown topology, unreadable file, config the proxy rejects, no Doc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import subprocess
 import sys
 import faulthandler
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
                            help="which of the proxy's upstreams is Bitbucket, as the config writes it (when the files "
                                 "leave it ambiguous)")
     reproduce.add_argument("--json", action="store_true", help="print one JSON document instead of the tables")
+    reproduce.add_argument("--fix", action="store_true",
+                           help="patch working copies of the customer's files for each finding with a file remedy, "
+                                "reload, check again, and print the patch with what it proved")
+    reproduce.add_argument("--fix-out", type=Path, metavar="DIR",
+                           help="with --fix: write the patched bundle (DIR/bundle) and the patches (DIR/proxy.patch, "
+                                "DIR/settings.patch) there")
     reproduce.add_argument("--keep", action=argparse.BooleanOptionalAction, default=True,
                            help="stay up until Ctrl-C after the checks (default; --no-keep ends at once)")
     reproduce.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML there, one test case per check")
@@ -247,7 +255,7 @@ def _report_path(args: argparse.Namespace, topology: str) -> Path | None:
 
 
 def _write_report(args: argparse.Namespace, running: RunningTopology, results: list[CheckResult],
-                  progress: Progress, mapping: Sequence[object] = ()) -> Path | None:
+                  progress: Progress, mapping: Sequence[object] = (), fix: object = None) -> Path | None:
     """The HTML report (and JUnit XML beside it), when asked for or on a terminal."""
     path = _report_path(args, running.topology.name)
     if path is None:
@@ -260,7 +268,7 @@ def _write_report(args: argparse.Namespace, running: RunningTopology, results: l
     except LabError as error:
         versions = {"versions": f"not read: {error}"}
     with writing(path):  # a full disk or a lost permission at the end: one line, exit 2
-        junit = write_report(path, running, results, mapping=mapping, versions=versions)  # type: ignore[arg-type]
+        junit = write_report(path, running, results, mapping=mapping, versions=versions, fix=fix)  # type: ignore[arg-type]
     progress.step(f"wrote {path} (JUnit: {junit})")
     return path
 
@@ -354,7 +362,9 @@ def _reproduce(args: argparse.Namespace) -> int:
     from lab.report import results_json, results_table, summary_line, topology_picture
     from lab.reproduce.cases import save_case
     from lab.reproduce.infer import parse_upstream_option
-    from lab.reproduce.session import mapping_table, reproduce
+    from lab.fix.report import fix_text, write_fix_out
+    from lab.fix.verify import verify_fix
+    from lab.reproduce.session import mapping_table, reproduce, rerun_patched
     from lab.reproduce.variables import parse_env_option
 
     _validate(args)
@@ -364,20 +374,31 @@ def _reproduce(args: argparse.Namespace) -> int:
     env = parse_env_option(args.env)
     if args.bitbucket_upstream:
         parse_upstream_option(args.bitbucket_upstream)
+    if args.fix_out and not args.fix:
+        raise LabError("--fix-out goes with --fix")
     with reproduce(args.paths, args.public_url, args.certs, progress, args.proxy_version, args.browser, env,
-                   args.bitbucket_upstream) as run:
+                   args.bitbucket_upstream) as run, _fix_folder(args) as work:
+        fix = verify_fix(run.reproduction.setup, run.results, work, lambda folder: rerun_patched(run, folder, progress)) \
+            if args.fix else None
+        if fix is not None:
+            write_fix_out(fix, args.fix_out)
         topology, results = run.running.topology, run.results
         _write_junit(args, [(topology.name, run.running.public_url, results)])
-        report = _write_report(args, run.running, results, progress, run.mapping)
+        report = _write_report(args, run.running, results, progress, run.mapping, fix)
         if args.json:
-            print(results_json(topology.name, run.running.public_url, results,
-                               {"proxy": run.proxy_json, "mapping": [row.to_json() for row in run.mapping]}))
+            extra: dict[str, object] = {"proxy": run.proxy_json, "mapping": [row.to_json() for row in run.mapping]}
+            if fix is not None:
+                extra["fix"] = fix.to_json()
+            print(results_json(topology.name, run.running.public_url, results, extra))
         else:
             print(topology_picture(topology, run.running.public_url, results))
             print()
             print(mapping_table(run.mapping))
             print()
             print(results_table(results, timings=sys.stdout.isatty()))
+            if fix is not None:
+                print()
+                print(fix_text(fix, args.fix_out))
             if args.keep:
                 print()
                 print(user_commands(run.running))
@@ -387,13 +408,24 @@ def _reproduce(args: argparse.Namespace) -> int:
             setup = run.reproduction.setup
             kind = run.proxy_json["kind"]
             case = save_case(args.cases_dir, args.save, setup.bundle, run.running.public_url,
-                             str(kind) if kind else None, results)
+                             str(kind) if kind else None, fix.before if fix else results)
             progress.step(f"saved the bundle and its verdicts as {case} ({summary_line(results)})")
         if args.keep:
             progress.step(f"\n{topology.name} stays up; press Ctrl-C to take it down")
             if not keep_watching(run.running):
                 return 1
     return 1 if any(r.ok is False for r in results) else 0
+
+
+@contextlib.contextmanager
+def _fix_folder(args: argparse.Namespace) -> Iterator[Path]:
+    """Where --fix writes the patched bundle: --fix-out, else a temporary folder removed after."""
+    if args.fix_out:
+        args.fix_out.mkdir(parents=True, exist_ok=True)
+        yield args.fix_out
+        return
+    with tempfile.TemporaryDirectory(prefix="lab-fix-") as folder:
+        yield Path(folder)
 
 
 def _down(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from lab.report import summary_line
 from lab.topology import Node, Topology
 
 if TYPE_CHECKING:
+    from lab.fix.verify import FixResult
     from lab.reproduce.labmap import Mapping
     from lab.runtime import RunningTopology
 
@@ -44,7 +45,7 @@ def verdict_text(result: CheckResult) -> str:
 
 
 def html_report(running: RunningTopology, results: Sequence[CheckResult], *, mapping: Sequence[Mapping] = (),
-                versions: MappingType[str, str] | None = None) -> str:
+                versions: MappingType[str, str] | None = None, fix: FixResult | None = None) -> str:
     """The whole report as one HTML document."""
     topology = running.topology
     title = f"{topology.name}: {summary_line(results)}"
@@ -58,6 +59,7 @@ def html_report(running: RunningTopology, results: Sequence[CheckResult], *, map
         "<h2>Topology</h2>", topology_svg(topology, results, browser=running.browser is not None),
         *(["<h2>Findings</h2>", _findings_section(found)] if found else []),
         "<h2>Checks</h2>", _checks_table(results, found),
+        *(["<h2>Verified fix</h2>", _fix_section(fix)] if fix is not None else []),
         *(["<h2>Customer mapping (customer → lab)</h2>", _mapping_table(mapping)] if mapping else []),
         "<h2>Effective configuration</h2>", _config_section(running),
         "<h2>Lab versions</h2>", _versions_table(versions, running),
@@ -68,7 +70,8 @@ def html_report(running: RunningTopology, results: Sequence[CheckResult], *, map
 
 
 def write_report(path: Path, running: RunningTopology, results: Sequence[CheckResult], *,
-                 mapping: Sequence[Mapping] = (), versions: MappingType[str, str] | None = None) -> Path:
+                 mapping: Sequence[Mapping] = (), versions: MappingType[str, str] | None = None,
+                 fix: FixResult | None = None) -> Path:
     """Write the report to ``path`` and JUnit XML beside it (``<stem>.xml``); returns the
     JUnit path."""
     from lab.junit import write_junit
@@ -76,7 +79,7 @@ def write_report(path: Path, running: RunningTopology, results: Sequence[CheckRe
 
     path.parent.mkdir(parents=True, exist_ok=True)
     # 0600: the report quotes the customer's files
-    write_private(path, html_report(running, results, mapping=mapping, versions=versions).encode("utf-8"))
+    write_private(path, html_report(running, results, mapping=mapping, versions=versions, fix=fix).encode("utf-8"))
     junit = path.with_suffix(".xml")
     write_junit(junit, [(running.topology.name, running.public_url, results)])
     return junit
@@ -88,6 +91,21 @@ def default_report_path(topology: str, directory: Path = Path("reports")) -> Pat
 
 
 # ---------------------------------------------------------------- checks
+
+
+def _fix_section(fix: FixResult) -> str:
+    """The patch, what it proved (each check whose verdict it changed), and the instructions."""
+    changed = "".join(f"<tr><td>{_e(check_id)}</td><td>{_e(before)}</td><td>{_e(after)}</td></tr>"
+                      for check_id, before, after in fix.changed_verdicts())
+    parts = [f"<p class='summary'>{_e(fix.verdict_line())}</p>"]
+    if fix.patch:
+        parts.append(f"<pre class='patch'>{_e(fix.patch)}</pre>")
+    if changed:
+        parts.append(f"<table class='mapping'><tr><th>check</th><th>as sent</th><th>patched</th></tr>{changed}</table>")
+    if fix.instructions:
+        parts.append("<p>Not a file edit (for the customer or their admin):</p><ul>"
+                     + "".join(f"<li>{_e(item)}</li>" for item in fix.instructions) + "</ul>")
+    return "".join(parts)
 
 
 def _findings_section(found: Sequence[Finding]) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lab.fix.remedies import APACHE_VERIFY_DEPTH, BODY_LIMIT, PROXY_TIMEOUT
+
 
 @dataclass(frozen=True)
 class Signature:
@@ -19,17 +21,17 @@ class Signature:
     pattern: re.Pattern[str]
     kinds: tuple[str, ...]
     fix: str
+    remedy: str | None = None   # the cause in lab.fix.remedies whose edit fixes it
 
 
-def _sig(name: str, pattern: str, kinds: tuple[str, ...], fix: str) -> Signature:
-    return Signature(name, re.compile(pattern), kinds, fix)
+def _sig(name: str, pattern: str, kinds: tuple[str, ...], fix: str, remedy: str | None = None) -> Signature:
+    return Signature(name, re.compile(pattern), kinds, fix, remedy)
 
 
 APACHE, NGINX, HAPROXY, STUB = ("apache",), ("nginx",), ("haproxy",), ("stub",)
 SIGNATURES: tuple[Signature, ...] = (
-    _sig("AH02040 chain too long", r"AH02040|Certificate Chain too long", APACHE,
-         "Apache verifies only 1 certificate of Bitbucket's chain by default, and Bitbucket's leaf is issued by "
-         "an intermediate: set `SSLProxyVerifyDepth 2` (or more) beside `SSLProxyVerify require`"),
+    _sig("AH02040 chain too long", r"AH02040|Certificate Chain too long", APACHE, APACHE_VERIFY_DEPTH.text,
+         APACHE_VERIFY_DEPTH.cause),
     _sig("AH02411 peer name", r"AH02411|AH02005|Peer certificate CN mismatch|does not match the expected", APACHE,
          "Bitbucket's certificate does not name the host Apache checks (SSLProxyCheckPeerName; with "
          "ProxyPreserveHost On Apache checks the public name): give Bitbucket's certificate that name, or use "
@@ -51,10 +53,10 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig("AH00957 connect", r"AH00957|AH01114|AH00959|failed to make connection to backend", APACHE,
          "Apache cannot connect to Bitbucket: check the host and port in ProxyPass"),
     _sig("nginx body limit", r"client intended to send too large (chunked )?body", NGINX,
-         "nginx refused the request body: `client_max_body_size 0;` (the default 1m stops git pushes)"),
+         "nginx refused the request body: `client_max_body_size 0;` (the default 1m stops git pushes)", BODY_LIMIT.cause),
     _sig("nginx read timeout", r"upstream timed out .*while reading", NGINX,
          "nginx stopped waiting for Bitbucket: raise `proxy_read_timeout` (and `proxy_send_timeout`) well above "
-         "60 s — Bitbucket may think for minutes before a big clone streams"),
+         "60 s — Bitbucket may think for minutes before a big clone streams", PROXY_TIMEOUT.cause),
     _sig("nginx upstream TLS verify", r"upstream SSL certificate verify error|upstream SSL certificate does not match",
          NGINX, "nginx could not verify Bitbucket's certificate: `proxy_ssl_trusted_certificate` must hold the "
          "issuing CA, `proxy_ssl_name` the name in Bitbucket's certificate, `proxy_ssl_verify_depth` its depth"),
@@ -67,9 +69,10 @@ SIGNATURES: tuple[Signature, ...] = (
          NGINX, "nothing listens where nginx's `proxy_pass` points: check the upstream host and port"),
     _sig("haproxy server timeout", r" s[HD]-- ", HAPROXY,
          "HAProxy's `timeout server` ended the request while Bitbucket was still working (termination state sH/sD): "
-         "raise it well above 60 s for big clones"),
+         "raise it well above 60 s for big clones", PROXY_TIMEOUT.cause),
     _sig("haproxy client timeout", r" c[DH]-- ", HAPROXY,
-         "HAProxy's `timeout client` ended the transfer (termination state cD/cH): raise it for big pushes and clones"),
+         "HAProxy's `timeout client` ended the transfer (termination state cD/cH): raise it for big pushes and clones",
+         PROXY_TIMEOUT.cause),
     _sig("haproxy no server", r" SC-- | sC-- |<NOSRV>", HAPROXY,
          "HAProxy had no server to send the request to (down, or no use_backend matched): check the backend's "
          "server line and health check, and the routing acl"),

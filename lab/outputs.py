@@ -65,6 +65,18 @@ def validate_output_paths(args: argparse.Namespace) -> None:
         check_output_file(Path(junit), "--junit", force)
     if getattr(args, "save", None) is not None:
         check_case(Path(getattr(args, "cases_dir", "tests/cases")), args.save)
+    if getattr(args, "fix_out", None) is not None:
+        check_fix_out(Path(args.fix_out))
+
+
+def check_fix_out(folder: Path) -> None:
+    """:class:`LabError` unless ``--fix-out`` names a folder the lab can create, or an empty one:
+    the patched bundle must never mix with files already there."""
+    if os.path.islink(folder) or (os.path.lexists(folder) and not folder.is_dir()):
+        raise LabError(f"--fix-out {folder} exists and is not a folder: give a new folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise LabError(f"--fix-out {folder} is not empty: give a new or empty folder")
+    check_output_folder(folder, "--fix-out")
 
 
 def check_output_file(path: Path, option: str, force: bool = False) -> None:

@@ -20,6 +20,7 @@ from lab.checks.probe import early_status_for_body, open_socket
 from lab.checks.pushing import Push, push_new_branch, push_verdict
 from lab.checks.uplink import Hold, held_uplink
 from lab.client import request_id
+from lab.fix.remedies import BODY_LIMIT, PROXY_TIMEOUT
 
 
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
@@ -28,12 +29,9 @@ STATUS_HINTS = {
     500: "the proxy answered 500 (see reach.status for what it most often means behind a re-encrypting proxy)",
     403: "the proxy forbids the request (403): look for rules that deny POST …/git-receive-pack or "
          "…/git-upload-pack (nginx `limit_except`/`deny`, Apache `<Limit>`/`Require`, HAProxy `http-request deny`)",
-    413: "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), "
-         "Apache `LimitRequestBody 0`",
+    413: BODY_LIMIT.text,
     502: "the proxy could not talk to Bitbucket (502): check the upstream name, port and scheme",
-    504: "the proxy gave up waiting for Bitbucket (504): raise nginx `proxy_read_timeout` / Apache ProxyPass "
-         "`timeout=` / HAProxy `timeout server` well above 60 s — Bitbucket may think for minutes before a big "
-         "clone streams",
+    504: PROXY_TIMEOUT.text + " (504)",
 }
 GIT_HINTS = (
     ("unable to get local issuer certificate", "the server sends the leaf without its intermediate: serve "
@@ -54,10 +52,10 @@ GIT_HINTS = (
     ("Could not resolve", "the public host name does not resolve from the users' network"),
     ("redirect", "git was redirected: the clone URL and Bitbucket's view of its URL differ"),
 )
-STATUS_CAUSES = {413: "body-limit", 403: "git-forbidden", 504: "proxy-timeout"}
+STATUS_CAUSES = {413: BODY_LIMIT.cause, 403: "git-forbidden", 504: PROXY_TIMEOUT.cause}
 """A status that names its cause whatever else fails: the findings it shares (lab.findings)."""
 GIT_CAUSES = {"HTTP/2 stream": "http2-transfers", "Connection died": "http2-transfers",
-              "early EOF": "proxy-timeout"}
+              "early EOF": PROXY_TIMEOUT.cause}
 _STATUS = re.compile(r"(?:HTTP |returned error: )(\d{3})")
 
 

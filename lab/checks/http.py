@@ -13,6 +13,8 @@ from lab.checks.base import (FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, REACH_STATUS, 
 from lab.checks.explain import (CONNECTOR_CAUSE, base_url_hint, bitbucket_view, connector_failure, connector_hint,
                                 loop_hint)
 from lab.checks.network import describe
+from lab.fix.remedies import ENCODED_SLASH_REFUSED
+from lab.fix.remedies import PATH_REWRITTEN as PATH_REWRITTEN_REMEDY
 
 PROXY_500_HINT = ("the proxy answered 500 itself, before Bitbucket: its error log names the cause. Behind a "
                   "re-encrypting proxy this is most often the TLS handshake to Bitbucket failing — Bitbucket's "
@@ -152,11 +154,13 @@ def path_encoded_slash(target: CheckTarget) -> Verdict:
     if response.status_code == 200 and "refs%2Fheads%2Ffeature%2Fx" in raw_path:
         return passed(f"200, Bitbucket saw {raw_path}", expected)
     hint = _encoded_slash_hint(response)
+    cause = (PATH_REWRITTEN if "decoded" in hint or "encoded %2F again" in hint
+             else ENCODED_SLASH_REFUSED.cause if hint == ENCODED_SLASH_REFUSED.text else None)
     return failed(f"{response.status_code} {_body_kind(response)}: {response.text.strip()[:160]}",
-                  expected, hint, PATH_REWRITTEN if "decoded" in hint or "encoded %2F again" in hint else None)
+                  expected, hint, cause)
 
 
-PATH_REWRITTEN = "proxy-rewrites-path"
+PATH_REWRITTEN = PATH_REWRITTEN_REMEDY.cause
 """The cause shared by the encoded-path checks when the proxy decodes or re-encodes the path."""
 ENCODED_SLASH_ASSUMED = ("Bitbucket behaviour assumed: its Tomcat accepts %2F in a path — unsourced; stock Tomcat "
                          "answers 400, and Bitbucket's own links carry refs in the query string (lab/stub/SOURCES.md)")
@@ -191,10 +195,7 @@ def path_encoded_chars(target: CheckTarget) -> Verdict:
 
 
 def _encoded_chars_hint(changed: list[str]) -> str:
-    return ("the proxy decodes or rewrites the path before Bitbucket sees it: nginx `proxy_pass` must have no URI "
-            "part (`proxy_pass http://bitbucket:7990;`), Apache needs `nocanon` on ProxyPass and "
-            "`AllowEncodedSlashes NoDecode` (and `MergeSlashes Off` for //), HAProxy must not `set-path`/"
-            "`replace-path` or normalise the URI; files and branches with these characters break otherwise")
+    return PATH_REWRITTEN_REMEDY.text + "; files and branches with these characters break otherwise"
 
 
 BITBUCKET_DEFAULT_HEADER_BYTES = 8 * 1024
@@ -401,8 +402,7 @@ def _body_kind(response: requests.Response) -> str:
 def _encoded_slash_hint(response: requests.Response) -> str:
     body = response.text
     if "json" not in response.headers.get("Content-Type", "") and response.status_code == 404:
-        return ("the proxy answered %2F with its own 404: Apache needs `AllowEncodedSlashes NoDecode` "
-                "inside the <VirtualHost> (it is not inherited)")
+        return ENCODED_SLASH_REFUSED.text
     if "refs/heads/feature/x" in body:
         return ("the proxy decoded %2F to / before Bitbucket saw it: nginx `proxy_pass` must have no URI "
                 "part (`proxy_pass http://bitbucket:7990;`), Apache `ProxyPass … nocanon`")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from lab.reproduce import read_bundle
 from lab.reproduce.labmap import Mapping, Reproduction, case_name, proxy_rows, reproduction
 from lab.reproduce.model import CustomerSetup
 from lab.releases import DEFAULT_RELEASE, VERSION_PREFIX, release_for
+from lab.reload import reload_in_place
 from lab.runtime import LabOptions, RunningTopology, up
 from lab.targets import check_running
 
@@ -32,6 +34,8 @@ class ReproducedRun:
     mapping: list[Mapping]
     proxy_version: str | None
     results: list[CheckResult]
+    reread: Callable[[Path], CustomerSetup] | None = None
+    """Read a bundle folder as this run read its paths (same --public-url, --env, --bitbucket-upstream)."""
 
     @property
     def results_by_id(self) -> dict[str, CheckResult]:
@@ -54,13 +58,15 @@ def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: P
     of the proxy's upstreams is Bitbucket (``--bitbucket-upstream``).
     The proxy's Debian release is ``proxy_release``, else the one closest to a version line
     in the bundle, else the default — the mapping says which and why."""
+    def reread(folder: Path) -> CustomerSetup:
+        return read_bundle([folder], public_url, env, bitbucket_upstream)
+
     setup = read_bundle(list(paths), public_url, env, bitbucket_upstream)
     plan = reproduction(setup, case_name(list(paths)))
     release, row = _release(setup, proxy_release)
     plan.mapping.append(row)
-    # The customer's properties file is what Bitbucket reads only when no other source of settings overrides it.
-    drop_ins = DropIns(None, setup.properties.path if setup.properties and not setup.settings else None)
-    options = LabOptions(drop_ins, certs_dir=certs_dir, provisioner=plan.provision, backend_names=plan.backend_names,
+    options = LabOptions(_drop_ins(setup), certs_dir=certs_dir, provisioner=plan.provision,
+                         backend_names=plan.backend_names,
                          ssh_base_url_known="plugin.ssh.baseurl" in plan.setup.properties_values,
                          proxy_release=release, browser=browser)
     with _customer_paths_in_errors(plan), up(plan.topology, options, progress) as running:
@@ -68,7 +74,33 @@ def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: P
         progress.step("running checks")
         results = check_running(running, on_start=lambda id_: progress.detail(f"  checking {id_}"))
         progress.done()
-        yield ReproducedRun(plan, running, mapping, proxy_version(running), results)
+        yield ReproducedRun(plan, running, mapping, proxy_version(running), results, reread)
+
+
+def _drop_ins(setup: CustomerSetup) -> DropIns:
+    """The customer's properties file is what Bitbucket reads only when no other source of settings overrides it."""
+    return DropIns(None, setup.properties.path if setup.properties and not setup.settings else None)
+
+
+def rerun_patched(run: ReproducedRun, folder: Path, progress: Progress = SILENT) -> list[CheckResult]:
+    """Reload ``run``'s topology in place from the patched bundle ``folder`` and run every
+    check again. LabError when the patch needs another topology (other nodes or names): then
+    reproduce the folder itself."""
+    assert run.reread is not None
+    setup = run.reread(folder)
+    plan = reproduction(setup, run.running.topology.name)
+    if plan.topology.nodes != run.running.topology.nodes:
+        raise LabError("the patch changes the topology itself (other nodes or names): reproduce the patched "
+                       f"bundle on its own: python -m lab reproduce {folder}")
+    options = dataclasses.replace(run.running.options, drop_ins=_drop_ins(setup), provisioner=plan.provision,
+                                  backend_names=plan.backend_names)
+    progress.step("reloading with the patched files")
+    with _customer_paths_in_errors(plan):
+        reload_in_place(run.running, options)
+    progress.step("running checks again")
+    results = check_running(run.running, on_start=lambda id_: progress.detail(f"  checking {id_}"))
+    progress.done()
+    return results
 
 
 def _release(setup: CustomerSetup, chosen: str | None) -> tuple[str, Mapping]:

@@ -1,0 +1,81 @@
+"""One table: a finding's cause → its fix in words and, where one exists, its edit per file kind.
+
+The checks' hints for these causes quote :attr:`Remedy.text` (``lab.checks.git``,
+``lab.checks.http``, ``lab.logsigs``), and ``--fix`` applies :attr:`Remedy.edits` to the
+customer's files, so a hint and its patch cannot disagree. A cause with no entry, or an
+entry with no edit for the proxy at hand, is an instruction only: the base URL in
+Bitbucket's database, a certificate to reissue, a firewall, a git client's libcurl.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from lab.fix.model import AddFlag, Edit, SetDirective, SetSetting, StripUriPart
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """What fixes one cause: the words a hint gives, and the edits by file kind (``nginx``,
+    ``apache``, ``haproxy``; Bitbucket's settings come from :func:`setting_edits`)."""
+
+    cause: str
+    text: str
+    edits: dict[str, tuple[Edit, ...]] = field(default_factory=dict)
+
+
+BODY_LIMIT = Remedy(
+    "body-limit",
+    "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), Apache `LimitRequestBody 0`",
+    {"nginx": (SetDirective("client_max_body_size", "0", "server"),),
+     "apache": (SetDirective("LimitRequestBody", "0", "vhost"),)})
+PROXY_TIMEOUT = Remedy(
+    "proxy-timeout",
+    "the proxy gave up waiting for Bitbucket: raise nginx `proxy_read_timeout` / Apache `ProxyTimeout` (or ProxyPass "
+    "`timeout=`) / HAProxy `timeout server` well above 60 s — Bitbucket may think for minutes before a big clone streams",
+    {"nginx": (SetDirective("proxy_read_timeout", "600s", "location"),
+               SetDirective("proxy_send_timeout", "600s", "location")),
+     "apache": (SetDirective("ProxyTimeout", "600", "vhost"),),
+     "haproxy": (SetDirective("timeout server", "10m", "backend"), SetDirective("timeout client", "10m", "frontend"))})
+PATH_REWRITTEN = Remedy(
+    "proxy-rewrites-path",
+    "the proxy decodes or rewrites the path before Bitbucket sees it: nginx `proxy_pass` must have no URI part "
+    "(`proxy_pass http://bitbucket:7990;`), Apache needs `nocanon` on ProxyPass and `AllowEncodedSlashes NoDecode`, "
+    "HAProxy must not `set-path`/`replace-path` or normalise the URI",
+    {"nginx": (StripUriPart(),),
+     "apache": (AddFlag("nocanon"), SetDirective("AllowEncodedSlashes", "NoDecode", "vhost"))})
+ENCODED_SLASH_REFUSED = Remedy(
+    "encoded-slash-refused",
+    "the proxy answered %2F with its own 404: Apache needs `AllowEncodedSlashes NoDecode` inside the <VirtualHost> "
+    "(it is not inherited) and `nocanon` on ProxyPass",
+    {"apache": (SetDirective("AllowEncodedSlashes", "NoDecode", "vhost"), AddFlag("nocanon"))})
+APACHE_VERIFY_DEPTH = Remedy(
+    "apache-verify-depth",
+    "Apache verifies only 1 certificate of Bitbucket's chain by default, and Bitbucket's leaf is issued by an "
+    "intermediate: set `SSLProxyVerifyDepth 2` (or more) beside `SSLProxyVerify require`",
+    {"apache": (SetDirective("SSLProxyVerifyDepth", "2", "vhost"),)})
+CONNECTOR = Remedy(
+    "bitbucket-connector",
+    "Bitbucket's connector settings (server.proxy-name, -port, scheme, secure, context path) must say where users "
+    "arrive")
+
+REMEDIES: dict[str, Remedy] = {remedy.cause: remedy for remedy in (
+    BODY_LIMIT, PROXY_TIMEOUT, PATH_REWRITTEN, ENCODED_SLASH_REFUSED, APACHE_VERIFY_DEPTH, CONNECTOR)}
+
+_SETTING = re.compile(r"\b(server\.[a-z.-]+)=(\(empty\)|[^\s,;()]+)")
+
+
+def remedy_for(cause: str) -> Remedy | None:
+    """The remedy of a finding's cause: its own, or the one a log signature (``log:<name>``) names."""
+    if cause.startswith("log:"):
+        from lab.logsigs import SIGNATURES
+
+        signature = next((s for s in SIGNATURES if s.name == cause[4:]), None)
+        return REMEDIES.get(signature.remedy) if signature and signature.remedy else None
+    return REMEDIES.get(cause)
+
+
+def setting_edits(fix_text: str) -> tuple[SetSetting, ...]:
+    """The ``server.*=value`` settings a connector finding's fix names (``(empty)`` → "")."""
+    return tuple(SetSetting(key, "" if value == "(empty)" else value) for key, value in _SETTING.findall(fix_text))

@@ -1,0 +1,215 @@
+"""A verified fix: edit working copies of the customer's files, reload, check again.
+
+For each finding whose cause has a file remedy (:mod:`lab.fix.remedies`) the edits go into
+a copy of the customer's own file — the proxy file that routes Bitbucket, or the file
+Bitbucket's setting came from — never the original. The patched bundle is written to a
+folder, read again as any bundle is, and the running topology reloads in place with it;
+the checks run again. Rounds repeat while a new finding has an edit that changes something
+(at most one round per cause). What is left is the patch (a unified diff against the
+customer's paths), the verdicts before and after, and the findings no file edit fixes —
+listed as instructions.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.checks import CheckResult
+from lab.findings import Finding, findings
+from lab.fix.edit import apply_edits, shifted, unified_diff
+from lab.fix.model import Anchor, Edit, SetSetting, Status
+from lab.fix.remedies import CONNECTOR, remedy_for, setting_edits
+from lab.reproduce.model import BundleFile, CustomerSetup
+
+PROXY_KINDS_EDITED = ("nginx", "apache", "haproxy")
+SETTING_FILE_KINDS = ("properties", "env", "compose")
+"""Files a Bitbucket setting can be patched in; Helm values and server.xml get an instruction."""
+
+
+@dataclass(frozen=True)
+class FilePatch:
+    """One customer file, before and after the fix."""
+
+    relpath: str
+    kind: str
+    before: str
+    after: str
+
+    @property
+    def diff(self) -> str:
+        return unified_diff(self.relpath, self.before, self.after)
+
+
+@dataclass
+class FixResult:
+    """What ``--fix`` found: the patch, the verdicts of the first and last run, and what no
+    file edit fixes."""
+
+    before: list[CheckResult]
+    after: list[CheckResult]
+    patches: list[FilePatch] = field(default_factory=list)
+    instructions: list[str] = field(default_factory=list)
+    rounds: int = 0
+    bundle: Path | None = None
+
+    @property
+    def verified(self) -> bool:
+        """True only when the last run, with the patch, has no failed check."""
+        return bool(self.patches) and not any(result.ok is False for result in self.after)
+
+    @property
+    def proxy_patch(self) -> str:
+        return "".join(p.diff for p in self.patches if p.kind in PROXY_KINDS_EDITED)
+
+    @property
+    def settings_patch(self) -> str:
+        return "".join(p.diff for p in self.patches if p.kind not in PROXY_KINDS_EDITED)
+
+    @property
+    def patch(self) -> str:
+        return self.proxy_patch + self.settings_patch
+
+    def verdict_line(self) -> str:
+        applicable = [r for r in self.after if r.ok is not None]
+        if not self.patches:
+            return "no patch: no finding has a fix in the customer's files"
+        if self.verified:
+            return f"verified: all {len(applicable)} applicable checks pass after this patch"
+        still = [r.id for r in self.after if r.ok is False]
+        return f"not verified: after this patch {len(still)} check(s) still fail: {', '.join(still)}"
+
+    def changed_verdicts(self) -> list[tuple[str, str, str]]:
+        """(check id, verdict as sent, verdict patched) of each check the patch changed."""
+        after = {r.id: _verdict(r) for r in self.after}
+        return [(r.id, _verdict(r), after[r.id]) for r in self.before if r.id in after and after[r.id] != _verdict(r)]
+
+    def to_json(self) -> dict[str, object]:
+        return {"patch": self.patch, "files": {p.relpath: p.after for p in self.patches},
+                "verified": self.verified, "instructions": self.instructions, "rounds": self.rounds,
+                "before": {r.id: _verdict(r) for r in self.before}, "after": {r.id: _verdict(r) for r in self.after}}
+
+
+def _verdict(result: CheckResult) -> str:
+    if result.blocked_by:
+        return "blocked"
+    return {True: "pass", False: "fail", None: "n/a"}[result.ok]
+
+
+Rerun = Callable[[Path], list[CheckResult]]
+"""Reload the running topology from a patched bundle folder and run the checks again."""
+
+
+def verify_fix(setup: CustomerSetup, results: list[CheckResult], work: Path, rerun: Rerun) -> FixResult:
+    """Patch, reload and check until no finding has an edit that changes a file (bounded:
+    one round per cause). ``work``: where the patched bundle goes (``work``/bundle)."""
+    texts = {file.relpath: _original_text(file) for file in setup.bundle if _editable(file)}
+    originals = dict(texts)
+    fix = FixResult(before=results, after=results)
+    tried: set[str] = set()
+    inserted: dict[str, list[int]] = {}
+    while True:
+        found = findings(fix.after)
+        changed = False
+        for finding in found:
+            if finding.cause in tried:
+                continue
+            tried.add(finding.cause)
+            changed |= _apply_finding(finding, setup, texts, inserted)
+        if not changed:
+            break
+        fix.rounds += 1
+        fix.bundle = write_bundle(setup.bundle, texts, work / "bundle")
+        fix.after = rerun(fix.bundle)
+    fix.patches = [FilePatch(relpath, _kind(setup, relpath), originals[relpath], text)
+                   for relpath, text in texts.items() if text != originals[relpath]]
+    fix.instructions = [f"[{f.number}] {f.fix}" for f in findings(fix.after) if not _has_file_edit(f, setup)]
+    return fix
+
+
+def _apply_finding(finding: Finding, setup: CustomerSetup, texts: dict[str, str],
+                   inserted: dict[str, list[int]]) -> bool:
+    """Apply one finding's edits; ``inserted``: lines added to each file so far (anchors move down)."""
+    changed = False
+    for relpath, kind, anchor, edits in planned_edits(finding, setup):
+        if relpath not in texts:
+            continue
+        result = apply_edits(texts[relpath], kind, edits, shifted(anchor, inserted.get(relpath, [])))
+        if result.applied:
+            texts[relpath] = result.text
+            changed = True
+            for outcome in result.outcomes:
+                if outcome.status is Status.APPLIED and "added" in outcome.reason and outcome.line:
+                    inserted.setdefault(relpath, []).append(outcome.line)
+    return changed
+
+
+def planned_edits(finding: Finding, setup: CustomerSetup) -> list[tuple[str, str, Anchor | None, tuple[Edit, ...]]]:
+    """(relpath, kind, anchor, edits) for a finding: its remedy's proxy edits in the file that
+    routes Bitbucket, or its settings in the files they came from."""
+    remedy = remedy_for(finding.cause)
+    if remedy is None:
+        return []
+    if remedy is CONNECTOR:
+        return _setting_plan(setting_edits(finding.fix), setup)
+    proxy = setup.proxy
+    if proxy is None or proxy.kind not in remedy.edits or proxy.route_source is None:
+        return []
+    relpath, line = _anchor(setup)
+    return [(relpath, proxy.kind, Anchor(line), remedy.edits[proxy.kind])]
+
+
+def _anchor(setup: CustomerSetup) -> tuple[str, int]:
+    """The line the edits' scopes are found from: HAProxy's first server line of Bitbucket's
+    backend; nginx's location and Apache's ProxyPass / <Location> that route Bitbucket."""
+    proxy = setup.proxy
+    assert proxy is not None and proxy.route_source is not None
+    if proxy.kind == "haproxy" and proxy.upstreams:
+        return proxy.upstreams[0].source.file, proxy.upstreams[0].source.line
+    return proxy.route_source.file, proxy.route_source.line
+
+
+def _setting_plan(edits: Sequence[SetSetting], setup: CustomerSetup) -> list[tuple[str, str, Anchor | None, tuple[Edit, ...]]]:
+    """Each setting in the file it came from; a new one beside the bundle's other settings
+    (bitbucket.properties first). Settings the lab assumed have no file: an instruction."""
+    where: dict[str, list[Edit]] = {}
+    sources = {setting.key: setting.source.file for setting in setup.settings}
+    fallback = (setup.properties.relpath if setup.properties else
+                next((s.source.file for s in setup.settings if _kind(setup, s.source.file) in ("env", "compose")), None))
+    for edit in edits:
+        relpath = sources.get(edit.key, fallback)
+        if relpath is not None and _kind(setup, relpath) in SETTING_FILE_KINDS:
+            where.setdefault(relpath, []).append(edit)
+    return [(relpath, _kind(setup, relpath), None, tuple(items)) for relpath, items in where.items()]
+
+
+def _has_file_edit(finding: Finding, setup: CustomerSetup) -> bool:
+    return bool(planned_edits(finding, setup))
+
+
+def _editable(file: BundleFile) -> bool:
+    return file.kind in (*PROXY_KINDS_EDITED, *SETTING_FILE_KINDS)
+
+
+def _kind(setup: CustomerSetup, relpath: str) -> str:
+    return next((file.kind for file in setup.bundle if file.relpath == relpath), "text")
+
+
+def _original_text(file: BundleFile) -> str:
+    return (file.original or file.path).read_bytes().decode("utf-8")
+
+
+def write_bundle(bundle: Sequence[BundleFile], texts: dict[str, str], folder: Path) -> Path:
+    """The customer's bundle with the patched texts, every other file as sent."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    for file in bundle:
+        target = folder / file.relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if file.relpath in texts and texts[file.relpath] != _original_text(file):
+            target.write_bytes(texts[file.relpath].encode("utf-8"))
+        else:
+            shutil.copyfile(file.original or file.path, target)
+    return folder

@@ -1,0 +1,76 @@
+"""Issue 26: a verified fix — the patch to the customer's own files that makes their setup
+pass, proven in the same run, and again by reproducing the patched bundle."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab.reproduce.cases import verdict
+from lab.reproduce.session import reproduce
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+TIMEOUT_S = 900
+
+
+def fix_run(case: str, out: Path) -> dict:
+    """``reproduce --fix --fix-out out --json`` of a saved case, as a user runs it."""
+    command = [sys.executable, "-m", "lab", "reproduce", str(CASES / case / "bundle"), "--fix", "--fix-out", str(out),
+               "--json", "--no-keep", "--no-browser"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=dict(os.environ))
+    assert result.stdout.strip(), result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def changed_lines(patch: str) -> list[str]:
+    """The + and - lines of a unified diff, without its file headers."""
+    return [line for line in patch.splitlines() if line[:1] in "+-" and not line.startswith(("+++ ", "--- "))]
+
+
+def reproduced_verdicts(bundle: Path, tmp_path: Path) -> dict[str, str]:
+    with reproduce([bundle], certs_dir=tmp_path / "again") as run:
+        return {result.id: verdict(result) for result in run.results}
+
+
+def test_a_patch_that_fixes_the_file_causes_but_not_the_others_is_not_called_verified(tmp_path):
+    fix = fix_run("nginx-debian-site-413-on-push", tmp_path / "fix")["fix"]
+
+    assert [line.strip() for line in changed_lines(fix["patch"])] == ["+\tclient_max_body_size 0;".strip()]
+    assert (fix["before"]["git.push-large"], fix["after"]["git.push-large"]) == ("fail", "pass")
+    assert fix["verified"] is False and fix["after"]["links.clone"] == "fail"  # the SSH port: not a file edit
+    assert any("plugin.ssh.baseurl" in instruction for instruction in fix["instructions"])
+
+
+@pytest.mark.parametrize(("case", "path", "lines"), [
+    ("nginx-upstream-ip-uri-part-decodes-slash", "etc/nginx/conf.d/bitbucket.conf",
+     ["-        proxy_pass http://10.20.30.40:7990/bitbucket/;", "+        proxy_pass http://10.20.30.40:7990;"]),
+    ("apache-reencrypt-without-verifydepth-500", None, ["+    SSLProxyVerifyDepth 2"]),
+])
+def test_a_case_whose_causes_are_file_edits_gets_a_minimal_patch_verified_in_the_run_and_again_from_its_folder(
+        case, path, lines, tmp_path):
+    out = tmp_path / "fix"
+    document = fix_run(case, out)
+    fix = document["fix"]
+
+    assert "fail" in fix["before"].values()  # the case fails as sent
+    assert fix["verified"] is True, (fix["after"], fix["instructions"])
+    assert "fail" not in fix["after"].values()
+    assert [line.strip() for line in changed_lines(fix["patch"])] == [line.strip() for line in lines]
+    if path:
+        assert f"--- a/{path}" in fix["patch"] and path in fix["files"]
+    assert (out / "proxy.patch").read_text() == fix["patch"]
+    assert (CASES / case / "bundle").exists()  # the customer's own files are untouched: the patch is of a copy
+    assert reproduced_verdicts(out / "bundle", tmp_path) == fix["after"]
+
+
+def test_a_leaf_only_certificate_gets_the_instruction_to_send_the_chain_and_no_patch(tmp_path):
+    fix = fix_run("nginx-leaf-only-certificate", tmp_path / "fix")["fix"]
+
+    assert fix["patch"] == "" and fix["verified"] is False
+    assert any("intermediate" in instruction or "fullchain" in instruction for instruction in fix["instructions"])
+    assert not (tmp_path / "fix" / "proxy.patch").exists()

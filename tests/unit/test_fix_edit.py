@@ -1,0 +1,185 @@
+"""The fix editor changes the customer's text minimally and in their style: in place when the
+directive already governs Bitbucket, one inserted line otherwise, nothing when it cannot be
+done safely — and never touches a line it was not asked to."""
+
+from __future__ import annotations
+
+from lab.fix.edit import (AddFlag, Anchor, SetDirective, SetSetting, Status, StripUriPart, apply_edits,
+                          unified_diff)
+
+NGINX_SITE = """server {
+\tlisten 443 ssl;
+\tserver_name git.example.org;
+\tlocation /bitbucket/ {
+\t\tproxy_pass http://bitbucket:7990/bitbucket/;
+\t}
+}
+"""
+
+
+def changed_lines(before: str, after: str) -> list[str]:
+    return [line for line in unified_diff("f", before, after).splitlines()
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def test_an_nginx_body_limit_is_inserted_in_the_server_block_with_the_files_own_tabs():
+    result = apply_edits(NGINX_SITE, "nginx", [SetDirective("client_max_body_size", "0", "server")], Anchor(5))
+    assert result.outcomes[0].status is Status.APPLIED
+    assert changed_lines(NGINX_SITE, result.text) == ["+\tclient_max_body_size 0;"]
+    assert result.text.splitlines()[3] == "\tclient_max_body_size 0;"  # after server_name, before the location
+
+
+def test_an_existing_nginx_limit_in_the_location_is_changed_in_place_keeping_its_comment():
+    site = NGINX_SITE.replace("\t\tproxy_pass", "\t\tclient_max_body_size 10m;  # uploads\n\t\tproxy_pass")
+    result = apply_edits(site, "nginx", [SetDirective("client_max_body_size", "0", "server")], Anchor(6))
+    assert changed_lines(site, result.text) == ["-\t\tclient_max_body_size 10m;  # uploads",
+                                                "+\t\tclient_max_body_size 0;  # uploads"]
+
+
+def test_a_limit_already_right_is_satisfied_and_the_text_is_unchanged():
+    site = NGINX_SITE.replace("\tserver_name", "\tclient_max_body_size 0;\n\tserver_name")
+    result = apply_edits(site, "nginx", [SetDirective("client_max_body_size", "0", "server")], Anchor(6))
+    assert result.outcomes[0].status is Status.SATISFIED and result.text == site
+    assert not result.applied and result.complete
+
+
+def test_applying_the_same_edit_twice_changes_nothing_the_second_time():
+    edit = SetDirective("client_max_body_size", "0", "server")
+    once = apply_edits(NGINX_SITE, "nginx", [edit], Anchor(5))
+    twice = apply_edits(once.text, "nginx", [edit], Anchor(6))
+    assert once.applied and not twice.applied and twice.text == once.text
+
+
+def test_crlf_line_endings_and_a_missing_final_newline_are_kept():
+    site = NGINX_SITE.rstrip("\n").replace("\n", "\r\n")
+    result = apply_edits(site, "nginx", [SetDirective("client_max_body_size", "0", "server")], Anchor(5))
+    assert "\tclient_max_body_size 0;\r\n" in result.text
+    assert result.text.count("\r\n") == site.count("\r\n") + 1 and not result.text.endswith("\n")
+
+
+def test_the_uri_part_equal_to_the_location_prefix_is_stripped_from_proxy_pass():
+    result = apply_edits(NGINX_SITE, "nginx", [StripUriPart()], Anchor(5))
+    assert changed_lines(NGINX_SITE, result.text) == ["-\t\tproxy_pass http://bitbucket:7990/bitbucket/;",
+                                                      "+\t\tproxy_pass http://bitbucket:7990;"]
+
+
+def test_a_uri_part_that_differs_from_the_prefix_is_not_stripped_because_the_path_would_change():
+    site = NGINX_SITE.replace("7990/bitbucket/;", "7990/;")
+    result = apply_edits(site, "nginx", [StripUriPart()], Anchor(5))
+    assert result.outcomes[0].status is Status.NOT_APPLICABLE and result.text == site
+    assert "context path" in result.outcomes[0].reason
+
+
+def test_a_proxy_pass_with_a_variable_is_left_for_a_human():
+    site = NGINX_SITE.replace("http://bitbucket:7990/bitbucket/", "$upstream/bitbucket/")
+    result = apply_edits(site, "nginx", [StripUriPart()], Anchor(5))
+    assert result.outcomes[0].status is Status.NOT_APPLICABLE and result.text == site
+
+
+def test_an_edit_without_an_anchor_in_the_file_is_not_applicable():
+    result = apply_edits(NGINX_SITE, "nginx", [SetDirective("proxy_read_timeout", "900", "location")], Anchor(99))
+    assert result.outcomes[0].status is Status.NOT_APPLICABLE and result.text == NGINX_SITE
+
+
+APACHE_VHOST = """<VirtualHost *:443>
+    ServerName git.example.org
+    SSLProxyEngine on
+    ProxyPass /bitbucket https://bitbucket:8443/bitbucket
+    ProxyPassReverse /bitbucket https://bitbucket:8443/bitbucket
+</VirtualHost>
+"""
+
+
+def test_apache_nocanon_goes_right_after_the_url_of_the_routing_proxypass():
+    result = apply_edits(APACHE_VHOST, "apache", [AddFlag("nocanon")], Anchor(4))
+    assert changed_lines(APACHE_VHOST, result.text)[1] == "+    ProxyPass /bitbucket https://bitbucket:8443/bitbucket nocanon"
+    assert apply_edits(result.text, "apache", [AddFlag("nocanon")], Anchor(4)).outcomes[0].status is Status.SATISFIED
+
+
+def test_an_apache_vhost_directive_is_added_inside_the_virtualhost_beside_its_settings():
+    result = apply_edits(APACHE_VHOST, "apache", [SetDirective("AllowEncodedSlashes", "NoDecode", "vhost")], Anchor(4))
+    assert changed_lines(APACHE_VHOST, result.text) == ["+    AllowEncodedSlashes NoDecode"]
+    assert result.text.splitlines()[3] == "    AllowEncodedSlashes NoDecode"
+
+
+def test_apache_directive_names_match_case_insensitively_and_change_in_place():
+    vhost = APACHE_VHOST.replace("    SSLProxyEngine on\n", "    SSLProxyEngine on\n    sslproxyverifydepth 1\n")
+    result = apply_edits(vhost, "apache", [SetDirective("SSLProxyVerifyDepth", "10", "vhost")], Anchor(5))
+    assert changed_lines(vhost, result.text) == ["-    sslproxyverifydepth 1", "+    sslproxyverifydepth 10"]
+
+
+HAPROXY = """defaults
+    mode http
+    timeout server 30s
+
+frontend www
+    bind :443 ssl crt /etc/ssl/site.pem
+    use_backend bitbucket
+
+backend bitbucket
+    balance roundrobin
+    server node1 bitbucket:7990 check
+"""
+
+
+def test_an_haproxy_timeout_in_defaults_is_overridden_in_the_backend_not_changed_for_everyone():
+    result = apply_edits(HAPROXY, "haproxy", [SetDirective("timeout server", "10m", "backend")], Anchor(11))
+    assert changed_lines(HAPROXY, result.text) == ["+    timeout server 10m"]
+    lines = result.text.splitlines()
+    assert lines.index("    timeout server 10m") < lines.index("    balance roundrobin")  # before the servers
+    assert "    timeout server 30s" in lines  # defaults untouched
+
+
+def test_an_haproxy_frontend_scope_finds_the_frontend_that_routes_to_the_anchor_backend():
+    result = apply_edits(HAPROXY, "haproxy", [SetDirective("timeout client", "10m", "frontend")], Anchor(11))
+    lines = result.text.splitlines()
+    assert lines.index("    timeout client 10m") < lines.index("backend bitbucket")
+    assert lines.index("    timeout client 10m") > lines.index("frontend www")
+
+
+def test_a_property_is_changed_in_place_or_appended_in_bitbucket_properties():
+    text = "# proxy\nserver.proxy-name=git.example.org\nserver.proxy-port = 80\n"
+    changed = apply_edits(text, "properties", [SetSetting("server.proxy-port", "443")], None)
+    assert changed_lines(text, changed.text) == ["-server.proxy-port = 80", "+server.proxy-port = 443"]
+    added = apply_edits(text, "properties", [SetSetting("server.secure", "true")], None)
+    assert changed_lines(text, added.text) == ["+server.secure=true"]
+
+
+def test_an_env_file_takes_the_official_images_variable_name():
+    text = "SERVER_PROXY_NAME=git.example.org\nexport SERVER_SCHEME=http\n"
+    result = apply_edits(text, "env", [SetSetting("server.scheme", "https")], None)
+    assert changed_lines(text, result.text) == ["-export SERVER_SCHEME=http", "+export SERVER_SCHEME=https"]
+
+
+COMPOSE_LIST = """services:
+  db:
+    image: postgres:15
+    environment:
+      - SERVER_SCHEME=ignored-belongs-to-db
+  bitbucket:
+    image: atlassian/bitbucket:8.19
+    environment:
+      - SERVER_PROXY_NAME=git.example.org
+      - SERVER_SCHEME=http
+"""
+
+
+def test_a_compose_setting_changes_only_the_bitbucket_services_environment():
+    result = apply_edits(COMPOSE_LIST, "compose", [SetSetting("server.scheme", "https")], None)
+    assert changed_lines(COMPOSE_LIST, result.text) == ["-      - SERVER_SCHEME=http", "+      - SERVER_SCHEME=https"]
+
+
+def test_a_compose_mapping_environment_gets_a_new_entry_in_mapping_form_with_quotes_kept():
+    compose = ('services:\n  bitbucket:\n    image: "atlassian/bitbucket"\n    environment:\n'
+               '      SERVER_PROXY_NAME: "git.example.org"\n')
+    added = apply_edits(compose, "compose", [SetSetting("server.secure", "true")], None)
+    assert changed_lines(compose, added.text) == ["+      SERVER_SECURE: true"]
+    changed = apply_edits(compose, "compose", [SetSetting("server.proxy-name", "scm.example.org")], None)
+    assert changed_lines(compose, changed.text) == ['-      SERVER_PROXY_NAME: "git.example.org"',
+                                                    '+      SERVER_PROXY_NAME: "scm.example.org"']
+
+
+def test_a_compose_file_without_bitbucket_is_not_edited():
+    compose = "services:\n  web:\n    image: nginx\n    environment:\n      - A=1\n"
+    result = apply_edits(compose, "compose", [SetSetting("server.secure", "true")], None)
+    assert result.outcomes[0].status is Status.NOT_APPLICABLE and result.text == compose
