@@ -50,6 +50,9 @@ def test_a_patch_that_fixes_the_file_causes_but_not_the_others_is_not_called_ver
     ("nginx-upstream-ip-uri-part-decodes-slash", "etc/nginx/conf.d/bitbucket.conf",
      ["-        proxy_pass http://10.20.30.40:7990/bitbucket/;", "+        proxy_pass http://10.20.30.40:7990;"]),
     ("apache-reencrypt-without-verifydepth-500", None, ["+    SSLProxyVerifyDepth 2"]),
+    # published by handcraftedbits (PROVENANCE.md): a location-only snippet, no trailing slash
+    ("handcraftedbits-nginx-unit-location-uri-part", "etc/nginx/conf.d/nginx-unit-bitbucket.conf",
+     ["-     proxy_pass http://bitbucket:7990/bitbucket;", "+     proxy_pass http://bitbucket:7990;"]),
 ])
 def test_a_case_whose_causes_are_file_edits_gets_a_minimal_patch_verified_in_the_run_and_again_from_its_folder(
         case, path, lines, tmp_path):
