@@ -91,23 +91,33 @@ class TlsFiles:
         return files
 
 
+LEAF_KEYS = ("ecdsa", "rsa")
+"""Key types of the lab's leaf: ECDSA P-256 (trustme's default, the catalog's) or RSA 2048."""
+
+
 def make_pki(directory: Path, hostnames: Sequence[str], variant: str = "good",
-             backend_names: Sequence[str] | None = None) -> TlsFiles:
+             backend_names: Sequence[str] | None = None, leaf_key: str = "ecdsa") -> TlsFiles:
     """Write the lab PKI for ``hostnames`` (first = public name) in ``variant``.
 
     ``backend_names``: Bitbucket's own certificate (``keystore.p12``) gets a leaf of its
     own for these names — as a customer's Bitbucket has its internal name, not the public
     one — instead of sharing the front door's leaf (the catalog's default).
 
+    ``leaf_key``: the leaf's key type (:data:`LEAF_KEYS`). A TLS 1.2 cipher suite names the
+    key type it authenticates with (ECDHE-RSA-…, ECDHE-ECDSA-…): a customer's cipher list
+    written for an RSA certificate accepts no ECDSA leaf, so reproduce picks the type to match.
+
     Runs on one directory are serialised (threads and processes alike): two runs at once
     would otherwise each create a root and leave keys and certificates that do not match.
     """
+    if leaf_key not in LEAF_KEYS:
+        raise LabError(f"unknown leaf key type {leaf_key!r}; choose one of: {', '.join(LEAF_KEYS)}")
     if variant not in TLS_VARIANTS:
         raise LabError(f"unknown TLS variant {variant!r}; choose one of: {', '.join(TLS_VARIANTS)}")
     check_certificate_names([*hostnames, *(backend_names or ())])
     directory.mkdir(parents=True, exist_ok=True)
     with _exclusive(directory):
-        _write_pki(directory, hostnames, variant, backend_names)
+        _write_pki(directory, hostnames, variant, backend_names, leaf_key)
     return TlsFiles(directory, variant)
 
 
@@ -138,10 +148,10 @@ def _exclusive(directory: Path) -> Iterator[None]:
 
 
 def _write_pki(directory: Path, hostnames: Sequence[str], variant: str,
-               backend_names: Sequence[str] | None) -> None:
+               backend_names: Sequence[str] | None, leaf_key: str) -> None:
     root = _load_or_create_root(directory)
     intermediate = root.create_child_ca()
-    key_pem, leaf_pem = _leaf(intermediate, hostnames, variant)
+    key_pem, leaf_pem = _leaf(intermediate, hostnames, variant, leaf_key)
     chain_pem = intermediate.cert_pem.bytes()
     served_chain = b"" if variant in ("no-intermediate", "self-signed") else chain_pem
     _write(directory / "chain.pem", chain_pem)
@@ -170,16 +180,17 @@ def _load_or_create_root(directory: Path) -> trustme.CA:
     return root
 
 
-def _leaf(issuer: trustme.CA, hostnames: Sequence[str], variant: str) -> tuple[bytes, bytes]:
+def _leaf(issuer: trustme.CA, hostnames: Sequence[str], variant: str, leaf_key: str) -> tuple[bytes, bytes]:
     now = datetime.datetime.now(datetime.timezone.utc)
     if variant == "self-signed":
         return _self_signed(hostnames, now)
     names = ["wrong.lab.test"] if variant == "wrong-host" else list(hostnames)
+    key_type = trustme.KeyType.RSA if leaf_key == "rsa" else trustme.KeyType.ECDSA
     if variant == "expired":
         leaf = issuer.issue_cert(*names, not_before=now - datetime.timedelta(days=30),
-                                 not_after=now - datetime.timedelta(days=1))
+                                 not_after=now - datetime.timedelta(days=1), key_type=key_type)
     else:
-        leaf = issuer.issue_cert(*names)
+        leaf = issuer.issue_cert(*names, key_type=key_type)
     return leaf.private_key_pem.bytes(), with_aia(leaf.cert_chain_pems[0].bytes(), issuer)
 
 

@@ -41,10 +41,11 @@ def reload_in_place(running: RunningTopology, options: LabOptions) -> None:
     another proxy release (``--proxy-version``) recreates the proxy's container alone.
     LabError when the proxy rejects the new config (the old one keeps running) or when
     the change needs a new container (another environment)."""
-    same_pki = (options.tls_variant, options.backend_names) == (running.options.tls_variant,
-                                                                 running.options.backend_names)
+    same_pki = (options.tls_variant, options.backend_names, options.leaf_key) == (
+        running.options.tls_variant, running.options.backend_names, running.options.leaf_key)
     tls = running.tls if same_pki else make_pki(running.tls.directory, running.topology.tls_names,
-                                                options.tls_variant, backend_names=options.backend_names)
+                                                options.tls_variant, backend_names=options.backend_names,
+                                                leaf_key=options.leaf_key)
     provision = options.provisioner or catalog_provisioner(options.drop_ins, options.http2)
     setups = {node.name: provision(running.topology, node, tls) for node in running.topology.nodes}
     # Another proxy release is another image: the proxy's container is made anew, the rest stays.

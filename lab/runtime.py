@@ -92,6 +92,9 @@ class LabOptions:
     """Start the browser node (and the PKI node its AIA fetches reach) with the topology,
     for the ``browser.*`` checks; the CLI's default, off with ``--no-browser``. A topology
     reloaded with ``False`` keeps a browser node it has, idle: its checks leave it out."""
+    leaf_key: str = "ecdsa"
+    """The key type of the front door's lab leaf (``lab.pki.LEAF_KEYS``): the catalog's ECDSA;
+    reproduce picks the one the customer's cipher list accepts."""
     ssh_base_url_known: bool = True
     """False when Bitbucket's SSH base URL may be set where the lab cannot see it: it lives
     in Bitbucket's database, and a customer's bundle without ``plugin.ssh.baseurl`` leaves
@@ -214,7 +217,8 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     client = docker_client()
     sweep_dead_runs(client)
     certs_dir = options.certs_dir or certs_dir_for(topology)
-    tls = make_pki(certs_dir, topology.tls_names, options.tls_variant, backend_names=options.backend_names)
+    tls = make_pki(certs_dir, topology.tls_names, options.tls_variant, backend_names=options.backend_names,
+                   leaf_key=options.leaf_key)
     sweep_dead_key_folders(certs_dir)
     sweep_temp_leftovers()
     run_id = f"{os.getpid()}-{secrets.token_hex(3)}"

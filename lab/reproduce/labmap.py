@@ -23,7 +23,7 @@ from lab.reproduce.model import CustomerSetup, Neighbour, ProxySetup, Upstream
 from lab.reproduce.nginx import WRAPPER_SITE, wrapper_site
 from lab.reproduce.placement import (LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, Placed, ProxyStart, place_files,
                                      proxy_start)
-from lab.reproduce.tlsmap import TlsPlacement, tls_files
+from lab.reproduce.tlsmap import TlsPlacement, leaf_key_type, tls_files
 from lab.stub.config import KNOWN_KEYS
 from lab.topology import PROXIES_DIR, Node, Topology
 
@@ -67,6 +67,8 @@ class Reproduction:
     backend_names: tuple[str, ...] | None = None
     proxy_plan: ProxyPlan | None = None
     tls_placements: list[TlsPlacement] = field(default_factory=list)
+    leaf_key: str = "ecdsa"
+    """The lab leaf's key type (``tlsmap.leaf_key_type``): RSA when the customer's ciphers need it."""
 
     def provision(self, topology: Topology, node: Node, tls: TlsFiles) -> NodeSetup:
         """Files and environment of ``node`` (the runtime's provisioner)."""
@@ -105,7 +107,11 @@ def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
         first = proxy.upstreams[0]
         backend = (tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams if not u.is_local), BITBUCKET]))
                    if first.scheme == "https" and not first.is_local else None)
-    return Reproduction(setup, topology, mapping, backend, ProxyPlan.of(proxy) if proxy else None)
+    leaf_key, why = leaf_key_type(proxy)
+    if leaf_key == "rsa":
+        mapping.append(Mapping("lab leaf key", why, "RSA 2048 (the lab's default ECDSA leaf would fail every TLS 1.2 "
+                                                    "handshake here, a fault of the lab's certificate, not theirs)"))
+    return Reproduction(setup, topology, mapping, backend, ProxyPlan.of(proxy) if proxy else None, leaf_key=leaf_key)
 
 
 def _general_rows(setup: CustomerSetup) -> list[Mapping]:
@@ -134,6 +140,10 @@ def _general_rows(setup: CustomerSetup) -> list[Mapping]:
 
 
 def _not_used(setup: CustomerSetup, relpath: str) -> str:
+    named = next((ref for ref in (setup.proxy.tls_files if setup.proxy else ())
+                  if ref.path == "/" + relpath.lstrip("/") or ref.path.endswith("/" + relpath)), None)
+    if named is not None:  # dhparam.pem, a chain: the TLS file row says what the lab serves there instead
+        return f"named by {named.directive} at {named.source}: the lab's own file takes its place (see its TLS file row)"
     kind = next((file.kind for file in setup.bundle if file.relpath == relpath), "text")
     return {"script": "a script: not used", "text": "read as free text (a note): not used"}.get(
         kind, f"{kind}: nothing in it the lab uses")

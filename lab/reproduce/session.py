@@ -68,7 +68,7 @@ def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: P
     options = LabOptions(_drop_ins(setup), certs_dir=certs_dir, provisioner=plan.provision,
                          backend_names=plan.backend_names,
                          ssh_base_url_known="plugin.ssh.baseurl" in plan.setup.properties_values,
-                         proxy_release=release, browser=browser)
+                         proxy_release=release, browser=browser, leaf_key=plan.leaf_key)
     with _customer_paths_in_errors(plan), up(plan.topology, options, progress) as running:
         mapping = plan.mapping + proxy_rows(plan)
         progress.step("running checks")
@@ -93,7 +93,7 @@ def rerun_patched(run: ReproducedRun, folder: Path, progress: Progress = SILENT)
         raise LabError("the patch changes the topology itself (other nodes or names): reproduce the patched "
                        f"bundle on its own: python -m lab reproduce {folder}")
     options = dataclasses.replace(run.running.options, drop_ins=_drop_ins(setup), provisioner=plan.provision,
-                                  backend_names=plan.backend_names)
+                                  backend_names=plan.backend_names, leaf_key=plan.leaf_key)
     progress.step("reloading with the patched files")
     with _customer_paths_in_errors(plan):
         reload_in_place(run.running, options)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ import trustme
 
 from lab.pki import TlsFiles, with_aia
 from lab.provision import ContainerFile
-from lab.reproduce.model import CustomerCertificate, TlsReference
+from lab.reproduce.model import CustomerCertificate, ProxySetup, TlsReference
 
 # RFC 7919's ffdhe2048 group: a public, well-known Diffie-Hellman parameter set (what
 # Mozilla's TLS guidance hands out as dhparam), so the lab never waits on `openssl dhparam`.
@@ -37,6 +38,39 @@ LEAF_ROLES = ("fullchain", "leaf", "fullchain+key", "leaf+key")
 """Paths whose file starts with the server's own certificate: only these get a look-alike
 of the customer's certificate (a chain or CA file the customer sent stays the lab's)."""
 _DNS_NAME = re.compile(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*")
+
+
+_CIPHER_LISTS = re.compile(r"^[ \t]*(ssl_ciphers|SSLCipherSuite|ssl-default-bind-ciphers)[ \t]+([^;#\n]+)"
+                           r"|^[ \t]*bind[ \t].*?[ \t]ciphers[ \t]+(\S+)", re.M | re.I)
+
+
+def leaf_key_type(proxy: ProxySetup | None) -> tuple[str, str]:
+    """The lab leaf's key type (``lab.pki.LEAF_KEYS``) and why: ECDSA (the lab's default)
+    unless a TLS 1.2 cipher list of the customer's (nginx ``ssl_ciphers``, Apache
+    ``SSLCipherSuite``, HAProxy ``ciphers``/``ssl-default-bind-ciphers``) accepts no ECDSA
+    suite but RSA ones — written for an RSA certificate, it would refuse every handshake with
+    an ECDSA leaf, a failure of the lab's certificate, not of the customer's setup. The list is
+    read by this machine's OpenSSL (``SSLContext.set_ciphers``); one it cannot read changes nothing."""
+    for file in proxy.files if proxy else ():
+        text = file.path.read_text(encoding="utf-8-sig", errors="replace")
+        for match in _CIPHER_LISTS.finditer(text):
+            written = (match.group(2) or match.group(3) or "").strip().strip("\"'")
+            if re.match(r"TLSv1\.3\s", written):
+                continue  # Apache's TLS 1.3 suites: no key type in them
+            auths = _tls12_authentications(written.split()[-1].strip("\"'"))
+            if auths and "auth-ecdsa" not in auths and "auth-rsa" in auths:
+                line = text.count("\n", 0, match.start()) + 1
+                return "rsa", f"{match.group(1) or 'ciphers'} at {file.relpath}:{line} accepts RSA certificates only"
+    return "ecdsa", ""
+
+
+def _tls12_authentications(ciphers: str) -> set[str]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.set_ciphers(ciphers)
+    except ssl.SSLError:
+        return set()
+    return {suite["auth"] for suite in context.get_ciphers() if suite["protocol"] != "TLSv1.3"}
 
 
 @dataclass(frozen=True)
