@@ -30,6 +30,7 @@ WINDOW_SLACK_S = 1.0  # error logs stamp whole seconds
 LOG_CATCH_UP_S = 1.0
 MAX_LINES = 12
 LOG_FILES = ("/var/log/nginx/*.log", "/var/log/apache2/*.log", "/var/log/httpd/*log", "/etc/httpd/logs/*log",
+             "/usr/local/apache2/logs/*log",
              "/var/log/haproxy*.log")
 
 

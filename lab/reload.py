@@ -27,8 +27,9 @@ CONVERGE_TIMEOUT_S = 15
 RELOAD = {
     "nginx": 'nginx -t -q -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" && '
              'nginx -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" -s reload',
-    "apache": '. /etc/apache2/envvars && apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -t && '
-              'apache2 -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -k graceful',
+    "apache": '. /etc/apache2/envvars && set -- && if [ -n "${LAB_APACHE_PRELOAD:-}" ]; then '
+              'set -- -C "$LAB_APACHE_PRELOAD"; fi && apache2 "$@" -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -t && '
+              'apache2 "$@" -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -k graceful',
     "haproxy": 'files=""; for f in ${LAB_HAPROXY_FILES:-/etc/lab/haproxy.cfg /etc/lab/site.conf}; do '
                'files="$files -f $f"; done; haproxy -c -q $files && '
                'for p in $(pidof haproxy); do [ "$(cut -d" " -f4 /proc/$p/stat)" = 1 ] && kill -USR2 $p; done',

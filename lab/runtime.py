@@ -51,7 +51,7 @@ from lab.sweep import (owner_labels, owner_line, remove_everything, remove_run, 
                        sweep_dead_key_folders, sweep_dead_runs, sweep_temp_leftovers)
 from lab.provision import (BITBUCKET_SHARED, SSH_AUTHORIZED_KEYS_PATH, SSH_HOST_KEY_PATH, ContainerFile, DropIns,
                            NodeSetup, Provisioner, catalog_provisioner)
-from lab.topology import IMAGE_OF_KIND, Node, Topology, certs_dir_for
+from lab.topology import Node, Topology, certs_dir_for, extra_images, image_of
 
 __all__ = ["LabOptions", "RunningTopology", "remove_everything", "replace_node", "start", "sweep_dead_runs", "up"]
 
@@ -212,6 +212,8 @@ def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) 
     """Start ``topology``; on any failure, remove what was started and raise."""
     options.drop_ins.validate(topology)
     tags = ensure_images(progress=progress, release=options.proxy_release)
+    if extra_images(topology):  # a node on an image not every topology needs (official httpd layout)
+        tags |= ensure_images(extra_images(topology), progress=progress, release=options.proxy_release)
     if options.browser:  # built on first use only (Chromium is big); cached by content after
         tags |= ensure_images(("browser",), progress=progress)
     client = docker_client()
@@ -258,7 +260,7 @@ def _create_shared_home(running: RunningTopology, labels: dict[str, str]) -> Non
 
 def _start_containers(running: RunningTopology, tags: dict[str, str], labels: dict[str, str]) -> None:
     topology = running.topology
-    plans = [_node_plan(running, node, tags[IMAGE_OF_KIND.get(node.kind, node.kind)], labels) for node in topology.nodes]
+    plans = [_node_plan(running, node, tags[image_of(node)], labels) for node in topology.nodes]
     plans += [_gateway_plan(running, net, tags["gateway"], labels) for net in topology.networks]
     if running.options.browser:  # in parallel with the topology: Chromium starts while the proxy does
         plans += _browser_plans(running, tags, labels)
@@ -314,10 +316,10 @@ def replace_node(running: RunningTopology, node: Node) -> None:
     running. Readiness is the caller's to wait for."""
     if node.shares_host_with or any(other.shares_host_with == node.name for other in running.topology.nodes):
         raise LabError(f"{node.name} shares a network namespace: recreate the topology instead")
-    tags = ensure_images(release=running.options.proxy_release)
+    tags = ensure_images((image_of(node),), release=running.options.proxy_release)
     labels = {**owner_labels(), RUN_LABEL: running.run_id, TOPOLOGY_LABEL: running.topology.name}
     _remove_quietly(running.containers.pop(node.name))
-    _start_plans(running, [_node_plan(running, node, tags[IMAGE_OF_KIND.get(node.kind, node.kind)], labels)])
+    _start_plans(running, [_node_plan(running, node, tags[image_of(node)], labels)])
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,16 @@ IMAGE_OF_KIND = {"neighbour": "gateway"}
 """Node kinds run from another kind's image (a neighbour is a responder in the gateway image)."""
 
 
+def image_of(node: Node) -> str:
+    """The lab image ``node`` runs (``lab.images.SPECS``)."""
+    return node.image or IMAGE_OF_KIND.get(node.kind, node.kind)
+
+
+def extra_images(topology: Topology) -> tuple[str, ...]:
+    """Images of ``topology``'s nodes that are not built for every topology."""
+    return tuple(dict.fromkeys(node.image for node in topology.nodes if node.image))
+
+
 @dataclass(frozen=True)
 class Node:
     """One container: its image kind, its DNS aliases per network, the ports that answer
@@ -43,6 +53,9 @@ class Node:
     shares_host_with: str | None = None
     """Another node whose network namespace this one joins (Bitbucket on the proxy's own
     machine, reached as ``localhost``); such a node has no networks of its own."""
+    image: str | None = None
+    """The lab image it runs when not its kind's own (``lab.images.SPECS``): Apache laid out
+    as the official ``httpd`` image for a customer's ``ServerRoot "/usr/local/apache2"``."""
     firewall: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
     """Per network, the only ports users' traffic may reach on this node (a firewall in
     front of it): Bitbucket's SSH port open to users while its HTTP port is not."""

@@ -36,7 +36,7 @@ from lab.releases import DEFAULT_RELEASE, check_release
 
 IMAGES_DIR = Path(__file__).resolve().parent
 STUB_SOURCE = IMAGES_DIR.parent / "stub"
-PROXY_IMAGES = ("nginx", "apache", "haproxy")
+PROXY_IMAGES = ("nginx", "apache", "apache-official", "haproxy")
 """Built from the chosen release's base; the stub and the gateway always from the default."""
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_SCRIPTS = "/usr/share/debootstrap/scripts"
@@ -69,12 +69,14 @@ SPECS: dict[str, ImageSpec] = {
     "nginx": _spec("nginx", _PROXY_SCRIPTS),
     "apache": _spec("apache", _PROXY_SCRIPTS),
     "haproxy": _spec("haproxy", _PROXY_SCRIPTS),
+    "apache-official": _spec("apache-official", {**_PROXY_SCRIPTS, "start.sh": IMAGES_DIR / "apache" / "start.sh"}),
     "gateway": _spec("gateway", _SEAL),
     "browser": _spec("browser", _SEAL),
 }
-OPTIONAL_IMAGES: tuple[str, ...] = ("browser",)
+OPTIONAL_IMAGES: tuple[str, ...] = ("browser", "apache-official")
 """Built only when asked for by name (``ensure_images(("browser",))``): Chromium is big, and
-runs without the browser node (``--no-browser``) never need it."""
+runs without the browser node (``--no-browser``) never need it; httpd laid out as the official
+image (built from source) only for a customer's ``ServerRoot "/usr/local/apache2"``."""
 IMAGE_NAMES: tuple[str, ...] = tuple(name for name in SPECS if name not in OPTIONAL_IMAGES)
 """The images every topology needs: the default of :func:`ensure_images`."""
 

@@ -9,7 +9,9 @@ arguments, ``<Section args>`` … ``</Section>`` nesting, ``${VAR}`` from Debian
 
 Relative paths (``Include``, ``ErrorLog logs/error_log``, certificates) start at
 ``ServerRoot``: the file's own, else ``/etc/httpd`` when the bundle looks like RHEL
-(``conf.d/``, ``httpd.conf``, ``conf.modules.d``), else Debian's ``/etc/apache2``.
+(``conf.d/``, ``httpd.conf``, ``conf.modules.d``), else Debian's ``/etc/apache2``. A
+``ServerRoot "/usr/local/apache2"`` is the official ``httpd`` image's layout: the lab runs
+its own build of that layout (``lab/images/apache-official``).
 
 Not handled: ``mod_macro`` (``Use``), ``<If>`` expressions (read as if true),
 ``RewriteMap``-driven routing, ``.htaccess`` files.
@@ -27,12 +29,14 @@ from lab.reproduce.frontdoor import BitbucketClues, Route, VirtualServer, concre
 from lab.reproduce.model import BundleFile, CustomerSetup, Listener, ProxySetup, Source, TlsReference, Upstream
 from lab.reproduce.tree import Directive, pick_main, read_config, root
 
-DEBIAN_ROOT, RHEL_ROOT = "/etc/apache2", "/etc/httpd"
+DEBIAN_ROOT, RHEL_ROOT, OFFICIAL_ROOT = "/etc/apache2", "/etc/httpd", "/usr/local/apache2"
 DISTRIBUTION = {
     DEBIAN_ROOT: ("/etc/apache2/mods-enabled/*.load", "/etc/apache2/mods-enabled/*.conf",
                   "/etc/apache2/conf-enabled/*.conf", "/etc/apache2/ports.conf", "/etc/apache2/envvars",
                   "/etc/apache2/magic", "/etc/apache2/mods-available/*"),
     RHEL_ROOT: ("/etc/httpd/conf.modules.d/*.conf", "/etc/mime.types", "/etc/httpd/conf/magic"),
+    OFFICIAL_ROOT: ("/usr/local/apache2/conf/extra/*", "/usr/local/apache2/conf/mime.types",
+                    "/usr/local/apache2/conf/magic"),
 }
 """Files each distribution's package ships: an include of one the bundle lacks is fine."""
 
@@ -168,6 +172,15 @@ def read_envvars(text: str) -> dict[str, str]:
         value = value.strip().strip("'\"")
         values[name] = re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), ""), value)
     return values
+
+
+def loads_mpm(proxy: ProxySetup) -> bool:
+    """Whether the customer's Apache files load an MPM (``LoadModule mpm_event_module …``).
+    Debian's apache2.conf gets one from mods-enabled; an httpd.conf of the official image
+    before 2.4.17-ish loads none, because that image built its MPM in."""
+    return proxy.kind != "apache" or any(
+        re.search(r"^\s*LoadModule\s+mpm_\w+", file.path.read_text(encoding="utf-8-sig"), re.M | re.I)
+        for file in proxy.files) or detect_server_root(proxy.files) != OFFICIAL_ROOT
 
 
 def detect_server_root(files: Sequence[BundleFile]) -> str:
@@ -386,8 +399,8 @@ def _directories(top: Directive, server_root: str) -> tuple[str, ...]:
         if directive.key not in ("errorlog", "customlog", "pidfile") or not directive.args:
             continue
         target = directive.args[0]
-        if target.startswith(("|", "syslog")) or "$" in target:
-            continue
+        if target.startswith(("|", "syslog", "/proc/", "/dev/")) or "$" in target:
+            continue  # a pipe, syslog or the container's own stdout/stderr: nothing to create
         directory = posixpath.dirname(posixpath.join(server_root, target))
         if directory not in directories:
             directories.append(directory)

@@ -18,11 +18,11 @@ from pathlib import Path
 from lab.errors import LabError
 from lab.pki import KEYSTORE_ALIAS, KEYSTORE_PASSWORD, TlsFiles, keystore
 from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup, ssh_files
-from lab.reproduce.apache import detect_server_root, unsupported_directives
+from lab.reproduce.apache import detect_server_root, loads_mpm, unsupported_directives
 from lab.reproduce.model import CustomerSetup, Neighbour, ProxySetup, Upstream
 from lab.reproduce.nginx import WRAPPER_SITE, wrapper_site
-from lab.reproduce.placement import (LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, Placed, ProxyStart, place_files,
-                                     proxy_start)
+from lab.reproduce.placement import (LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, OFFICIAL_APACHE_IMAGE, OFFICIAL_APACHE_ROOT,
+                                     Placed, ProxyStart, place_files, proxy_start)
 from lab.reproduce.tlsmap import TlsPlacement, leaf_key_type, tls_files
 from lab.stub.config import KNOWN_KEYS
 from lab.topology import PROXIES_DIR, Node, Topology
@@ -54,7 +54,12 @@ class ProxyPlan:
     def of(cls, proxy: ProxySetup) -> ProxyPlan:
         server_root = detect_server_root(proxy.files) if proxy.kind == "apache" else ""
         placed = place_files(proxy, server_root)
-        return cls(server_root, placed, proxy_start(proxy, placed, server_root))
+        return cls(server_root, placed, proxy_start(proxy, placed, server_root, loads_mpm(proxy)))
+
+    @property
+    def image(self) -> str | None:
+        """The lab image of the proxy when not its kind's own: the official httpd layout."""
+        return OFFICIAL_APACHE_IMAGE if self.server_root == OFFICIAL_APACHE_ROOT else None
 
 
 @dataclass
@@ -95,6 +100,7 @@ def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
             raise LabError(f"{source}: {directive} needs {module}, which Debian's apache2 does not ship; "
                            "the lab cannot run this config")
     mapping = _general_rows(setup)
+    proxy_plan = ProxyPlan.of(proxy) if proxy else None
     if proxy is None:
         topology = _direct_topology(setup, name)
         backend = None
@@ -102,7 +108,7 @@ def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
         if not proxy.upstreams:
             raise LabError(f"{', '.join(f.relpath for f in proxy.files)}: no proxy_pass / ProxyPass / server line "
                            "sends traffic anywhere: nothing to reproduce")
-        topology, rows = _proxy_topology(setup, proxy, name)
+        topology, rows = _proxy_topology(setup, proxy, name, proxy_plan.image if proxy_plan else None)
         mapping += rows
         first = proxy.upstreams[0]
         backend = (tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams if not u.is_local), BITBUCKET]))
@@ -111,7 +117,7 @@ def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
     if leaf_key == "rsa":
         mapping.append(Mapping("lab leaf key", why, "RSA 2048 (the lab's default ECDSA leaf would fail every TLS 1.2 "
                                                     "handshake here, a fault of the lab's certificate, not theirs)"))
-    return Reproduction(setup, topology, mapping, backend, ProxyPlan.of(proxy) if proxy else None, leaf_key=leaf_key)
+    return Reproduction(setup, topology, mapping, backend, proxy_plan, leaf_key=leaf_key)
 
 
 def _general_rows(setup: CustomerSetup) -> list[Mapping]:
@@ -171,13 +177,19 @@ def _direct_http_url(setup: CustomerSetup, parts: urllib.parse.SplitResult) -> s
     return None
 
 
-def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str) -> tuple[Topology, list[Mapping]]:
+def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str,
+                    image: str | None = None) -> tuple[Topology, list[Mapping]]:
     parts = urllib.parse.urlsplit(setup.public_url)
     public_names = tuple(dict.fromkeys([parts.hostname or "", *proxy.server_names]))
     rows = [Mapping("public name", host, "an alias of the proxy on the users' network and a name of the lab leaf")
             for host in public_names]
+    if image == OFFICIAL_APACHE_IMAGE:
+        rows.append(Mapping("proxy image", f'ServerRoot "{OFFICIAL_APACHE_ROOT}" (the official httpd image\'s layout)',
+                            "httpd built by the lab as that image lays it out: bin/, conf/ (its stock extra/, mime.types, "
+                            "magic), logs/, modules/ — the same httpd release as Debian's apache2, whose other "
+                            "modules it loads"))
     ports = tuple(sorted({listener.port for listener in proxy.listeners})) or (80,)
-    proxy_node = Node(PROXY, proxy.kind, {"outside": public_names, "inside": (PROXY,)}, ports)
+    proxy_node = Node(PROXY, proxy.kind, {"outside": public_names, "inside": (PROXY,)}, ports, image=image)
     stub_ports = _connector_ports(setup.properties_values, default=proxy.upstreams[0].port)
     hairpin = proxy.upstreams[0].host.lower() in public_names  # proxy_pass http://<the public name>:7990
     local = proxy.upstreams[0].is_local or hairpin
@@ -413,16 +425,19 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
     rows += [Mapping("account", account, "created on the proxy host when Debian lacks it") for account in proxy.accounts]
     rows += [Mapping("account", "(the lab's RHEL stand-in runs as it)", f"{account} created") for account in lab_accounts]
     rows.append(Mapping("foreground", f"daemon ({proxy.daemon_source})" if proxy.daemon_source else "(default)",
-                        _foreground(proxy)))
+                        _foreground(proxy, start.environment)))
     return rows + _keystore_rows(setup)
 
 
-def _foreground(proxy: ProxySetup) -> str:
+def _foreground(proxy: ProxySetup, environment: dict[str, str]) -> str:
     if proxy.kind == "nginx":
         return ("the config's own `daemon` line decides" if proxy.daemon_source
                 else "nginx -g 'daemon off;' (the file is not edited)")
     if proxy.kind == "haproxy":
         return "haproxy -db (wins over a `daemon` line; the file is not edited)"
+    if "LAB_APACHE_PRELOAD" in environment:
+        return (f"httpd -C '{environment['LAB_APACHE_PRELOAD']}' -DFOREGROUND: the files load no MPM, which the "
+                "official image's httpd of their time had built in (the file is not edited)")
     return ("apache2 -DFOREGROUND, with -C 'ErrorLogFormat … rid=%{X-Request-ID}i' before the config so each error "
             "line names its request (an ErrorLogFormat of the customer's own wins)")
 

@@ -18,12 +18,17 @@ from lab.reproduce.nginx import SNIPPETS_DIR, WRAPPER_SITE
 
 DEBIAN_APACHE_ROOT = "/etc/apache2"
 RHEL_APACHE_ROOT = "/etc/httpd"
+OFFICIAL_APACHE_ROOT = "/usr/local/apache2"
+OFFICIAL_APACHE_IMAGE = "apache-official"
+MPM_PRELOAD = "LoadModule mpm_event_module modules/mod_mpm_event.so"
 LAB_RHEL_HTTPD_CONF = "/etc/lab/httpd-rhel.conf"
 LAB_HAPROXY_BASE = "/etc/lab/haproxy.cfg"
 _MAIN_PATHS = {"nginx": "/etc/nginx/nginx.conf", "haproxy": "/etc/haproxy/haproxy.cfg",
-               DEBIAN_APACHE_ROOT: "/etc/apache2/apache2.conf", RHEL_APACHE_ROOT: "/etc/httpd/conf/httpd.conf"}
+               DEBIAN_APACHE_ROOT: "/etc/apache2/apache2.conf", RHEL_APACHE_ROOT: "/etc/httpd/conf/httpd.conf",
+               OFFICIAL_APACHE_ROOT: "/usr/local/apache2/conf/httpd.conf"}
 _SITE_DIRS = {"nginx": "/etc/nginx/sites-enabled", "haproxy": "/etc/haproxy",
-              DEBIAN_APACHE_ROOT: "/etc/apache2/sites-enabled", RHEL_APACHE_ROOT: "/etc/httpd/conf.d"}
+              DEBIAN_APACHE_ROOT: "/etc/apache2/sites-enabled", RHEL_APACHE_ROOT: "/etc/httpd/conf.d",
+              OFFICIAL_APACHE_ROOT: "/usr/local/apache2/conf/extra"}
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,10 @@ def _refuse_collisions(placed: list[Placed]) -> None:
         seen[item.path] = item
 
 
-def proxy_start(proxy: ProxySetup, placed: list[Placed], server_root: str) -> ProxyStart:
-    """The start script's settings: which main config, which -g globals, what to prepare."""
+def proxy_start(proxy: ProxySetup, placed: list[Placed], server_root: str, loads_mpm: bool = True) -> ProxyStart:
+    """The start script's settings: which main config, which -g globals, what to prepare.
+    ``loads_mpm``: the customer's Apache files load an MPM (the official image before 2.4.x's
+    stock httpd.conf built event in: its configs load none)."""
     main = next((item.path for item in placed if item.file == proxy.main_file), None)
     environment = {"LAB_DIRS": " ".join(proxy.directories), "LAB_ACCOUNTS": " ".join(proxy.accounts)}
     if proxy.kind == "nginx":
@@ -89,11 +96,15 @@ def proxy_start(proxy: ProxySetup, placed: list[Placed], server_root: str) -> Pr
         return ProxyStart(environment, environment["LAB_NGINX_CONF"], reason)
     if proxy.kind == "apache":
         layout = _layout("apache", server_root)
-        fallback = _MAIN_PATHS[layout] if layout == DEBIAN_APACHE_ROOT else LAB_RHEL_HTTPD_CONF
+        fallback = LAB_RHEL_HTTPD_CONF if layout == RHEL_APACHE_ROOT else _MAIN_PATHS[layout]
         environment["LAB_APACHE_CONF"] = main or fallback
         reason = ("the customer's own" if main else "Debian's stock apache2.conf (it includes sites-enabled/*.conf)"
                   if layout == DEBIAN_APACHE_ROOT else
+                  "the official image's stock httpd.conf (it includes no file of the bundle: send the customer's)"
+                  if layout == OFFICIAL_APACHE_ROOT else
                   "the lab's stand-in for RHEL's httpd.conf: Debian's modules, Listen 80/443, conf.d/*.conf")
+        if layout == OFFICIAL_APACHE_ROOT and not loads_mpm:
+            environment["LAB_APACHE_PRELOAD"] = MPM_PRELOAD
         if layout == RHEL_APACHE_ROOT:
             environment["LAB_DIRS"] = " ".join([*proxy.directories, "/etc/httpd/logs", "/run/httpd"])
             environment["LAB_ACCOUNTS"] = " ".join(dict.fromkeys([*proxy.accounts, "apache"]))
@@ -109,7 +120,7 @@ def proxy_start(proxy: ProxySetup, placed: list[Placed], server_root: str) -> Pr
 def _layout(kind: str, server_root: str) -> str:
     if kind != "apache":
         return kind
-    return RHEL_APACHE_ROOT if server_root == RHEL_APACHE_ROOT else DEBIAN_APACHE_ROOT
+    return server_root if server_root in (RHEL_APACHE_ROOT, OFFICIAL_APACHE_ROOT) else DEBIAN_APACHE_ROOT
 
 
 def _site_path(kind: str, server_root: str, file: BundleFile) -> str:
@@ -124,6 +135,8 @@ def _site_reason(kind: str, server_root: str) -> str:
         return "a site file: Debian's nginx.conf includes sites-enabled/*"
     if kind == "haproxy":
         return "loaded with -f after the main config"
+    if _layout(kind, server_root) == OFFICIAL_APACHE_ROOT:
+        return "a vhost file beside the official image's extra/ configs (.conf added when missing)"
     if _layout(kind, server_root) == RHEL_APACHE_ROOT:
         return "a vhost file: RHEL's httpd.conf includes conf.d/*.conf (.conf added when missing)"
     return "a vhost file: Debian's apache2.conf includes sites-enabled/*.conf (.conf added when missing)"

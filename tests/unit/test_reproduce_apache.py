@@ -239,3 +239,46 @@ def test_an_include_inside_ifmodule_of_a_file_the_bundle_lacks_is_not_a_refusal(
     setup = read_bundle([tmp_path])
 
     assert setup.public_url == "http://git.example.org"
+
+
+OFFICIAL_CASE = Path(__file__).resolve().parents[1] / "cases" / "sloppycoder-apache-multiapp-stash-prefix" / "bundle"
+
+
+def test_an_httpd_conf_of_the_official_image_runs_on_the_labs_official_layout_with_its_mpm_preloaded():
+    from lab.reproduce import read_bundle
+    from lab.reproduce.labmap import reproduction
+
+    plan = reproduction(read_bundle([OFFICIAL_CASE]), "official")
+    assert plan.topology.proxy is not None and plan.topology.proxy.image == "apache-official"
+    assert plan.proxy_plan is not None and plan.proxy_plan.server_root == "/usr/local/apache2"
+    assert plan.proxy_plan.start.environment["LAB_APACHE_CONF"] == "/usr/local/apache2/conf/httpd.conf"
+    assert plan.proxy_plan.start.environment["LAB_APACHE_PRELOAD"] == \
+        "LoadModule mpm_event_module modules/mod_mpm_event.so"
+    assert "/proc/self/fd" not in plan.proxy_plan.start.environment["LAB_DIRS"]  # ErrorLog /proc/self/fd/2
+    assert [row.what for row in plan.mapping].count("proxy image") == 1
+
+
+def test_an_official_layout_config_that_loads_its_mpm_gets_nothing_preloaded(tmp_path):
+    from lab.reproduce import read_bundle
+    from lab.reproduce.labmap import reproduction
+
+    conf = tmp_path / "usr" / "local" / "apache2" / "conf"
+    conf.mkdir(parents=True)
+    (conf / "httpd.conf").write_text('ServerRoot "/usr/local/apache2"\nListen 80\n'
+                                     "LoadModule mpm_event_module modules/mod_mpm_event.so\n"
+                                     "ProxyPass / http://bitbucket:7990/\n")
+    plan = reproduction(read_bundle([tmp_path]), "official")
+    assert plan.topology.proxy is not None and plan.topology.proxy.image == "apache-official"
+    assert plan.proxy_plan is not None and "LAB_APACHE_PRELOAD" not in plan.proxy_plan.start.environment
+
+
+def test_a_debian_apache_bundle_runs_on_the_debian_image(tmp_path):
+    from lab.reproduce import read_bundle
+    from lab.reproduce.labmap import reproduction
+
+    site = tmp_path / "etc" / "apache2" / "sites-enabled"
+    site.mkdir(parents=True)
+    (site / "bitbucket.conf").write_text("<VirtualHost *:80>\nProxyPass / http://bitbucket:7990/\n</VirtualHost>\n")
+    plan = reproduction(read_bundle([tmp_path]), "debian")
+    assert plan.topology.proxy is not None and plan.topology.proxy.image is None
+    assert plan.proxy_plan is not None and "LAB_APACHE_PRELOAD" not in plan.proxy_plan.start.environment

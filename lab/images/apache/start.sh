@@ -13,11 +13,15 @@ conf=${LAB_APACHE_CONF:-/etc/lab/httpd.conf}
 # Evidence: each error line names the request it is about (-C comes before the config files, so an
 # ErrorLogFormat of the customer's own still wins).
 rid_format='ErrorLogFormat "[%{u}t] [%-m:%l] [pid %P:tid %T] %7F: %E: [client\ %a] %M% ,\ referer\ %{Referer}i rid=%{X-Request-ID}i"'
-if ! out=$(apache2 -C "$rid_format" -f "$conf" -t 2>&1); then
+# LAB_APACHE_PRELOAD: a directive read before the config too (an MPM for an official-image httpd.conf
+# of the days that image built its MPM in); one more -C, or none.
+set -- -C "$rid_format"
+[ -n "${LAB_APACHE_PRELOAD:-}" ] && set -- -C "$LAB_APACHE_PRELOAD" "$@"
+if ! out=$(apache2 "$@" -f "$conf" -t 2>&1); then
   echo "$out" >&2
   # "AH00526: Syntax error on line 3 of FILE:" is followed by the reason on the next line.
   echo "LAB-CONFIG-ERROR: $(echo "$out" | grep -v '^Syntax OK' | head -n2 | tr '\n' ' ')" >&2
   exit 2
 fi
 echo "LAB-SERVER-STARTS: the config test passed (its listeners are closed); httpd starts now"
-exec apache2 -C "$rid_format" -f "$conf" -DFOREGROUND
+exec apache2 "$@" -f "$conf" -DFOREGROUND
