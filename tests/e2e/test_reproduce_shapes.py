@@ -129,6 +129,39 @@ backend bitbucket_nodes
     assert run.results_by_id["cluster.failover"].ok is True, failed(run)  # the customer's health check takes it out
 
 
+APACHE_BALANCER = """<VirtualHost *:80>
+    ServerName git.initech.example
+    ProxyRequests Off
+    ProxyPreserveHost On
+    AllowEncodedSlashes NoDecode
+    Header add Set-Cookie "ROUTEID=.%{{BALANCER_WORKER_ROUTE}}e; path=/" env=BALANCER_ROUTE_CHANGED
+    <Proxy balancer://bitbucketcluster>
+        BalancerMember http://backend1:7990 route=node1
+        BalancerMember http://backend2:7990 route=node2
+{proxyset}    </Proxy>
+    ProxyPass / balancer://bitbucketcluster/ lbmethod=byrequests{sticky} nocanon
+    ProxyPassReverse / balancer://bitbucketcluster/
+</VirtualHost>
+"""
+
+
+@pytest.mark.parametrize("sticky, affinity", [(True, True), (False, False)], ids=["route-cookie", "no-stickiness"])
+def test_an_apache_balancer_of_two_members_is_a_cluster_whose_affinity_follows_its_stickiness(
+        lab_reproduce, tmp_path, sticky, affinity):
+    # Atlassian's KB example (tests/cases/atlassian-kb-apache-balancer-routeid-snippet) with its ProxySet moved
+    # inside <Proxy>, where Apache accepts it; without stickysession byrequests alternates the members.
+    vhost = APACHE_BALANCER.format(proxyset="        ProxySet stickysession=ROUTEID\n" if sticky else "",
+                                   sticky=" stickysession=ROUTEID" if sticky else "")
+    bundle = write(tmp_path / "bundle", {"bitbucket.conf": vhost, "bitbucket.properties":
+                                         "server.proxy-name=git.initech.example\nserver.proxy-port=80\n"})
+
+    run = lab_reproduce(bundle, public_url="http://git.initech.example")
+
+    assert {node.name for node in run.running.topology.bitbucket_nodes} == {"bitbucket-1", "bitbucket-2"}
+    assert run.results_by_id["session.affinity"].ok is affinity, run.results_by_id["session.affinity"]
+    assert run.results_by_id["cluster.failover"].ok is True, failed(run)  # Apache retries the other member
+
+
 @pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_a_wrong_context_path_is_one_finding_on_the_whole_run(lab_topology, lab_checks, tmp_path):
     properties = tmp_path / "bitbucket.properties"
