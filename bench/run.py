@@ -16,6 +16,9 @@
 - checks: per catalog topology, up time, check-phase wall time and the slowest check
   (the critical path), as the ratio check-phase / slowest check (1.0 = fully concurrent).
 - reproduce: each customer case in tests/cases, bundle to verdicts, end to end.
+- fix:    `reproduce --fix` on each case that fails: the first run (up + checks), a second
+          check phase alone, and each round of the fix (reload in place + check phase) as a
+          ratio to that check phase (one reload plus one check phase per round: ≈ 1.0–1.3).
 - reload: a failure-catalog variant by reload in place vs by recreate.
 - browser: the browser image's cold build (with --cold) and, warm, what the browser node
   adds to a topology's up time and check phase (median of --repeats; not in the default set).
@@ -281,6 +284,35 @@ def bench_reproduce() -> None:
             print(f"reproduce {case.parent.name:<46} {time.monotonic() - started:5.1f} s ({failed} failed)")
 
 
+def bench_fix() -> None:
+    from lab.targets import check_running
+    from lab.fix.verify import verify_fix
+    from lab.reproduce.session import reproduce, rerun_patched
+
+    for case in sorted((REPO / "tests" / "cases").glob("*/case.toml")):
+        if "refused" in case.read_text() or '"fail"' not in case.read_text():
+            continue
+        with tempfile.TemporaryDirectory() as certs, tempfile.TemporaryDirectory() as work:
+            started = time.monotonic()
+            with reproduce([case.parent / "bundle"], certs_dir=Path(certs), browser=False) as run:
+                first = time.monotonic() - started
+                checked = time.monotonic()
+                check_running(run.running)
+                check_phase = time.monotonic() - checked
+                rounds: list[float] = []
+
+                def timed_rerun(folder: Path, run=run, rounds=rounds) -> list:
+                    began = time.monotonic()
+                    results = rerun_patched(run, folder)
+                    rounds.append(time.monotonic() - began)
+                    return results
+
+                fix = verify_fix(run.reproduction.setup, run.results, Path(work), timed_rerun)
+        per_round = ", ".join(f"{r / check_phase:4.2f}" for r in rounds) or "-"
+        print(f"fix {case.parent.name:<52} first run {first:5.1f} s, check phase {check_phase:5.1f} s; "
+              f"{fix.rounds} round(s) ×check phase: {per_round}; {'verified' if fix.verified else 'not verified'}")
+
+
 def bench_stub() -> None:
     with tempfile.TemporaryDirectory() as home:
         (Path(home) / "shared").mkdir()
@@ -350,7 +382,7 @@ def main() -> None:
         {"images": lambda: bench_images(args.cold), "updown": lambda: [bench_updown(name, args.repeats) for name in args.topology.split(",")],
          "matrix": bench_matrix, "stub": bench_stub, "checks": bench_checks, "suite": bench_suite,
          "cli": lambda: [bench_cli(name, args.repeats) for name in args.topology.split(",")[:1]],
-         "reproduce": bench_reproduce, "reload": lambda: bench_reload(args.repeats),
+         "reproduce": bench_reproduce, "fix": bench_fix, "reload": lambda: bench_reload(args.repeats),
          "browser": lambda: [bench_browser(name, args.repeats, args.cold and index == 0)
                              for index, name in enumerate(args.topology.split(","))]}[part]()
 

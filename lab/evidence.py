@@ -24,14 +24,13 @@ from lab.checks import CheckResult
 from lab.checks.base import REGISTRY, Evidence
 from lab import sent
 from lab.logsigs import explain, is_error_line
+from lab.proxies import KINDS
 from lab.runtime import RunningTopology
 
 WINDOW_SLACK_S = 1.0  # error logs stamp whole seconds
 LOG_CATCH_UP_S = 1.0
 MAX_LINES = 12
-LOG_FILES = ("/var/log/nginx/*.log", "/var/log/apache2/*.log", "/var/log/httpd/*log", "/etc/httpd/logs/*log",
-             "/usr/local/apache2/logs/*log",
-             "/var/log/haproxy*.log")
+LOG_FILES = tuple(dict.fromkeys(glob for kind in KINDS.values() for glob in kind.log_files))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,15 +15,13 @@ from lab.errors import LabError
 from lab.pki import TlsFiles
 from lab.sshkeys import SSH_DIR, SshKeys
 from lab.stub.properties import parse_properties  # Java properties syntax: one reader for lab and stub
-from lab.topology import PROXIES_DIR, Node, Topology, properties_text
+from lab.proxies import KINDS
+from lab.topology import Node, Topology, properties_text
 
 BITBUCKET_SHARED = "/var/atlassian/application-data/bitbucket/shared"
 KEYSTORE_PATH = f"{BITBUCKET_SHARED}/config/ssl-keystore"
 SSH_HOST_KEY_PATH = f"{BITBUCKET_SHARED}/config/ssh-server-keys.pem"
 SSH_AUTHORIZED_KEYS_PATH = f"{BITBUCKET_SHARED}/config/lab-authorized-keys"
-PROXY_BASE_CONFIG = {"nginx": ("nginx.conf", "/etc/lab/nginx.conf"),
-                     "apache": ("httpd.conf", "/etc/lab/httpd.conf"),
-                     "haproxy": ("haproxy.cfg", "/etc/lab/haproxy.cfg")}
 SITE_PATH = "/etc/lab/site.conf"
 TLS_DIR = "/etc/lab/tls"
 
@@ -75,15 +73,6 @@ Provisioner = Callable[[Topology, Node, TlsFiles], NodeSetup]
 ``reproduce`` brings its own, built from a customer's bundle."""
 
 
-HTTP2_EDITS: dict[str, tuple[str, str]] = {
-    "nginx": ("listen 443 ssl;", "listen 443 ssl http2;"),
-    "apache": ("    SSLEngine on\n", "    SSLEngine on\n    Protocols h2 http/1.1\n"),
-    "haproxy": ("alpn http/1.1", "alpn h2,http/1.1"),
-}
-"""``--http2``: the one edit that makes each recommended TLS front door offer HTTP/2 (ALPN).
-A drop-in or a customer's file is never edited: checks find h2 by asking the front door."""
-
-
 def catalog_provisioner(drop_ins: DropIns, http2: bool = False) -> Provisioner:
     """The catalog's files (site file, properties, lab TLS files), or the drop-ins verbatim."""
     def provision(topology: Topology, node: Node, tls: TlsFiles) -> NodeSetup:
@@ -96,7 +85,7 @@ def node_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns,
     """Every file ``node`` needs, by its kind."""
     if node.kind == "stub":
         return _stub_files(topology, tls, drop_ins)
-    if node.kind in PROXY_BASE_CONFIG:
+    if node.kind in KINDS:
         return _proxy_files(topology, node, tls, drop_ins, http2)
     return []
 
@@ -146,19 +135,23 @@ def ssh_files(tls: TlsFiles) -> list[ContainerFile]:
 
 def _proxy_files(topology: Topology, node: Node, tls: TlsFiles, drop_ins: DropIns,
                  http2: bool = False) -> list[ContainerFile]:
-    base_name, base_path = PROXY_BASE_CONFIG[node.kind]
+    kind = KINDS[node.kind]
     site_source = drop_ins.proxy_config or topology.proxy_site_file()
     if site_source is None:
         raise LabError(f"topology {topology.name}: proxy node {node.name} has no proxy_site")
     site = site_source.read_bytes()
     if http2 and drop_ins.proxy_config is None:
-        old, new = HTTP2_EDITS[node.kind]
-        if old.encode() not in site:
+        # --http2: the one edit that makes the kind's recommended TLS front door offer HTTP/2 (ALPN).
+        # A drop-in or a customer's file is never edited: checks find h2 by asking the front door.
+        old, new = kind.http2_edit or ("", "")
+        if not old or old.encode() not in site:
             raise LabError(f"--http2: topology {topology.name} has no TLS front door to offer HTTP/2 on")
         site = site.replace(old.encode(), new.encode())
-    files = [ContainerFile(base_path, (PROXIES_DIR / node.kind / base_name).read_bytes()),
-             ContainerFile(SITE_PATH, site)]
+    files = [ContainerFile(SITE_PATH, site)]
+    if kind.base_config is not None:
+        base_name, base_path = kind.base_config
+        files.insert(0, ContainerFile(base_path, (kind.package / base_name).read_bytes()))
     for name, data in tls.proxy_files().items():
-        private = name in ("privkey.pem", "haproxy.pem")
+        private = name in kind.private_tls_files
         files.append(ContainerFile(f"{TLS_DIR}/{name}", data, 0o600 if private else 0o644))
     return files

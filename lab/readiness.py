@@ -20,6 +20,7 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from lab.errors import LabError
+from lab.proxies import KINDS
 from lab.releases import rejection_hint
 from lab.topology import Node
 
@@ -30,8 +31,6 @@ READY_TIMEOUT_S = 60
 UPSTREAM_UP_TIMEOUT_S = 15
 LISTEN_GRACE_S = 5
 DOCKER_DNS_HEX = "0B00007F"  # 127.0.0.11, Docker's embedded DNS, listens in every container
-PROGRAMS = {"nginx": "nginx", "apache": "apache2", "haproxy": "haproxy"}
-"""Each proxy's program: its master opens every listener before it starts a worker."""
 SERVER_STARTS = "LAB-SERVER-STARTS:"
 """What a proxy's start script prints once its config test is over, just before the server runs."""
 
@@ -104,7 +103,7 @@ def _server_started(running: RunningTopology, node: Node) -> bool:
     """Whether the node's server runs (not a proxy's config test, which listens briefly too).
     The line is among the first its container prints: the log is read only up to it, not a
     kept proxy's whole log at every reload."""
-    if node.kind not in PROGRAMS:
+    if node.kind not in KINDS:
         return True
     try:
         lines = running.containers[node.name].logs(stream=True, stdout=True, stderr=False)
@@ -119,9 +118,10 @@ def _server_started(running: RunningTopology, node: Node) -> bool:
 def _has_workers(running: RunningTopology, node: Node) -> bool:
     """A proxy with workers has opened every listener its config names (its master binds
     them first): what it listens on now is final — no need to sit out the grace."""
-    program = PROGRAMS.get(node.kind)
+    if node.kind not in KINDS or not KINDS[node.kind].reload_waits_for_workers:
+        return False  # a one-process server: its listeners are final only after the grace
     try:
-        return program is not None and bool(workers(running.containers[node.name], program))
+        return bool(workers(running.containers[node.name], KINDS[node.kind].program))
     except (APIError, NotFound):
         return False
 
@@ -141,7 +141,7 @@ def _raise_if_listening_elsewhere(running: RunningTopology, node: Node) -> None:
         return
     wanted = "/".join(str(port) for port in node.ports)
     if not listening:
-        what = {"nginx": "`listen`", "apache": "`Listen`/<VirtualHost>", "haproxy": "`bind`"}.get(node.kind, "a port")
+        what = KINDS[node.kind].listener_words if node.kind in KINDS else "a port"
         raise LabError(f"{node.name} ({node.kind}) runs but listens on no port: its config opens no listener "
                        f"({what}); users need {wanted}")
     raise LabError(f"{node.name} ({node.kind}) listens on {', '.join(map(str, listening))}, "

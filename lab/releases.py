@@ -10,39 +10,11 @@ which release accepts a directive another one rejects.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-VERSION_PREFIX = {"nginx": "nginx/", "apache": "Apache/", "haproxy": "HAProxy/"}
-"""How each proxy names itself in a version line (``nginx/1.22.1``)."""
+from lab.proxies import KINDS
+
 RELEASES: tuple[str, ...] = ("bullseye", "bookworm", "trixie", "forky")
 DEFAULT_RELEASE = "bookworm"
-KNOWN_VERSIONS: dict[str, dict[str, str]] = {
-    "nginx": {"bullseye": "1.18.0", "bookworm": "1.22.1", "trixie": "1.26.3", "forky": "1.30.6"},
-    "haproxy": {"bullseye": "2.2.9", "bookworm": "2.6.12", "trixie": "3.0.11", "forky": "3.2.26"},
-    "apache": {"bullseye": "2.4.62", "bookworm": "2.4.68", "trixie": "2.4.71", "forky": "2.4.69"},
-}
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A directive one release's proxy rejects and a later (or earlier) one accepts."""
-
-    kind: str
-    pattern: re.Pattern[str]
-    accepted_by: tuple[str, ...]
-    why: str
-
-
-REJECTIONS: tuple[Rejection, ...] = (
-    Rejection("nginx", re.compile(r'unknown directive "http2"'), ("trixie", "forky"),
-              "`http2 on;` exists from nginx 1.25.1"),
-    Rejection("nginx", re.compile(r'unknown directive "quic_|invalid parameter "quic"'), ("trixie", "forky"),
-              "HTTP/3 (QUIC) directives exist from nginx 1.25"),
-    Rejection("haproxy", re.compile(r"unknown keyword 'ssl-default-bind-curves'|unknown keyword 'curves'"),
-              ("bookworm", "trixie", "forky"), "curve selection needs HAProxy 2.4+"),
-    Rejection("haproxy", re.compile(r"'http-request return'|unknown keyword 'return'"), ("bookworm", "trixie", "forky"),
-              "`http-request return` needs HAProxy 2.2+ with its full syntax in 2.4+"),
-)
 
 
 def check_release(release: str) -> str:
@@ -56,9 +28,10 @@ def check_release(release: str) -> str:
 def rejection_hint(kind: str, message: str, release: str) -> str:
     """"(… exists from nginx 1.25.1: --proxy-version trixie accepts it)" when another
     release would accept what ``release`` rejected, else ""."""
-    for rejection in REJECTIONS:
-        if rejection.kind == kind and rejection.pattern.search(message) and release not in rejection.accepted_by:
-            choices = " or ".join(f"--proxy-version {name} ({kind} {KNOWN_VERSIONS[kind][name]})"
+    rejections = KINDS[kind].rejections if kind in KINDS else ()
+    for rejection in rejections:
+        if rejection.pattern.search(message) and release not in rejection.accepted_by:
+            choices = " or ".join(f"--proxy-version {name} ({kind} {KINDS[kind].debian_versions[name]})"
                                   for name in rejection.accepted_by)
             return f" ({rejection.why}: {choices} accepts it; this run used {release})"
     return ""
@@ -67,7 +40,7 @@ def rejection_hint(kind: str, message: str, release: str) -> str:
 def release_for(kind: str, version: str) -> tuple[str, str]:
     """(release, why) whose ``kind`` version is closest to ``version`` ("1.24.0")."""
     wanted = _numbers(version)
-    known = KNOWN_VERSIONS[kind]
+    known = KINDS[kind].debian_versions
     best = min(RELEASES, key=lambda name: _distance(_numbers(known[name]), wanted))
     return best, f"{kind} {version} in the bundle is closest to Debian {best}'s {kind} {known[best]}"
 

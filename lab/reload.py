@@ -16,7 +16,8 @@ from lab import browser as browser_node
 from lab.errors import LabError
 from lab.pki import make_pki
 from lab.provision import NodeSetup, catalog_provisioner
-from lab.readiness import PROGRAMS, wait_until_ready, workers
+from lab.proxies import KINDS
+from lab.readiness import wait_until_ready, workers
 from lab.releases import rejection_hint
 from lab.stub.server import RESTARTING as STUB_RESTARTING
 from lab.runtime import LabOptions, RunningTopology, replace_node, tar_files
@@ -24,18 +25,6 @@ from lab.topology import Node
 
 CONVERGE_TIMEOUT_S = 15
 # Validate the new config, then tell the running proxy to take it, as an admin would.
-RELOAD = {
-    "nginx": 'nginx -t -q -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" && '
-             'nginx -c "${LAB_NGINX_CONF:-/etc/lab/nginx.conf}" -s reload',
-    "apache": '. /etc/apache2/envvars && set -- && if [ -n "${LAB_APACHE_PRELOAD:-}" ]; then '
-              'set -- -C "$LAB_APACHE_PRELOAD"; fi && apache2 "$@" -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -t && '
-              'apache2 "$@" -f "${LAB_APACHE_CONF:-/etc/lab/httpd.conf}" -k graceful',
-    "haproxy": 'files=""; for f in ${LAB_HAPROXY_FILES:-/etc/lab/haproxy.cfg /etc/lab/site.conf}; do '
-               'files="$files -f $f"; done; haproxy -c -q $files && '
-               'for p in $(pidof haproxy); do [ "$(cut -d" " -f4 /proc/$p/stat)" = 1 ] && kill -USR2 $p; done',
-}
-
-
 def reload_in_place(running: RunningTopology, options: LabOptions) -> None:
     """Give ``running`` the files ``options`` imply and wait until it runs them; the PKI is
     made anew only for another TLS variant, so a config-only change reloads the proxy alone;
@@ -51,7 +40,7 @@ def reload_in_place(running: RunningTopology, options: LabOptions) -> None:
     setups = {node.name: provision(running.topology, node, tls) for node in running.topology.nodes}
     # Another proxy release is another image: the proxy's container is made anew, the rest stays.
     renewed = {node.name for node in running.topology.nodes
-               if node.kind in PROGRAMS and options.proxy_release != running.options.proxy_release}
+               if node.kind in KINDS and options.proxy_release != running.options.proxy_release}
     for node in running.topology.nodes:
         if node.name not in renewed and setups[node.name].environment != running.provisioned[node.name].environment:
             raise LabError(f"{node.name}: the change needs another environment; recreate the topology instead")
@@ -105,12 +94,13 @@ def reload_proxy(running: RunningTopology, node: Node) -> None:
     """The proxy validates and takes its config again (names resolved anew), as an admin's
     reload does; returns once no worker of the old configuration is left."""
     container = running.containers[node.name]
-    program, command = PROGRAMS[node.kind], RELOAD[node.kind]
-    old_workers = workers(container, program)
+    kind = KINDS[node.kind]
+    program, command = kind.program, kind.reload
+    old_workers = workers(container, program) if kind.reload_waits_for_workers else set()
     result = container.exec_run(["sh", "-c", command])
     if result.exit_code != 0:
         message = result.output.decode("utf-8", "replace").strip().splitlines()
-        first = next((line for line in message if "emerg" in line or "ALERT" in line or "AH0" in line),
+        first = next((line for line in message if any(word in line for word in ("emerg", "ALERT", "AH0", "Error: "))),
                      message[-1] if message else "")
         raise LabError(f"{node.kind} rejected the proxy config: {first}"
                        f"{rejection_hint(node.kind, first, running.options.proxy_release)}")

@@ -51,7 +51,7 @@ from lab.sweep import (owner_labels, owner_line, remove_everything, remove_run, 
                        sweep_dead_key_folders, sweep_dead_runs, sweep_temp_leftovers)
 from lab.provision import (BITBUCKET_SHARED, SSH_AUTHORIZED_KEYS_PATH, SSH_HOST_KEY_PATH, ContainerFile, DropIns,
                            NodeSetup, Provisioner, catalog_provisioner)
-from lab.topology import Node, Topology, certs_dir_for, extra_images, image_of
+from lab.topology import Node, Topology, certs_dir_for, image_of, images_of
 
 __all__ = ["LabOptions", "RunningTopology", "remove_everything", "replace_node", "start", "sweep_dead_runs", "up"]
 
@@ -211,9 +211,7 @@ def up(topology: Topology, options: LabOptions | None = None,
 def start(topology: Topology, options: LabOptions, progress: Progress = SILENT) -> RunningTopology:
     """Start ``topology``; on any failure, remove what was started and raise."""
     options.drop_ins.validate(topology)
-    tags = ensure_images(progress=progress, release=options.proxy_release)
-    if extra_images(topology):  # a node on an image not every topology needs (official httpd layout)
-        tags |= ensure_images(extra_images(topology), progress=progress, release=options.proxy_release)
+    tags = ensure_images(images_of(topology), progress=progress, release=options.proxy_release)
     if options.browser:  # built on first use only (Chromium is big); cached by content after
         tags |= ensure_images(("browser",), progress=progress)
     client = docker_client()
@@ -303,7 +301,7 @@ def attach_browser(running: RunningTopology) -> None:
     nothing when it has them."""
     if browser_node.BROWSER_NODE in running.containers:
         return
-    tags = ensure_images(release=running.options.proxy_release) | ensure_images(("browser",))
+    tags = ensure_images(("gateway", "browser"))
     labels = {**owner_labels(), RUN_LABEL: running.run_id, TOPOLOGY_LABEL: running.topology.name}
     running.browser_driver = running.browser_driver or browser_node.BrowserDriver()
     _start_plans(running, _browser_plans(running, tags, labels))

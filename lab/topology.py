@@ -18,13 +18,12 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.hostnames import ascii_public_url
+from lab.proxies import PROXIES_DIR, PROXY_KINDS
 
 CATALOG_DIR = Path(__file__).resolve().parent / "topologies"
 CERTS_ROOT = Path("certs")
 """Where every run's PKI goes, relative to the working directory: ``certs/<topology>/``."""
-PROXIES_DIR = Path(__file__).resolve().parent / "proxies"
 PUBLIC_HOST = "bitbucket.lab.test"
-PROXY_KINDS = ("nginx", "apache", "haproxy")
 _HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|[0-9a-f:.]+", re.I)
 NODE_KINDS = ("stub", "neighbour", *PROXY_KINDS)
 IMAGE_OF_KIND = {"neighbour": "gateway"}
@@ -36,9 +35,9 @@ def image_of(node: Node) -> str:
     return node.image or IMAGE_OF_KIND.get(node.kind, node.kind)
 
 
-def extra_images(topology: Topology) -> tuple[str, ...]:
-    """Images of ``topology``'s nodes that are not built for every topology."""
-    return tuple(dict.fromkeys(node.image for node in topology.nodes if node.image))
+def images_of(topology: Topology) -> tuple[str, ...]:
+    """The lab images ``topology`` runs: its nodes' and the gateway (one per network)."""
+    return tuple(dict.fromkeys([*(image_of(node) for node in topology.nodes), "gateway"]))
 
 
 @dataclass(frozen=True)

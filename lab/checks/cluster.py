@@ -15,6 +15,7 @@ import requests
 
 from lab.checks.base import CLUSTER, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, passed
 from lab.checks.http import BROWSER_HEADERS, TIMEOUT_S, form_action
+from lab.proxies import hint_for
 
 NODE_HEADER = "X-Lab-Node"
 FOLLOW_UPS = 20
@@ -22,24 +23,6 @@ FAILOVER_WAIT_S = 15
 """HAProxy's defaults (`check` every 2 s, 3 failures) take a dead node out in about 6 s; the
 lab's recommended `inter 1s fall 2` in about 2 s."""
 FAILOVER_STREAK = 5
-AFFINITY_HINTS = {
-    "haproxy": "HAProxy: `cookie BBNODE insert indirect nocache` in the backend and `cookie <id>` on each "
-               "`server` line (or `balance source`)",
-    "apache": "Apache: a `balancer://` with `route=` on each BalancerMember, `ProxySet stickysession=ROUTEID` and "
-              "`Header add Set-Cookie \"ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/\" env=BALANCER_ROUTE_CHANGED`",
-    "nginx": "nginx (open source): `ip_hash;` (or `hash $remote_addr consistent;`) in the upstream — "
-             "`hash $cookie_…` does not work: the login request has no session cookie yet",
-}
-HEALTH_HINTS = {
-    "haproxy": "HAProxy: `option httpchk GET /status` in the backend and `check` on each `server` line, so a dead "
-               "node is taken out (plus `option redispatch`)",
-    "apache": "Apache: mod_proxy_balancer takes a failed member out after a connection error (`retry=`); "
-              "add `hcmethod=GET hcuri=/status` (mod_proxy_hcheck) for active checks",
-    "nginx": "nginx: `proxy_next_upstream error timeout http_502 http_503;` with `max_fails`/`fail_timeout` on each "
-             "`server`, and a `proxy_connect_timeout` of a few seconds",
-}
-
-
 def _clustered(target: CheckTarget) -> str | None:
     return None if target.clustered else "one Bitbucket node (not a Data Center cluster)"
 
@@ -89,8 +72,7 @@ def cluster_failover(target: CheckTarget) -> Verdict:
         return passed(f"{victim} stopped; answered again after {took:.1f} s"
                       + (f" ({_counts(failures)} first)" if failures else ""), expected)
     return failed(f"{victim} stopped; in {FAILOVER_WAIT_S} s: {_counts(seen)}", expected,
-                  "the load balancer keeps sending users to the dead node: " + HEALTH_HINTS.get(
-                      target.proxy_kind or "", " / ".join(HEALTH_HINTS.values())))
+                  "the load balancer keeps sending users to the dead node: " + hint_for(target.proxy_kind, "failover"))
 
 
 def _logged_in(target: CheckTarget) -> requests.Session | str:
@@ -134,4 +116,4 @@ def _counts(items: list[str]) -> str:
 
 
 def _affinity_hint(target: CheckTarget) -> str:
-    return AFFINITY_HINTS.get(target.proxy_kind or "", " / ".join(AFFINITY_HINTS.values()))
+    return hint_for(target.proxy_kind, "affinity")

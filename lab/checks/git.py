@@ -21,6 +21,7 @@ from lab.checks.pushing import Push, push_new_branch, push_verdict
 from lab.checks.uplink import Hold, held_uplink
 from lab.client import request_id
 from lab.fix.remedies import BODY_LIMIT, PROXY_TIMEOUT
+from lab.proxies import hint_for
 
 
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
@@ -145,7 +146,7 @@ def git_push_streamed(target: CheckTarget) -> Verdict:
     return Verdict(True, f"Bitbucket had none of the body while git was held at {HELD_AT >> 20} MB of "
                    f"{STREAMED_PAYLOAD >> 20} MB for {held.seconds:.1f} s — spooled by the proxy",
                    expected, "the proxy buffers the whole push first (slow big pushes, disk use, timeouts): "
-                   + SPOOLING_HINTS.get(target.proxy_kind or "", " / ".join(SPOOLING_HINTS.values())))
+                   + hint_for(target.proxy_kind, "spooling"))
 
 
 def _held_push(target: CheckTarget) -> Hold | Verdict | None:
@@ -170,15 +171,6 @@ def _receiving_body(target: CheckTarget, tag: str | None) -> bool:
     response = target.users.session().get(target.url(f"/rest/lab/1.0/body-timings?id={tag}"), timeout=5)
     return any(record.get("first_byte_at") and record.get("complete") is None
                for record in response.json().get("requests", []))
-
-
-SPOOLING_HINTS = {
-    "nginx": "nginx needs `proxy_request_buffering off;` (on by default) and `proxy_http_version 1.1;` — git sends "
-             "pushes chunked, and nginx spools chunked bodies to an HTTP/1.0 upstream whatever the buffering says",
-    "apache": "Apache spools a chunked body when it must send Bitbucket a Content-Length: remove "
-              "`SetEnv proxy-sendcl` (and `force-proxy-request-1.0`, `proxy-nokeepalive` for HTTP/1.0)",
-    "haproxy": "HAProxy waits for the whole body with `option http-buffer-request`: remove it for /scm/",
-}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,12 +32,11 @@ from docker.errors import APIError, ImageNotFound
 from lab.docker_env import LAB_LABEL, docker_client
 from lab.errors import LabError
 from lab.progress import SILENT, Progress
+from lab.proxies import KINDS
 from lab.releases import DEFAULT_RELEASE, check_release
 
 IMAGES_DIR = Path(__file__).resolve().parent
 STUB_SOURCE = IMAGES_DIR.parent / "stub"
-PROXY_IMAGES = ("nginx", "apache", "apache-official", "haproxy")
-"""Built from the chosen release's base; the stub and the gateway always from the default."""
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_SCRIPTS = "/usr/share/debootstrap/scripts"
 SHARED_LOCK = Path("/var/lock/bitbucket-lab-images.lock")
@@ -53,9 +52,10 @@ class ImageSpec:
     context: Mapping[str, Path]
 
 
-def _spec(name: str, extra: Mapping[str, Path] | None = None) -> ImageSpec:
-    """Every file of ``images/<name>/`` (Dockerfile, scripts), plus ``extra`` context entries."""
-    context = {path.name: path for path in (IMAGES_DIR / name).iterdir()
+def _spec(name: str, extra: Mapping[str, Path] | None = None, folder: Path | None = None) -> ImageSpec:
+    """Every file of ``folder`` (default ``images/<name>/``: Dockerfile, scripts), plus
+    ``extra`` context entries."""
+    context = {path.name: path for path in (folder or IMAGES_DIR / name).iterdir()
                if path.is_file() and not path.name.endswith(".pyc")}
     context.update(extra or {})
     return ImageSpec(name, context)
@@ -64,16 +64,22 @@ def _spec(name: str, extra: Mapping[str, Path] | None = None) -> ImageSpec:
 _SEAL = {"seal.sh": IMAGES_DIR / "common" / "seal.sh"}
 _PROXY_SCRIPTS = {**_SEAL, "wait-hosts.sh": IMAGES_DIR / "common" / "wait-hosts.sh",
                   "prepare-host.sh": IMAGES_DIR / "common" / "prepare-host.sh"}
+PROXY_SPECS: dict[str, ImageSpec] = {
+    **{name: _spec(name, _PROXY_SCRIPTS, kind.image_dir) for name, kind in KINDS.items()},
+    # a variant runs its kind's start script unless its folder has its own
+    **{image: _spec(image, {**_PROXY_SCRIPTS, "start.sh": kind.image_dir / "start.sh"}, kind.package / folder)
+       for kind in KINDS.values() for image, folder in kind.image_variants.items()},
+}
+PROXY_IMAGES: tuple[str, ...] = tuple(PROXY_SPECS)
+"""Built from the chosen release's base (``lab/proxies/<kind>/image``); the stub and the
+gateway always from the default."""
 SPECS: dict[str, ImageSpec] = {
     "stub": _spec("stub", {"stub": STUB_SOURCE, **_SEAL}),
-    "nginx": _spec("nginx", _PROXY_SCRIPTS),
-    "apache": _spec("apache", _PROXY_SCRIPTS),
-    "haproxy": _spec("haproxy", _PROXY_SCRIPTS),
-    "apache-official": _spec("apache-official", {**_PROXY_SCRIPTS, "start.sh": IMAGES_DIR / "apache" / "start.sh"}),
+    **PROXY_SPECS,
     "gateway": _spec("gateway", _SEAL),
     "browser": _spec("browser", _SEAL),
 }
-OPTIONAL_IMAGES: tuple[str, ...] = ("browser", "apache-official")
+OPTIONAL_IMAGES: tuple[str, ...] = ("browser", *(image for kind in KINDS.values() for image in kind.image_variants))
 """Built only when asked for by name (``ensure_images(("browser",))``): Chromium is big, and
 runs without the browser node (``--no-browser``) never need it; httpd laid out as the official
 image (built from source) only for a customer's ``ServerRoot "/usr/local/apache2"``."""
@@ -102,10 +108,13 @@ def ensure_images(
     Safe to call from several processes at once (pytest -n): builds are serialised by a
     file lock, and the second process finds the images the first one built.
     """
-    wanted = names or IMAGE_NAMES
+    wanted = names or tuple(name for name in IMAGE_NAMES if _packaged(name, release))
     for name in wanted:
         if name not in SPECS:
             raise LabError(f"unknown image {name!r}; the lab has: {', '.join(SPECS)}")
+        if not _packaged(name, release):
+            raise LabError(f"{KINDS[name].label} is not packaged in Debian {release}: choose --proxy-version "
+                           + " or ".join(KINDS[name].debian_versions))
     check_release(release)
     client = docker_client()
     with _build_lock():
@@ -121,6 +130,11 @@ def ensure_images(
         if missing:
             _build_parallel(client, missing, tags, plan, progress)
     return tags
+
+
+def _packaged(name: str, release: str) -> bool:
+    """Whether Debian ``release`` has the proxy of image ``name`` (Caddy came with bookworm)."""
+    return name not in KINDS or release in KINDS[name].debian_versions
 
 
 def _build_parallel(client: docker.DockerClient, names: list[str], tags: dict[str, str],

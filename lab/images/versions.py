@@ -16,25 +16,31 @@ from docker.errors import DockerException
 
 from lab.docker_env import docker_client
 from lab.errors import LabError
-from lab.images.build import PROXY_IMAGES, ensure_images
+from lab.images.build import ensure_images
 from lab.progress import SILENT, Progress
-from lab.releases import RELEASES, VERSION_PREFIX
+from lab.proxies import KINDS
+from lab.releases import RELEASES
 from lab.sweep import owner_labels
 
 if TYPE_CHECKING:
     from lab.runtime import RunningTopology
 
-COMMANDS = {"nginx": ("nginx", ["nginx", "-v"], r"nginx/([\w.]+)"),
-            "apache": ("apache", ["apache2", "-v"], r"Apache/([\w.]+)"),
-            "haproxy": ("haproxy", ["haproxy", "-v"], r"HA-?Proxy version ([\w.+~-]+)"),
-            "openssl": ("nginx", ["nginx", "-V"], r"(?:built|running) with OpenSSL ([\w.]+)")}
+_OPENSSL = next(kind for kind in KINDS.values() if kind.openssl_command)
+COMMANDS: dict[str, tuple[str, list[str], str]] = {
+    **{name: (name, list(kind.version_command), kind.version_pattern) for name, kind in KINDS.items()},
+    "openssl": (_OPENSSL.name, list(_OPENSSL.openssl_command), _OPENSSL.openssl_pattern)}
 """What to run in which image, and where its version is in the output."""
 
 
 def release_versions(progress: Progress = SILENT) -> dict[str, dict[str, str]]:
     """{release: {"nginx": "1.22.1", "apache": …, "haproxy": …, "openssl": …}}, building
     each release's proxy images when missing."""
-    return {release: image_versions(ensure_images(PROXY_IMAGES, progress, release)) for release in RELEASES}
+    return {release: image_versions(ensure_images(_kinds_of(release), progress, release)) for release in RELEASES}
+
+
+def _kinds_of(release: str) -> tuple[str, ...]:
+    """The proxy kinds Debian ``release`` packages (every kind's image, none of its variants)."""
+    return tuple(name for name, kind in KINDS.items() if release in kind.debian_versions)
 
 
 CACHE = Path(tempfile.gettempdir()) / "bitbucket-lab-versions.json"
@@ -44,13 +50,14 @@ CACHE = Path(tempfile.gettempdir()) / "bitbucket-lab-versions.json"
 def image_versions(tags: dict[str, str]) -> dict[str, str]:
     """What each proxy image reports about itself (``-v``), by throwaway containers (at
     once), remembered by image tag in :data:`CACHE`."""
-    key = " ".join(sorted(tags[image] for image, _, _ in COMMANDS.values()))
+    commands = {what: command for what, command in COMMANDS.items() if command[0] in tags}
+    key = " ".join(sorted(tags[image] for image, _, _ in commands.values()))
     cache = _read_cache()
     known = cache.get(key)
     if isinstance(known, dict):
         return {str(what): str(version) for what, version in known.items()}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(COMMANDS)) as pool:
-        outputs = {what: pool.submit(run_once, tags[image], command) for what, (image, command, _) in COMMANDS.items()}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        outputs = {what: pool.submit(run_once, tags[image], command) for what, (image, command, _) in commands.items()}
         versions = {what: parse_version(what, future.result()) or "?" for what, future in outputs.items()}
     with contextlib.suppress(OSError):
         cache[key] = versions
@@ -71,8 +78,8 @@ def _read_cache() -> dict[str, object]:
 def lab_versions(release: str, progress: Progress = SILENT) -> dict[str, str]:
     """The versions a report names: the proxies and OpenSSL of ``release``'s images, and
     the git the checks run (the host's)."""
-    versions = image_versions(ensure_images(PROXY_IMAGES, progress, release))
-    names = {"nginx": "nginx", "apache": "Apache httpd", "haproxy": "HAProxy", "openssl": "OpenSSL (nginx image)"}
+    versions = image_versions(ensure_images(_kinds_of(release), progress, release))
+    names = {**{name: kind.label for name, kind in KINDS.items()}, "openssl": f"OpenSSL ({COMMANDS['openssl'][0]} image)"}
     shown = {names[what]: version for what, version in versions.items()}
     try:
         git = subprocess.run(["git", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
@@ -118,7 +125,7 @@ def running_proxy_version(running: RunningTopology) -> str | None:
     except DockerException:
         return None
     version = parse_version(proxy.kind, result.output.decode("utf-8", "replace"))
-    return f"{VERSION_PREFIX[proxy.kind]}{version}" if version else None
+    return f"{KINDS[proxy.kind].version_prefix}{version}" if version else None
 
 
 def running_proxy(running: RunningTopology) -> dict[str, object]:

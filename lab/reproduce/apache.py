@@ -11,7 +11,7 @@ Relative paths (``Include``, ``ErrorLog logs/error_log``, certificates) start at
 ``ServerRoot``: the file's own, else ``/etc/httpd`` when the bundle looks like RHEL
 (``conf.d/``, ``httpd.conf``, ``conf.modules.d``), else Debian's ``/etc/apache2``. A
 ``ServerRoot "/usr/local/apache2"`` is the official ``httpd`` image's layout: the lab runs
-its own build of that layout (``lab/images/apache-official``).
+its own build of that layout (``lab/proxies/apache/image-official``).
 
 Not handled: ``mod_macro`` (``Use``), ``<If>`` expressions (read as if true),
 ``RewriteMap``-driven routing, ``.htaccess`` files.

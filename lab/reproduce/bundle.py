@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.releases import VERSION_PREFIX
+from lab.proxies import KINDS
 from lab.reproduce.model import BundleFile
 from lab.reproduce.settings import (SETTINGS_KINDS, looks_like_compose, looks_like_env, looks_like_helm,
                                    looks_like_server_xml)
@@ -170,7 +170,7 @@ def version_hint(files: Sequence[BundleFile], kind: str | None) -> str | None:
     for file in files:
         if file.kind == "version":
             hints.extend(_version_hints(file.path.read_text(encoding="utf-8-sig")))
-    wanted = VERSION_PREFIX.get(kind or "", "")
+    wanted = KINDS[kind].version_prefix if kind in KINDS else ""
     matching = [hint for hint in hints if wanted and hint.startswith(wanted)]
     chosen = matching or hints
     return chosen[0] if chosen else None

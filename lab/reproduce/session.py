@@ -18,7 +18,8 @@ from lab.provision import DropIns
 from lab.reproduce import read_bundle
 from lab.reproduce.labmap import Mapping, Reproduction, case_name, proxy_rows, reproduction
 from lab.reproduce.model import CustomerSetup
-from lab.releases import DEFAULT_RELEASE, VERSION_PREFIX, release_for
+from lab.proxies import KINDS
+from lab.releases import DEFAULT_RELEASE, release_for
 from lab.reload import reload_in_place
 from lab.runtime import LabOptions, RunningTopology, up
 from lab.targets import check_running
@@ -108,7 +109,7 @@ def _release(setup: CustomerSetup, chosen: str | None) -> tuple[str, Mapping]:
     hint = setup.version_hint
     if chosen:
         return chosen, Mapping("proxy release", hint or "(no version line in the bundle)", f"{chosen}: --proxy-version")
-    prefix = VERSION_PREFIX.get(setup.proxy.kind if setup.proxy else "")
+    prefix = KINDS[setup.proxy.kind].version_prefix if setup.proxy and setup.proxy.kind in KINDS else None
     if setup.proxy is None or not hint or not prefix or not hint.startswith(prefix):
         return DEFAULT_RELEASE, Mapping("proxy release", hint or "(no version line in the bundle)",
                                         f"{DEFAULT_RELEASE}: the lab's default")

@@ -16,7 +16,8 @@ import pytest
 
 from lab.errors import LabError
 from lab.provision import DropIns
-from lab.releases import DEFAULT_RELEASE, KNOWN_VERSIONS, RELEASES
+from lab.proxies import KINDS
+from lab.releases import DEFAULT_RELEASE, RELEASES
 from lab.runtime import LabOptions, start
 from lab.targets import check_running
 from lab.topology import catalog, load_topology
@@ -75,8 +76,8 @@ def test_list_versions_reads_each_releases_versions_from_its_images():
     assert list(rows) == list(RELEASES)
     for release in RELEASES:
         nginx, apache, haproxy, openssl = rows[release]
-        assert nginx.split(".")[:2] == KNOWN_VERSIONS["nginx"][release].split(".")[:2], rows[release]
-        assert haproxy.split(".")[:2] == KNOWN_VERSIONS["haproxy"][release].split(".")[:2], rows[release]
+        assert nginx.split(".")[:2] == KINDS["nginx"].debian_versions[release].split(".")[:2], rows[release]
+        assert haproxy.split(".")[:2] == KINDS["haproxy"].debian_versions[release].split(".")[:2], rows[release]
         assert apache.startswith("2.4.") and openssl[:1] in "123", rows[release]
 
 

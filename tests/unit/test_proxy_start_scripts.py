@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from lab.images.build import SPECS
-from lab.readiness import PROGRAMS, SERVER_STARTS
+from lab.proxies import KINDS
+from lab.readiness import SERVER_STARTS
 
 CONFIG_TEST = {"nginx": "nginx -t", "apache": "-f \"$conf\" -t", "haproxy": "haproxy -c"}
 
 
-@pytest.mark.parametrize("kind", list(PROGRAMS))
+@pytest.mark.parametrize("kind", list(KINDS))
 def test_a_proxy_says_its_server_starts_only_after_its_config_test_and_just_before_the_server(kind):
     # nginx -t opens every listener for a moment: readiness counts a port that accepts only
     # once this line is in the log, or the front door may refuse just after "ready".
@@ -18,8 +19,8 @@ def test_a_proxy_says_its_server_starts_only_after_its_config_test_and_just_befo
     code = [line.strip() for line in lines if not line.lstrip().startswith("#")]
     said = [i for i, line in enumerate(code) if SERVER_STARTS in line]
     tested = [i for i, line in enumerate(code) if CONFIG_TEST[kind] in line]
-    server = [i for i, line in enumerate(code) if line.startswith(("exec ", f"{PROGRAMS[kind]} -c"))
-              and PROGRAMS[kind] in line]
+    program = KINDS[kind].program
+    server = [i for i, line in enumerate(code) if line.startswith(("exec ", f"{program} -c")) and program in line]
     assert len(said) == 1 and code[said[0]].startswith("echo "), code
     assert tested and server, code
     assert tested[-1] < said[0] < min(server), (tested, said, server)

@@ -1,0 +1,142 @@
+"""The proxy kinds the lab runs in front of Bitbucket: one package per kind, one record each.
+
+``lab/proxies/<kind>/`` holds everything about one kind — its image (``image/``: Dockerfile
+and ``start.sh``), the catalog's config templates, and in ``__init__.py`` a
+:class:`ProxyKind` named ``KIND`` that says how to run, reload, version, read and advise on
+it. The rest of the lab asks :data:`KINDS`; it never compares a kind's name. Adding a kind
+is adding a package here (tests/unit/test_proxy_kinds.py holds every kind to the record).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROXIES_DIR = Path(__file__).resolve().parent
+HINT_TOPICS = ("affinity", "failover", "spooling")
+"""What a kind must advise on in its own words: sticky sessions, taking a dead node out,
+streaming a push's body (the cluster and git checks quote them)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A directive one release's proxy rejects and a later (or earlier) one accepts."""
+
+    pattern: re.Pattern[str]
+    accepted_by: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A log line pattern of one kind (error or access log) and what it means: the fix a
+    support engineer would give, and the cause in ``lab.fix.remedies`` whose edit fixes it."""
+
+    name: str
+    pattern: re.Pattern[str]
+    fix: str
+    remedy: str | None = None
+
+
+def signature(name: str, pattern: str, fix: str, remedy: str | None = None) -> Signature:
+    return Signature(name, re.compile(pattern), fix, remedy)
+
+
+TLS_TO_PLAIN_PORT = signature(
+    "TLS spoken to a plain port", r"wrong version number|packet length too long|http request.*SSL|SSL routines::record layer",
+    "the proxy speaks TLS to a port of Bitbucket's that answers plain HTTP: the upstream scheme does not match the port "
+    "(https:// to 7990, or http:// to Tomcat's TLS port)")
+"""OpenSSL's words when a proxy speaks TLS to a plain port: nginx and Apache log them alike."""
+
+
+@dataclass(frozen=True)
+class ProxyKind:
+    """Everything the lab needs to know about one kind of proxy.
+
+    The start script (``image/start.sh``) runs the config test, prints ``LAB-CONFIG-ERROR:``
+    and exits 2 when the config is refused, prints ``LAB-SERVER-STARTS:`` just before the
+    server, and runs it in the foreground; the catalog's main config (:attr:`base_config`)
+    includes the site file at ``/etc/lab/site.conf``; TLS files are in ``/etc/lab/tls/``.
+    """
+
+    name: str
+    """The node kind in a topology file, and the name the lab's reports use for it."""
+    label: str
+    """How a person names it: "Apache httpd"."""
+    program: str
+    """Its process name (``pidof``): the master opens every listener before its workers."""
+    base_config: tuple[str, str] | None
+    """(file in this package, its path on the proxy host): the catalog's main config, which
+    includes the site file; None when the site file is the whole config."""
+    reload: str
+    """Shell command in the proxy's container: test the config, then make the server take it."""
+    version_command: tuple[str, ...]
+    version_pattern: str
+    """A regular expression whose group 1 is the version in the command's output."""
+    version_prefix: str
+    """How it names itself in a version line a customer sends (``nginx/1.22.1``)."""
+    debian_versions: Mapping[str, str]
+    """{Debian release: the version its package had when measured}."""
+    listener_words: str
+    """The directives that open a listener, for "its config opens no listener (…)"."""
+    log_files: tuple[str, ...]
+    """Globs of log files inside the container the evidence reads (besides its stdout)."""
+    hints: Mapping[str, str]
+    """{topic in :data:`HINT_TOPICS`: the fix in this kind's own directives}."""
+    reload_waits_for_workers: bool = True
+    """The reload hands over to new worker processes, and the lab waits until the old ones
+    are gone; False for a one-process server whose reload command returns once it runs the
+    new config."""
+    http2_edit: tuple[str, str] | None = None
+    """``--http2``: (text of the recommended TLS site, the same offering h2)."""
+    rejections: tuple[Rejection, ...] = ()
+    log_signatures: tuple[Signature, ...] = ()
+    """Known lines of its logs, in the order they are tried (``lab.logsigs.explain``)."""
+    image_variants: Mapping[str, str] = field(default_factory=dict)
+    """{image name: folder of this package} of other images of the kind (the official httpd
+    layout), built only when a topology's node names them."""
+    private_tls_files: tuple[str, ...] = ("privkey.pem",)
+    """Files of ``/etc/lab/tls`` that hold a private key (mode 0600)."""
+    openssl_command: tuple[str, ...] = ()
+    """A command whose output names the OpenSSL the image links (reports name one, from the
+    first kind that has it); its pattern's group 1 is the version."""
+    openssl_pattern: str = ""
+
+    @property
+    def package(self) -> Path:
+        return PROXIES_DIR / self.name
+
+    @property
+    def image_dir(self) -> Path:
+        """The Dockerfile and start script of the kind's image (``lab.images`` builds it)."""
+        return self.package / "image"
+
+    def hint(self, topic: str) -> str:
+        return self.hints[topic]
+
+
+def hint_for(kind: str | None, topic: str) -> str:
+    """``kind``'s fix for ``topic``; every kind's, joined, when the kind is unknown."""
+    if kind in KINDS:
+        return KINDS[kind].hint(topic)
+    return " / ".join(proxy.hint(topic) for proxy in KINDS.values())
+
+
+def _discover() -> dict[str, ProxyKind]:
+    kinds: dict[str, ProxyKind] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda module: module.name):
+        if info.ispkg:
+            kind = importlib.import_module(f"{__name__}.{info.name}").KIND
+            if kind.name != info.name:
+                raise RuntimeError(f"lab/proxies/{info.name}: its KIND is named {kind.name!r}")
+            kinds[kind.name] = kind
+    return kinds
+
+
+KINDS: dict[str, ProxyKind] = _discover()
+"""Every proxy kind, by name."""
+PROXY_KINDS: tuple[str, ...] = tuple(KINDS)
