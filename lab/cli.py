@@ -177,10 +177,12 @@ def _list(args: argparse.Namespace) -> int:
     if args.versions:
         from lab.images.versions import release_versions
 
-        print(f"{'release':<10} {'nginx':<10} {'apache':<10} {'haproxy':<20} openssl")
+        from lab.proxies import KINDS
+
+        columns = [*KINDS, "openssl"]  # "-": the release does not package that proxy
+        print(f"{'release':<10} " + " ".join(f"{name:<20}" for name in columns).rstrip())
         for release, versions in release_versions(Progress()).items():
-            print(f"{release:<10} {versions['nginx']:<10} {versions['apache']:<10} {versions['haproxy']:<20} "
-                  f"{versions['openssl']}")
+            print(f"{release:<10} " + " ".join(f"{versions.get(name, '-'):<20}" for name in columns).rstrip())
         return 0
     for name in catalog():
         topology = load_topology(name)

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 READY_TIMEOUT_S = 60
 UPSTREAM_UP_TIMEOUT_S = 15
 LISTEN_GRACE_S = 5
+ROUTES_SETTLE_S = 8
+"""How long a proxy whose routes come after its listeners (``ProxyKind.routes_after_listening``)
+may answer 404 or fail the handshake before that counts as its answer (Traefik: ~0.6 s idle)."""
 DOCKER_DNS_HEX = "0B00007F"  # 127.0.0.11, Docker's embedded DNS, listens in every container
 SERVER_STARTS = "LAB-SERVER-STARTS:"
 """What a proxy's start script prints once its config test is over, just before the server runs."""
@@ -59,14 +62,21 @@ def _wait_for_upstream_up(running: RunningTopology) -> None:
     TLS name that does not match) — a finding for the checks, not a state that passes."""
     session = running.vantage("outside").session()
     session.verify = False  # TLS is judged by the checks; here any HTTP answer will do
+    proxy = running.topology.proxy
+    routing = proxy is not None and proxy.kind in KINDS and KINDS[proxy.kind].routes_after_listening
     deadline = time.monotonic() + UPSTREAM_UP_TIMEOUT_S
+    routed_by = time.monotonic() + ROUTES_SETTLE_S
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         while time.monotonic() < deadline:
             try:
-                status = session.get(running.public_url + "/status", timeout=5, allow_redirects=False).status_code
+                status: int | None = session.get(running.public_url + "/status", timeout=5,
+                                                 allow_redirects=False).status_code
             except requests.RequestException:
-                return  # no HTTP answer at all: the checks will name why
+                status = None  # no HTTP answer at all: the checks will name why
+            if routing and status in (None, 404) and time.monotonic() < routed_by:
+                time.sleep(0.1)  # its routes (and certificates) are not applied yet
+                continue
             if status not in (503, 504):
                 return
             time.sleep(0.2)

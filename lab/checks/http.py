@@ -14,6 +14,7 @@ from lab.checks.explain import (CONNECTOR_CAUSE, base_url_hint, bitbucket_view, 
                                 loop_hint)
 from lab.checks.network import describe
 from lab.fix.remedies import ENCODED_SLASH_REFUSED
+from lab.proxies import KINDS, hint_for
 from lab.fix.remedies import PATH_REWRITTEN as PATH_REWRITTEN_REMEDY
 
 PROXY_500_HINT = ("the proxy answered 500 itself, before Bitbucket: its error log names the cause. Behind a "
@@ -191,11 +192,13 @@ def path_encoded_chars(target: CheckTarget) -> Verdict:
     if not changed:
         return passed("all reached Bitbucket unchanged: " + " ".join(ENCODED_SAMPLES), expected)
     rewritten = any("Bitbucket saw …" in item for item in changed)  # it arrived, changed: not a refusal
-    return failed("; ".join(changed), expected, _encoded_chars_hint(changed), PATH_REWRITTEN if rewritten else None)
+    return failed("; ".join(changed), expected, _encoded_chars_hint(target.proxy_kind),
+                  PATH_REWRITTEN if rewritten else None)
 
 
-def _encoded_chars_hint(changed: list[str]) -> str:
-    return PATH_REWRITTEN_REMEDY.text + "; files and branches with these characters break otherwise"
+def _encoded_chars_hint(kind: str | None) -> str:
+    own = KINDS[kind].hints.get("path-rewrite") if kind in KINDS else None  # a kind the remedy's text does not name
+    return PATH_REWRITTEN_REMEDY.text + (f"; {own}" if own else "") + "; files and branches with these characters break otherwise"
 
 
 BITBUCKET_DEFAULT_HEADER_BYTES = 8 * 1024
@@ -424,8 +427,9 @@ def neighbour_hint(target: CheckTarget, app: str) -> str:
 
 def _context_hint(target: CheckTarget) -> str:
     return (f"the proxy path and Bitbucket's context path must match: with users on {target.public_url}, "
-            f"set server.context-path={target.context_path or '(empty)'} and route the same path at the proxy "
-            "(nginx `location` + `proxy_pass` without URI part, Apache `ProxyPass /bitbucket http://…/bitbucket`)")
+            f"set server.context-path={target.context_path or '(empty)'} and route the same path at the proxy, "
+            "keeping it on the way to Bitbucket ("
+            + hint_for(target.proxy_kind, "context-path").replace("{path}", target.context_path or "/bitbucket") + ")")
 
 
 def _status_hint(target: CheckTarget, response: requests.Response) -> str:

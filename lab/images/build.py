@@ -65,7 +65,7 @@ _SEAL = {"seal.sh": IMAGES_DIR / "common" / "seal.sh"}
 _PROXY_SCRIPTS = {**_SEAL, "wait-hosts.sh": IMAGES_DIR / "common" / "wait-hosts.sh",
                   "prepare-host.sh": IMAGES_DIR / "common" / "prepare-host.sh"}
 PROXY_SPECS: dict[str, ImageSpec] = {
-    **{name: _spec(name, _PROXY_SCRIPTS, kind.image_dir) for name, kind in KINDS.items()},
+    **{name: _spec(name, {**_PROXY_SCRIPTS, **kind.image_files}, kind.image_dir) for name, kind in KINDS.items()},
     # a variant runs its kind's start script unless its folder has its own
     **{image: _spec(image, {**_PROXY_SCRIPTS, "start.sh": kind.image_dir / "start.sh"}, kind.package / folder)
        for kind in KINDS.values() for image, folder in kind.image_variants.items()},
@@ -108,13 +108,15 @@ def ensure_images(
     Safe to call from several processes at once (pytest -n): builds are serialised by a
     file lock, and the second process finds the images the first one built.
     """
-    wanted = names or tuple(name for name in IMAGE_NAMES if _packaged(name, release))
+    wanted = names or tuple(name for name in IMAGE_NAMES if _buildable(name, release))
     for name in wanted:
         if name not in SPECS:
             raise LabError(f"unknown image {name!r}; the lab has: {', '.join(SPECS)}")
         if not _packaged(name, release):
             raise LabError(f"{KINDS[name].label} is not packaged in Debian {release}: choose --proxy-version "
                            + " or ".join(KINDS[name].debian_versions))
+        if name in KINDS and KINDS[name].unavailable:
+            raise LabError(str(KINDS[name].unavailable))
     check_release(release)
     client = docker_client()
     with _build_lock():
@@ -135,6 +137,11 @@ def ensure_images(
 def _packaged(name: str, release: str) -> bool:
     """Whether Debian ``release`` has the proxy of image ``name`` (Caddy came with bookworm)."""
     return name not in KINDS or release in KINDS[name].debian_versions
+
+
+def _buildable(name: str, release: str) -> bool:
+    """Whether "every image" takes ``name``: its proxy packaged in ``release`` and its files here."""
+    return _packaged(name, release) and not (name in KINDS and KINDS[name].unavailable)
 
 
 def _build_parallel(client: docker.DockerClient, names: list[str], tags: dict[str, str],
@@ -232,10 +239,12 @@ def _context_files(spec: ImageSpec) -> Iterator[tuple[str, bytes]]:
 
 def _context_tar(spec: ImageSpec) -> io.BytesIO:
     buffer = io.BytesIO()
+    # Scripts, and a binary the context names directly (Traefik's), keep their executable bit.
+    binaries = {arcname for arcname, source in spec.context.items() if source.is_file() and os.access(source, os.X_OK)}
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for arcname, data in _context_files(spec):
             info = tarfile.TarInfo(arcname)
-            info.size, info.mode = len(data), 0o755 if arcname.endswith(".sh") else 0o644
+            info.size, info.mode = len(data), 0o755 if arcname.endswith(".sh") or arcname in binaries else 0o644
             tar.addfile(info, io.BytesIO(data))
     buffer.seek(0)
     return buffer

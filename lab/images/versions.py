@@ -39,8 +39,9 @@ def release_versions(progress: Progress = SILENT) -> dict[str, dict[str, str]]:
 
 
 def _kinds_of(release: str) -> tuple[str, ...]:
-    """The proxy kinds Debian ``release`` packages (every kind's image, none of its variants)."""
-    return tuple(name for name, kind in KINDS.items() if release in kind.debian_versions)
+    """The proxy kinds Debian ``release`` packages and this machine can build (every kind's
+    image, none of its variants)."""
+    return tuple(name for name, kind in KINDS.items() if release in kind.debian_versions and not kind.unavailable)
 
 
 CACHE = Path(tempfile.gettempdir()) / "bitbucket-lab-versions.json"

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROXIES_DIR = Path(__file__).resolve().parent
-HINT_TOPICS = ("affinity", "failover", "spooling")
+HINT_TOPICS = ("affinity", "failover", "spooling", "context-path")
 """What a kind must advise on in its own words: sticky sessions, taking a dead node out,
-streaming a push's body (the cluster and git checks quote them)."""
+streaming a push's body, routing the context path (the checks quote them)."""
 
 
 @dataclass(frozen=True)
@@ -86,16 +86,27 @@ class ProxyKind:
     log_files: tuple[str, ...]
     """Globs of log files inside the container the evidence reads (besides its stdout)."""
     hints: Mapping[str, str]
-    """{topic in :data:`HINT_TOPICS`: the fix in this kind's own directives}."""
+    """{topic in :data:`HINT_TOPICS`: the fix in this kind's own directives}; "path-rewrite" too
+    for a kind that ``lab.fix.remedies.PATH_REWRITTEN``'s text does not name."""
     reload_waits_for_workers: bool = True
     """The reload hands over to new worker processes, and the lab waits until the old ones
     are gone; False for a one-process server whose reload command returns once it runs the
     new config."""
+    routes_after_listening: bool = False
+    """Its routes and certificates come from a provider a moment after it listens (Traefik's
+    file provider: about 0.6 s): readiness waits until the public URL answers with something
+    else than a failed handshake or a 404 (bounded), so the first check does not race it."""
     http2_edit: tuple[str, str] | None = None
     """``--http2``: (text of the recommended TLS site, the same offering h2)."""
     rejections: tuple[Rejection, ...] = ()
     log_signatures: tuple[Signature, ...] = ()
     """Known lines of its logs, in the order they are tried (``lab.logsigs.explain``)."""
+    image_files: Mapping[str, Path] = field(default_factory=dict)
+    """{name in the build context: file} the image copies in besides its folder (a binary that
+    no Debian release packages)."""
+    unavailable: str | None = None
+    """Why the kind's image cannot be built on this machine (and what to install), else None:
+    such a kind is left out of "every image" and refused in one line when a topology needs it."""
     image_variants: Mapping[str, str] = field(default_factory=dict)
     """{image name: folder of this package} of other images of the kind (the official httpd
     layout), built only when a topology's node names them."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
@@ -129,10 +130,16 @@ class StubHandler(BaseHTTPRequestHandler):
         else:
             exchange.path = view.raw_path[len(settings.context_path):] or "/"
             response = self.server.app.handle(exchange)
-        if not exchange.body_consumed and ("content-length" in headers or "transfer-encoding" in headers):
-            self.close_connection = True
+        # (http.server answered an Expect: 100-continue before this handler: the body will come.)
+        unread = not exchange.body_consumed and ("content-length" in headers or "transfer-encoding" in headers)
+        if self.close_connection and response.header("Connection") is None:
+            # Said in the response, as Tomcat says it: a proxy that pools connections to Bitbucket
+            # must not reuse this one (it would race the close and lose the next request).
+            response = dataclasses.replace(response, headers=[*response.headers, ("Connection", "close")])
         self._log_exchange(headers, response.status)
         self._send(response, exchange.user, bitbucket_headers=not (answer and answer.page))
+        if unread and not self.close_connection and not _swallowed(exchange, MAX_SWALLOW_BYTES):
+            self.close_connection = True  # more unread than Tomcat swallows: it closes the connection
 
     def _log_exchange(self, headers: dict[str, str], status: int) -> None:
         """One JSON line per request (with ``--access-log``): what Bitbucket saw, for the
@@ -189,6 +196,26 @@ def local_name(address: str) -> str:
         return socket.getnameinfo((address, 0), socket.NI_NAMEREQD)[0]
     except (OSError, UnicodeError):
         return address
+
+
+MAX_SWALLOW_BYTES = 2 * 1024 * 1024
+"""Tomcat's ``maxSwallowSize`` default: a request body the application left unread is read
+and discarded up to this much after the response, keeping the connection; beyond it Tomcat
+closes the connection (Tomcat's HTTP connector reference, ``maxSwallowSize``)."""
+
+
+def _swallowed(exchange: Exchange, limit: int) -> bool:
+    """Read and discard the rest of an unread request body, as Tomcat does; False when more
+    than ``limit`` bytes were left (the connection must then close)."""
+    left = limit
+    try:
+        for chunk in exchange.iter_body():
+            left -= len(chunk)
+            if left < 0:
+                return False
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _tomcat_response(answer: Answer) -> Response:

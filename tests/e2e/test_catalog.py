@@ -47,6 +47,11 @@ def test_the_same_topology_with_the_full_chain_verifies(lab_topology):
     ("haproxy-https", "frontend users\n    bind :443\n    frobnicate yes\n",
      "haproxy rejected the proxy config: [ALERT] config : parsing [/etc/lab/site.conf:3] : "
      "unknown keyword 'frobnicate' in 'frontend' section"),
+    ("caddy-https", "bitbucket.lab.test {\n\tfrobnicate yes\n}\n",
+     "caddy rejected the proxy config: adapting config using caddyfile: /etc/lab/site.conf:2: "
+     "unrecognized directive: frobnicate"),
+    ("traefik-https", "entryPoints:\n  websecure:\n    address: \":443\"\n    frobnicate: yes\n",
+     "traefik rejected the proxy config: command traefik error: field not found, node: frobnicate"),
 ])
 def test_a_config_the_proxy_rejects_gives_its_own_error_and_leaves_nothing(lab_topology, tmp_path, name, site, message):
     site_file = tmp_path / "site.conf"

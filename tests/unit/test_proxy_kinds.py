@@ -12,7 +12,7 @@ import pytest
 from lab.images.build import SPECS
 from lab.proxies import HINT_TOPICS, KINDS, PROXIES_DIR, ProxyKind, hint_for
 from lab.readiness import SERVER_STARTS
-from lab.releases import RELEASES
+from lab.releases import DEFAULT_RELEASE, RELEASES
 from lab.topology import catalog, load_topology
 
 LAB = Path(__file__).resolve().parents[2] / "lab"
@@ -31,10 +31,10 @@ def test_a_proxy_kind_has_an_image_whose_start_script_tests_its_config_and_says_
 def test_a_proxy_kind_names_its_versions_hints_and_main_config(name):
     kind = KINDS[name]
     assert isinstance(kind, ProxyKind) and kind.package == PROXIES_DIR / name
-    assert set(kind.debian_versions) == set(RELEASES)
+    assert set(kind.debian_versions) <= set(RELEASES) and DEFAULT_RELEASE in kind.debian_versions
     assert re.compile(kind.version_pattern).groups >= 1 and kind.version_command
     assert kind.version_prefix.endswith("/") and kind.label and kind.program and kind.listener_words
-    assert set(kind.hints) == set(HINT_TOPICS) and all(kind.hints.values())
+    assert set(HINT_TOPICS) <= set(kind.hints) <= {*HINT_TOPICS, "path-rewrite"} and all(kind.hints.values())
     assert kind.base_config is None or (kind.package / kind.base_config[0]).is_file()
 
 
@@ -60,3 +60,11 @@ def test_outside_the_proxies_packages_the_runtime_and_checks_never_name_a_proxy_
                  if not line.startswith((str(LAB / "proxies"), str(LAB / "reproduce"), str(LAB / "fix")))
                  and not line.split(":", 2)[2].lstrip().startswith(('"""', "#"))]
     assert offending == []
+
+
+def test_a_proxy_a_debian_release_does_not_package_is_refused_in_one_line_before_any_build():
+    from lab.errors import LabError
+    from lab.images import ensure_images
+
+    with pytest.raises(LabError, match=r"^Caddy is not packaged in Debian bullseye: choose --proxy-version bookworm"):
+        ensure_images(("caddy",), release="bullseye")

@@ -26,6 +26,7 @@ KIND = ProxyKind(
                     "env=BALANCER_ROUTE_CHANGED`",
         "failover": "Apache: mod_proxy_balancer takes a failed member out after a connection error (`retry=`); "
                     "add `hcmethod=GET hcuri=/status` (mod_proxy_hcheck) for active checks",
+        "context-path": "Apache `ProxyPass {path} http://…{path}` (the same path on both sides)",
         "spooling": "Apache spools a chunked body when it must send Bitbucket a Content-Length: remove "
                     "`SetEnv proxy-sendcl` (and `force-proxy-request-1.0`, `proxy-nokeepalive` for HTTP/1.0)",
     },

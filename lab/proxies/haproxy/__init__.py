@@ -25,6 +25,7 @@ KIND = ProxyKind(
                     "`server` line (or `balance source`)",
         "failover": "HAProxy: `option httpchk GET /status` in the backend and `check` on each `server` line, so a "
                     "dead node is taken out (plus `option redispatch`)",
+        "context-path": "HAProxy `use_backend … if { path_beg {path} }`, no `replace-path`/`set-path`",
         "spooling": "HAProxy waits for the whole body with `option http-buffer-request`: remove it for /scm/",
     },
     http2_edit=("alpn http/1.1", "alpn h2,http/1.1"),

@@ -23,6 +23,7 @@ KIND = ProxyKind(
                     "`hash $cookie_…` does not work: the login request has no session cookie yet",
         "failover": "nginx: `proxy_next_upstream error timeout http_502 http_503;` with `max_fails`/`fail_timeout` "
                     "on each `server`, and a `proxy_connect_timeout` of a few seconds",
+        "context-path": "nginx `location {path}` + `proxy_pass http://bitbucket:7990;` without URI part",
         "spooling": "nginx needs `proxy_request_buffering off;` (on by default) and `proxy_http_version 1.1;` — git "
                     "sends pushes chunked, and nginx spools chunked bodies to an HTTP/1.0 upstream whatever the "
                     "buffering says",
