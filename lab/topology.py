@@ -23,7 +23,6 @@ from lab.proxies import PROXIES_DIR, PROXY_KINDS
 CATALOG_DIR = Path(__file__).resolve().parent / "topologies"
 CERTS_ROOT = Path("certs")
 """Where every run's PKI goes, relative to the working directory: ``certs/<topology>/``."""
-PUBLIC_HOST = "bitbucket.lab.test"
 _HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|[0-9a-f:.]+", re.I)
 NODE_KINDS = ("stub", "neighbour", *PROXY_KINDS)
 IMAGE_OF_KIND = {"neighbour": "gateway"}

@@ -29,7 +29,6 @@ from lab.checks.base import (FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, USERS_TO_FRONT
 from lab.checks.explain import connector_hint, loop_hint
 from lab.errors import LabError
 from lab.pki import AIA_URL
-from lab.stub.app import SESSION_COOKIE
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Response
@@ -46,6 +45,10 @@ NET_ERROR_HINTS = {
     "ERR_CONNECTION_REFUSED": "nothing listens on {host}:{port}: the proxy's listen/bind must match the public URL",
     "ERR_SSL_PROTOCOL_ERROR": "the TLS handshake failed: does {host}:{port} speak TLS (listen … ssl / SSLEngine on)?",
 }
+
+SESSION_COOKIE = "BITBUCKETSESSIONID"
+"""The session cookie Bitbucket sets (Tomcat's JSESSIONID renamed): the checks see Bitbucket as
+users do, so its name is here, not read from the stub (tests/unit hold the two equal)."""
 
 
 def _only_with_browser_and_https(target: CheckTarget) -> str | None:

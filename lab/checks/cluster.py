@@ -23,16 +23,16 @@ FAILOVER_WAIT_S = 15
 """HAProxy's defaults (`check` every 2 s, 3 failures) take a dead node out in about 6 s; the
 lab's recommended `inter 1s fall 2` in about 2 s."""
 FAILOVER_STREAK = 5
-def _clustered(target: CheckTarget) -> str | None:
+def _why_not_clustered(target: CheckTarget) -> str | None:
     return None if target.clustered else "one Bitbucket node (not a Data Center cluster)"
 
 
-def _can_stop_nodes(target: CheckTarget) -> str | None:
-    return _clustered(target) or (None if target.stop_node else "the lab cannot stop nodes of this run")
+def _why_nodes_cannot_stop(target: CheckTarget) -> str | None:
+    return _why_not_clustered(target) or (None if target.stop_node else "the lab cannot stop nodes of this run")
 
 
 @check("session.affinity", f"after a browser-like login, {FOLLOW_UPS} requests stay on one Bitbucket node and "
-       "stay logged in", CLUSTER, needs=THROUGH_FRONT_DOOR, applies=_clustered)
+       "stay logged in", CLUSTER, needs=THROUGH_FRONT_DOOR, applies=_why_not_clustered)
 def session_affinity(target: CheckTarget) -> Verdict:
     expected = f"{FOLLOW_UPS} requests after login: one node, logged in every time"
     session = _logged_in(target)
@@ -50,7 +50,7 @@ def session_affinity(target: CheckTarget) -> Verdict:
 
 @check("cluster.failover", "with the node serving users stopped, the public URL keeps answering /status "
        "(the load balancer's health check takes the node out)", CLUSTER, needs=THROUGH_FRONT_DOOR,
-       applies=_can_stop_nodes, disruptive=True)
+       applies=_why_nodes_cannot_stop, disruptive=True)
 def cluster_failover(target: CheckTarget) -> Verdict:
     assert target.stop_node is not None
     expected = f"{FAILOVER_STREAK} answers 200 in a row from a live node within {FAILOVER_WAIT_S} s of the stop"

@@ -85,7 +85,7 @@ def git_clone(target: CheckTarget) -> Verdict:
     return _git_verdict(result, f"git clone {target.git_url(password='***')} succeeds", target)
 
 
-def _slow_repo_configured(target: CheckTarget) -> str | None:
+def _why_no_slow_repo(target: CheckTarget) -> str | None:
     """Decided from the topology's own configuration, never by asking the proxy under test."""
     if SLOW_REPO in target.slow_repos:
         return None
@@ -93,7 +93,7 @@ def _slow_repo_configured(target: CheckTarget) -> str | None:
 
 
 @check("git.clone-slow", "a clone of a repository Bitbucket is slow to pack survives the proxy's timeouts",
-       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_slow_repo_configured, slow=True)
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_why_no_slow_repo, slow=True)
 def git_clone_slow(target: CheckTarget) -> Verdict:
     with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
         result = _clone(target, Path(work) / "slow", SLOW_REPO)
@@ -204,14 +204,14 @@ def _latest_body(target: CheckTarget) -> _BodyTiming | None:
     return max(records, key=lambda record: record.first_byte_at, default=None)
 
 
-def _offers_h2(target: CheckTarget) -> str | None:
+def _why_no_h2(target: CheckTarget) -> str | None:
     if not target.https:
         return "the public URL is not https (git speaks HTTP/2 over TLS only)"
     return None
 
 
 @check("http2.git", "where the front door offers HTTP/2, git clones and pushes over HTTP/2 and over HTTP/1.1",
-       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_offers_h2, slow=True)
+       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_why_no_h2, slow=True)
 def http2_git(target: CheckTarget) -> Verdict:
     if negotiated_protocol(target) != "h2":
         return not_applicable("the front door does not offer HTTP/2 (ALPN: http/1.1 only)")

@@ -92,14 +92,14 @@ def redirects_public(target: CheckTarget) -> Verdict:
     return passed(" → ".join(hops), expected)
 
 
-def _has_http_twin(target: CheckTarget) -> str | None:
+def _why_no_http_twin(target: CheckTarget) -> str | None:
     if not target.https:
         return "the public URL is not https"
     return None if target.http_url else "the topology names no plain-http URL"
 
 
 @check("redirects.http-to-https", "on TLS topologies, http://host/path?q → https://host/path?q", USERS_TO_FRONT_DOOR,
-       needs=(FRONT_DOOR,), applies=_has_http_twin)
+       needs=(FRONT_DOOR,), applies=_why_no_http_twin)
 def redirects_http_to_https(target: CheckTarget) -> Verdict:
     assert target.http_url is not None
     source = target.http_url.rstrip("/") + "/status?lab=1"
@@ -224,7 +224,7 @@ _ALL_PROXY_HEADER_LIMITS = ("nginx `large_client_header_buffers 4 {kb}k`, Apache
                             "HAProxy `tune.bufsize` above {kb} KB")
 
 
-def _has_separate_tomcat(target: CheckTarget) -> str | None:
+def _why_no_separate_tomcat(target: CheckTarget) -> str | None:
     if not target.tomcat_url:
         return "the topology names no Tomcat URL to compare with"
     tomcat = urllib.parse.urlsplit(target.tomcat_url)
@@ -234,7 +234,7 @@ def _has_separate_tomcat(target: CheckTarget) -> str | None:
 
 
 @check("headers.large", "a request with headers as large as Bitbucket accepts (server.max-http-header-size, 8 KB by "
-       "default) passes the proxy too", FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_has_separate_tomcat)
+       "default) passes the proxy too", FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_why_no_separate_tomcat)
 def headers_large(target: CheckTarget) -> Verdict:
     assert target.tomcat_url is not None
     direct_session = (target.inside or target.users).session()

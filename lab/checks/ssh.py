@@ -49,7 +49,7 @@ UNKNOWN_SSH_NOTE = ("the SSH base URL lives in Bitbucket's database (Administrat
                     "the SSH base URL and whatever serves that port (a stream/tcp block, a firewall rule)")
 
 
-def _ssh_keys_made(target: CheckTarget) -> str | None:
+def _why_no_ssh_keys(target: CheckTarget) -> str | None:
     return None if target.ssh_command else "the lab made no SSH keys for this run"
 
 
@@ -83,7 +83,7 @@ def links_clone(target: CheckTarget) -> Verdict:
 
 
 @check("ssh.clone", "real git clones over SSH from the ssh clone link (lab key, pinned host key)", SSH,
-       needs=("links.clone",), applies=_ssh_keys_made, slow=True)
+       needs=("links.clone",), applies=_why_no_ssh_keys, slow=True)
 def ssh_clone(target: CheckTarget) -> Verdict:
     link = ssh_link(target)
     if unknown := _unknown_link(target, link):
@@ -94,7 +94,7 @@ def ssh_clone(target: CheckTarget) -> Verdict:
 
 
 @check("ssh.push", "real git pushes a commit over SSH to the ssh clone link", SSH, needs=("links.clone",),
-       applies=_ssh_keys_made, slow=True)
+       applies=_why_no_ssh_keys, slow=True)
 def ssh_push(target: CheckTarget) -> Verdict:
     link, branch = ssh_link(target), f"lab-check/ssh-{secrets.token_hex(4)}"
     if unknown := _unknown_link(target, link):

@@ -34,7 +34,8 @@ from lab.reproduce.model import BundleFile
 from lab.reproduce.settings import (SETTINGS_KINDS, looks_like_compose, looks_like_env, looks_like_helm,
                                    looks_like_server_xml)
 
-PROXY_KINDS = ("nginx", "apache", "haproxy")
+PARSED_KINDS = ("nginx", "apache", "haproxy")
+"""The proxy kinds whose files ``reproduce`` reads (``lab.proxies.KINDS`` has more: the catalog runs them)."""
 PROXY_LABELS = {"nginx": "an nginx config", "apache": "an Apache config", "haproxy": "an HAProxy config"}
 
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:RSA |EC |DSA |ENCRYPTED |OPENSSH )?PRIVATE KEY-----")
@@ -151,7 +152,7 @@ def proxy_kind(files: Sequence[BundleFile], bundle_name: str) -> str | None:
     """
     first_of_kind: dict[str, str] = {}
     for file in files:
-        if file.kind in PROXY_KINDS:
+        if file.kind in PARSED_KINDS:
             first_of_kind.setdefault(file.kind, file.relpath)
     if len(first_of_kind) > 1:
         (kind_a, file_a), (kind_b, file_b) = list(first_of_kind.items())[:2]

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from lab.errors import LabError
 from lab.reproduce.apache import parse_apache
-from lab.reproduce.bundle import PROXY_KINDS, proxy_kind, version_hint
+from lab.reproduce.bundle import PARSED_KINDS, proxy_kind, version_hint
 from lab.reproduce.certificates import read_certificates
 from lab.reproduce.frontdoor import BitbucketClues
 from lab.reproduce.haproxy import parse_haproxy
@@ -68,7 +68,7 @@ def infer(files: Sequence[BundleFile], public_url: str | None = None,
         certificates=read_certificates(files, proxy.tls_files if proxy else ()),
         public_url=url, public_url_reason=reason, version_hint=version_hint(files, kind),
         ignored=tuple(file.relpath for file in files if file.relpath not in used and (
-            file.kind in ("text", "script", *SETTINGS_KINDS, *PROXY_KINDS)
+            file.kind in ("text", "script", *SETTINGS_KINDS, *PARSED_KINDS)
             or (file.kind == "properties" and file != properties))),
     )
 

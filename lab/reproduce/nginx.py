@@ -39,7 +39,7 @@ DISTRIBUTION = (
 """Files Debian's nginx package ships (and RHEL's module directory): an include of one the
 bundle lacks is fine."""
 
-TLS_ROLES = {
+ROLE_OF_DIRECTIVE = {
     "ssl_certificate": "fullchain", "ssl_certificate_key": "key", "ssl_trusted_certificate": "ca",
     "ssl_client_certificate": "ca", "proxy_ssl_trusted_certificate": "ca", "ssl_dhparam": "dhparam",
 }
@@ -292,7 +292,7 @@ def _host_port(netloc: str, default_port: int) -> tuple[str, int]:
 def _tls_files(top: Directive) -> tuple[TlsReference, ...]:
     references: dict[tuple[str, str], TlsReference] = {}
     for directive in top.walk():
-        role = TLS_ROLES.get(directive.key)
+        role = ROLE_OF_DIRECTIVE.get(directive.key)
         if role and directive.args and not directive.args[0].startswith(("data:", "engine:")):
             path = posixpath.join(CONF_PREFIX, directive.args[0])
             references.setdefault((directive.key, path), TlsReference(directive.key, path, role, directive.source))
