@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 
 from lab.checks import HOPS, REGISTRY, CheckResult
-from lab.checks.base import Evidence
+from lab.checks.base import Evidence, Outcome
 from lab.findings import Finding, findings
 from lab.logsigs import is_error_line
 from lab.topology import Topology
@@ -26,9 +26,9 @@ def results_table(results: Sequence[CheckResult], timings: bool = False) -> str:
     for result in results:
         observed = result.observed if len(result.observed) <= width else result.observed[: width - 1] + "…"
         seconds = f"{result.seconds:6.1f}s " if timings and result.seconds else ("        " if timings else "")
-        mark = "⊘" if result.blocked_by else MARKS[result.ok]
+        mark = "⊘" if result.outcome is Outcome.BLOCKED else MARKS[result.ok]
         lines.append(f" {mark} {result.id:<24} {seconds}{observed}")
-        if result.ok is True and result.hint:  # a note on a passing check
+        if result.outcome is Outcome.PASS_WITH_NOTE:
             lines.append(f"   {'':<24} note: {result.hint}")
         if result.ok is False:
             lines.append(f"   {'':<24} expected: {result.expected}")

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 
 from lab.checks import CheckResult, CheckTarget, run_checks
-from lab.checks.base import Evidence
+from lab.checks.base import LAB_FAULT, Evidence
 from lab.evidence import attach_evidence
 from lab.findings import with_findings
 from lab.outage import node_stopper
@@ -48,7 +48,6 @@ def check_running(running: RunningTopology, ids: Iterable[str] | None = None,
     return with_findings(blame_lab_faults(results, running.exited_nodes()))
 
 
-LAB_FAULT = "lab-fault"
 """The cause of every failure in a run during which one of the lab's own nodes stopped."""
 
 

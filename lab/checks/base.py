@@ -8,6 +8,7 @@ CLI's list and the topology loader all read this registry; nothing else lists ch
 
 from __future__ import annotations
 
+import enum
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,6 +118,22 @@ class Verdict:
     failure says nothing more specific than its hint."""
 
 
+LAB_FAULT = "lab-fault"
+"""The cause of a failure that is the lab's own (a lab node stopped), not the topology's."""
+
+
+class Outcome(enum.Enum):
+    """What a result means, said once: every renderer asks :attr:`CheckResult.outcome`
+    instead of re-deriving "fix" or "note" from ``ok`` and ``hint``."""
+
+    PASS = "pass"
+    PASS_WITH_NOTE = "pass-with-note"   # passed; its hint is a note (a limit to know), not a fix
+    FAIL = "fail"                       # its hint is the fix
+    NOT_APPLICABLE = "not-applicable"
+    BLOCKED = "blocked"                 # not run: ``blocked_by`` failed first and explains it
+    LAB_FAULT = "lab-fault"             # failed because the lab failed, not the topology
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """One verdict. ``ok`` is None when the check does not apply or could not run;
@@ -136,9 +153,21 @@ class CheckResult:
     cause: str | None = None          # Verdict.cause, or the log signature tied to this check
     finding: int | None = None        # the number of the finding that explains it (lab.findings)
 
+    @property
+    def outcome(self) -> Outcome:
+        if self.blocked_by:
+            return Outcome.BLOCKED
+        if self.ok is None:
+            return Outcome.NOT_APPLICABLE
+        if self.ok:
+            return Outcome.PASS_WITH_NOTE if self.hint else Outcome.PASS
+        return Outcome.LAB_FAULT if self.cause == LAB_FAULT else Outcome.FAIL
+
     def to_json(self) -> dict[str, object]:
-        """The JSON contract; attachments are file paths (the HTML report inlines them)."""
-        return {"id": self.id, "ok": self.ok, "observed": self.observed, "expected": self.expected,
+        """The JSON contract (``ok`` as ever; ``outcome`` says the same in words); attachments
+        are file paths (the HTML report inlines them)."""
+        return {"id": self.id, "ok": self.ok, "outcome": self.outcome.value, "observed": self.observed,
+                "expected": self.expected,
                 "hint": self.hint, "seconds": round(self.seconds, 3), "blocked_by": self.blocked_by,
                 "finding": self.finding,
                 "evidence": self.evidence.to_json() if self.evidence else None,

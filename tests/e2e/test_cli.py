@@ -51,8 +51,9 @@ def test_check_json_has_the_contract_shape_and_exits_0_when_all_pass(tmp_path):
     assert document["proxy"] == {"kind": None, "version": None} and document["findings"] == []  # Tomcat alone, all pass
     assert [c["id"] for c in document["checks"]] == list(CHECK_IDS)
     for entry in document["checks"]:
-        assert set(entry) == {"id", "ok", "observed", "expected", "hint", "seconds", "blocked_by", "finding", "evidence",
-                              "attachments"}
+        assert set(entry) == {"id", "ok", "outcome", "observed", "expected", "hint", "seconds", "blocked_by", "finding",
+                              "evidence", "attachments"}
+        assert entry["outcome"] in ("pass", "pass-with-note", "not-applicable")
         assert entry["finding"] is None
         assert entry["evidence"] is None  # evidence is gathered for failed checks only
         assert entry["ok"] in (True, False, None) and entry["blocked_by"] is None

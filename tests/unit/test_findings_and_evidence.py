@@ -189,3 +189,17 @@ def test_a_run_whose_nodes_all_kept_running_keeps_its_own_findings():
     results = [failing("git.push", "client_max_body_size 0", "body-limit")]
 
     assert blame_lab_faults(results, []) == results
+
+
+def test_a_results_outcome_says_pass_note_fail_blocked_not_applicable_or_lab_fault_once():
+    from lab.checks.base import LAB_FAULT, Outcome
+
+    def result(**fields):
+        return CheckResult(**{"id": "x", "ok": True, "observed": "", "expected": "", **fields})
+    assert result().outcome is Outcome.PASS
+    assert result(hint="Bitbucket allows 8 KB").outcome is Outcome.PASS_WITH_NOTE
+    assert result(ok=False, hint="fix").outcome is Outcome.FAIL
+    assert result(ok=False, cause=LAB_FAULT).outcome is Outcome.LAB_FAULT
+    assert result(ok=None, blocked_by="tls.chain").outcome is Outcome.BLOCKED
+    assert result(ok=None).outcome is Outcome.NOT_APPLICABLE
+    assert result(ok=False).to_json()["outcome"] == "fail"
