@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import signal
 import subprocess
 import sys
 import faulthandler
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +29,8 @@ from lab.topology import catalog, check_public_url, load_topology, load_topology
 
 if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command needs them
     from lab.checks import CheckResult
+    from lab.fix.verify import FixResult
+    from lab.reproduce.model import CustomerSetup
     from lab.runtime import LabOptions, RunningTopology
     from lab.topology import Topology
 
@@ -89,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--junit", type=Path, metavar="PATH", help="also write JUnit XML there, one test case per check")
     check.add_argument("--all", action="store_true", help="check every catalog topology, one after another")
     check.add_argument("--shard", metavar="K/N", help="with --all: only shard K of N of the catalog (split by topology)")
+    check.add_argument("--fix", action="store_true",
+                       help="patch working copies of your --proxy-config/--properties for each finding with a file "
+                            "remedy, reload, check again, and print the patch with what it proved")
+    check.add_argument("--fix-out", type=Path, metavar="DIR",
+                       help="with --fix: write the patched files (DIR/bundle) and the patches there")
     check.set_defaults(run=_check)
     reproduce = commands.add_parser(
         "reproduce", help="reproduce a customer's setup from their own files (a bundle directory or files)")
@@ -220,20 +229,30 @@ def _check_and_keep(args: argparse.Namespace, topology: Topology, progress: Prog
     from lab.runtime import up
     from lab.targets import check_running
 
-    with up(topology, _options(args), progress) as running:
+    with _drop_in_setup(args, topology) as drop_in_setup, up(topology, _options(args), progress) as running, \
+            _fix_folder(args) as work:
         progress.step("running checks")
         results = check_running(running, on_start=lambda id_: progress.detail(f"  checking {id_}"))
         progress.done()
+        fix = _fix_drop_ins(running, drop_in_setup, results, work, args, progress) if drop_in_setup else None
         _write_junit(args, [(topology.name, running.public_url, results)])
-        report = _write_report(args, running, results, progress)
+        report = _write_report(args, running, results, progress, fix=fix)
         if as_json:
-            print(results_json(topology.name, running.public_url, results, {"proxy": running_proxy(running)}))
+            extra: dict[str, object] = {"proxy": running_proxy(running)}
+            if fix is not None:
+                extra["fix"] = fix.to_json()
+            print(results_json(topology.name, running.public_url, results, extra))
         else:
             print(results_table(results, timings=sys.stdout.isatty()))
             print()
             print(topology_picture(topology, running.public_url, results))
             if proxy := running_proxy(running)["version"]:
                 print(f"proxy: {proxy} (Debian {running.options.proxy_release})")
+            if fix is not None:
+                from lab.fix.report import fix_text
+
+                print()
+                print(fix_text(fix, args.fix_out))
             if args.keep:  # the commands only work while the topology is up
                 print()
                 print(user_commands(running))
@@ -244,6 +263,57 @@ def _check_and_keep(args: argparse.Namespace, topology: Topology, progress: Prog
             if not keep_watching(running):
                 return 1
     return 1 if any(r.ok is False for r in results) else 0
+
+
+@contextlib.contextmanager
+def _drop_in_setup(args: argparse.Namespace, topology: Topology) -> Iterator[CustomerSetup | None]:
+    """The drop-ins read as a customer's bundle (their own file names), for ``check --fix``
+    (None without it): LabError before anything starts when there is nothing to patch or the
+    lab cannot read it. Their copies live as long as the run."""
+    from lab.reproduce import read_bundle
+    from lab.reproduce.bundle import PARSED_KINDS
+
+    if not getattr(args, "fix", False):
+        yield None
+        return
+    if not (args.proxy_config or args.properties):
+        raise LabError("--fix patches the files you pass: give --proxy-config and/or --properties")
+    kind = topology.proxy.kind if topology.proxy else None
+    if args.proxy_config and kind not in PARSED_KINDS:
+        raise LabError(f"--fix reads nginx, Apache and HAProxy files; {topology.name} runs {kind}")
+    with tempfile.TemporaryDirectory(prefix="lab-fix-in-") as folder:
+        yield read_bundle([_drop_in_folder(args, Path(folder))])
+
+
+def _drop_in_folder(args: argparse.Namespace, folder: Path) -> Path:
+    """The drop-ins copied under their own names (``bitbucket.properties`` for --properties)."""
+    if args.proxy_config:
+        shutil.copyfile(args.proxy_config, folder / args.proxy_config.name)
+    if args.properties:
+        shutil.copyfile(args.properties, folder / "bitbucket.properties")
+    return folder
+
+
+def _fix_drop_ins(running: RunningTopology, setup: CustomerSetup, results: list[CheckResult], work: Path,
+                  args: argparse.Namespace, progress: Progress) -> FixResult:
+    """Patch the drop-ins' copies, reload the running topology with them, check again."""
+    from lab.fix.report import write_fix_out
+    from lab.fix.verify import verify_fix
+    from lab.provision import DropIns
+    from lab.reload import reload_in_place
+    from lab.targets import check_running
+
+    def rerun(folder: Path) -> list[CheckResult]:
+        site = folder / args.proxy_config.name if args.proxy_config else None
+        properties = folder / "bitbucket.properties" if args.properties else None
+        progress.step("reloading with the patched files")
+        reload_in_place(running, dataclasses.replace(running.options, drop_ins=DropIns(site, properties)))
+        progress.step("running checks again")
+        return check_running(running)
+
+    fix = verify_fix(setup, results, work, rerun)
+    write_fix_out(fix, args.fix_out)
+    return fix
 
 
 def _report_path(args: argparse.Namespace, topology: str) -> Path | None:
@@ -319,6 +389,10 @@ def _check(args: argparse.Namespace) -> int:
     _validate(args)
     if args.shard and not args.all:
         raise LabError("--shard goes with --all")
+    if args.fix_out and not args.fix:
+        raise LabError("--fix-out goes with --fix")
+    if args.fix and args.all:
+        raise LabError("--fix patches one topology's drop-ins: leave out --all")
     if args.all:
         return _check_all(args)
     return _run_topology(args, as_json=args.json)
@@ -422,9 +496,10 @@ def _reproduce(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _fix_folder(args: argparse.Namespace) -> Iterator[Path]:
     """Where --fix writes the patched bundle: --fix-out, else a temporary folder removed after."""
-    if args.fix_out:
-        args.fix_out.mkdir(parents=True, exist_ok=True)
-        yield args.fix_out
+    out = getattr(args, "fix_out", None)  # `up` has no --fix
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        yield out
         return
     with tempfile.TemporaryDirectory(prefix="lab-fix-") as folder:
         yield Path(folder)

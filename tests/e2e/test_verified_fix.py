@@ -77,3 +77,21 @@ def test_a_leaf_only_certificate_gets_the_instruction_to_send_the_chain_and_no_p
     assert fix["patch"] == "" and fix["verified"] is False
     assert any("intermediate" in instruction or "fullchain" in instruction for instruction in fix["instructions"])
     assert not (tmp_path / "fix" / "proxy.patch").exists()
+
+
+@pytest.mark.xdist_group("nginx-https")
+def test_check_fix_patches_a_drop_in_site_file_under_its_own_name_and_verifies_it(tmp_path):
+    site = tmp_path / "bitbucket-site.conf"
+    recommended = (Path(__file__).resolve().parents[2] / "lab" / "proxies" / "nginx" / "https.conf").read_text()
+    site.write_text(recommended.replace("    client_max_body_size 0;\n", ""))
+    command = [sys.executable, "-m", "lab", "check", "--topology", "nginx-https", "--proxy-config", str(site), "--fix",
+               "--fix-out", str(tmp_path / "out"), "--json", "--no-keep", "--no-browser"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=dict(os.environ))
+    document = json.loads(result.stdout)
+    fix = document["fix"]
+    assert fix["verified"] is True, fix
+    assert "--- a/bitbucket-site.conf" in fix["patch"]
+    assert changed_lines(fix["patch"]) == ["+    client_max_body_size 0;"]
+    assert {c["id"]: c["ok"] for c in document["checks"]}["git.push-large"] is False  # the verdicts of the file as sent
+    assert (tmp_path / "out" / "bundle" / "bitbucket-site.conf").read_text().count("client_max_body_size 0;") == 1
+    assert site.read_text() == recommended.replace("    client_max_body_size 0;\n", "")  # never the original
