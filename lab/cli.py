@@ -280,7 +280,7 @@ def _drop_in_setup(args: argparse.Namespace, topology: Topology) -> Iterator[Cus
         raise LabError("--fix patches the files you pass: give --proxy-config and/or --properties")
     kind = topology.proxy.kind if topology.proxy else None
     if args.proxy_config and kind not in PARSED_KINDS:
-        raise LabError(f"--fix reads nginx, Apache and HAProxy files; {topology.name} runs {kind}")
+        raise LabError(f"--fix reads the files of {', '.join(PARSED_KINDS)}; {topology.name} runs {kind}")
     with tempfile.TemporaryDirectory(prefix="lab-fix-in-") as folder:
         yield read_bundle([_drop_in_folder(args, Path(folder))])
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROXIES_DIR = Path(__file__).resolve().parent
 HINT_TOPICS = ("affinity", "failover", "spooling", "context-path")
@@ -107,6 +108,19 @@ class ProxyKind:
     unavailable: str | None = None
     """Why the kind's image cannot be built on this machine (and what to install), else None:
     such a kind is left out of "every image" and refused in one line when a topology needs it."""
+    reader: str | None = None
+    """``module:function`` that reads a customer's files of this kind for ``reproduce``
+    (``(bundle, clues) -> ProxySetup``); None: its files are not read yet."""
+    file_names: str = ""
+    """A regular expression of file names that are this kind's config (``Caddyfile``)."""
+    file_signals: tuple[str, ...] = ()
+    """Regular expressions of lines typical of its config, for files named otherwise."""
+    main_config_path: str = ""
+    """Where a customer's main config goes on the proxy host, and its start script's variable."""
+    config_env: str = ""
+    lab_files: str | None = None
+    """``module:function`` giving {path: bytes} the lab adds beside the customer's TLS files
+    (``(tls_files) -> dict``): Caddy's metadata of a certificate in its storage."""
     image_variants: Mapping[str, str] = field(default_factory=dict)
     """{image name: folder of this package} of other images of the kind (the official httpd
     layout), built only when a topology's node names them."""
@@ -128,6 +142,13 @@ class ProxyKind:
 
     def hint(self, topic: str) -> str:
         return self.hints[topic]
+
+
+def resolve(reference: str) -> Any:
+    """The object a ``module:function`` reference names (imported when first needed: a
+    kind's reader uses ``lab.reproduce``, which itself asks this registry)."""
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def hint_for(kind: str | None, topic: str) -> str:

@@ -34,9 +34,12 @@ from lab.reproduce.model import BundleFile
 from lab.reproduce.settings import (SETTINGS_KINDS, looks_like_compose, looks_like_env, looks_like_helm,
                                    looks_like_server_xml)
 
-PARSED_KINDS = ("nginx", "apache", "haproxy")
-"""The proxy kinds whose files ``reproduce`` reads (``lab.proxies.KINDS`` has more: the catalog runs them)."""
-PROXY_LABELS = {"nginx": "an nginx config", "apache": "an Apache config", "haproxy": "an HAProxy config"}
+_READ_BY_PACKAGE = {name: kind for name, kind in KINDS.items() if kind.reader}
+"""Kinds whose own package reads their files (``ProxyKind.reader``)."""
+PARSED_KINDS = ("nginx", "apache", "haproxy", *_READ_BY_PACKAGE)
+"""The proxy kinds whose files ``reproduce`` reads (``lab.proxies.KINDS`` may have more: the catalog runs them)."""
+PROXY_LABELS = {"nginx": "an nginx config", "apache": "an Apache config", "haproxy": "an HAProxy config",
+                **{name: f"a {kind.label} config" for name, kind in _READ_BY_PACKAGE.items()}}
 
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:RSA |EC |DSA |ENCRYPTED |OPENSSH )?PRIVATE KEY-----")
 _CERTIFICATE = "-----BEGIN CERTIFICATE-----"
@@ -74,6 +77,8 @@ _SIGNALS: dict[str, tuple[re.Pattern[str], ...]] = {
     ),
 }
 """Lines typical of each proxy's config; a file's kind is the one with most matching lines."""
+_PACKAGE_SIGNALS = {name: tuple(re.compile(signal, re.M) for signal in kind.file_signals)
+                    for name, kind in _READ_BY_PACKAGE.items()}
 
 
 def collect_bundle(paths: Sequence[Path]) -> tuple[BundleFile, ...]:
@@ -139,7 +144,11 @@ def classify(text: str, name: str = "") -> str:
         return "text"
     if text.startswith("#!") or _SCRIPT_NAME.search(name):
         return "script"
-    scores = {kind: sum(len(p.findall(text)) for p in patterns) for kind, patterns in _SIGNALS.items()}
+    named = next((kind for kind, proxy in _READ_BY_PACKAGE.items() if proxy.file_names
+                  and re.search(proxy.file_names, name)), None)
+    if named:
+        return named
+    scores = {kind: sum(len(p.findall(text)) for p in patterns) for kind, patterns in {**_SIGNALS, **_PACKAGE_SIGNALS}.items()}
     best = max(scores, key=lambda kind: scores[kind])
     return best if scores[best] > 0 else "text"
 

@@ -18,10 +18,11 @@ quotes the customer's line behind each part, for the person who doubts the resul
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from lab.errors import LabError
+from lab.proxies import KINDS, resolve
 from lab.reproduce.apache import parse_apache
 from lab.reproduce.bundle import PARSED_KINDS, proxy_kind, version_hint
 from lab.reproduce.certificates import read_certificates
@@ -38,6 +39,11 @@ FALLBACK_HOST = "bitbucket"
 PARSERS = {"nginx": parse_nginx, "apache": parse_apache, "haproxy": parse_haproxy}
 
 
+def parser_of(kind: str) -> Callable[..., ProxySetup]:
+    """The reader of ``kind``'s files: the lab's own, or the one its package names."""
+    return PARSERS.get(kind) or resolve(str(KINDS[kind].reader))
+
+
 def infer(files: Sequence[BundleFile], public_url: str | None = None,
           bundle_name: str = "the bundle", bitbucket_upstream: str | None = None) -> CustomerSetup:
     """Everything the bundle's ``files`` say; :class:`LabError` when they cannot be reproduced.
@@ -48,7 +54,7 @@ def infer(files: Sequence[BundleFile], public_url: str | None = None,
     settings = tuple(bundle_settings(files))
     # The environment (and what compose, Helm or server.xml give) wins over bitbucket.properties, as in Spring Boot.
     values = {**(read_properties(properties) if properties else {}), **{s.key: s.value for s in settings}}
-    proxy = PARSERS[kind](files, bitbucket_clues(values, bitbucket_upstream)) if kind else None
+    proxy = parser_of(kind)(files, bitbucket_clues(values, bitbucket_upstream)) if kind else None
     if proxy is None and properties is None:
         _refuse_a_proxy_not_sent(settings)
     if public_url:

@@ -18,6 +18,7 @@ from pathlib import Path
 from lab.errors import LabError
 from lab.pki import KEYSTORE_ALIAS, KEYSTORE_PASSWORD, TlsFiles, keystore
 from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup, ssh_files
+from lab.proxies import KINDS, resolve
 from lab.reproduce.apache import detect_server_root, loads_mpm, unsupported_directives
 from lab.reproduce.model import CustomerSetup, Neighbour, ProxySetup, Upstream
 from lab.reproduce.nginx import WRAPPER_SITE, wrapper_site
@@ -386,11 +387,18 @@ def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlaceme
     if LAB_HAPROXY_BASE in plan.start.environment.get("LAB_HAPROXY_FILES", ""):
         files.append(ContainerFile(LAB_HAPROXY_BASE, (PROXIES_DIR / "haproxy" / "haproxy.cfg").read_bytes()))
     files += [item.file for item in placements]
+    files += [ContainerFile(path, data) for path, data in _lab_files(proxy).items()]
     environment = dict(plan.start.environment)
     hosts = [*(_alias(u) for u in proxy.upstreams if not u.is_local),
              *(_alias(n.upstream, n.app) for n in proxy.neighbours if not n.upstream.is_local)]
     environment["LAB_WAIT_FOR_HOSTS"] = " ".join(dict.fromkeys(hosts))
     return NodeSetup(files, environment)
+
+
+def _lab_files(proxy: ProxySetup) -> dict[str, bytes]:
+    """Files the proxy's kind adds beside the customer's TLS files (``ProxyKind.lab_files``)."""
+    kind = KINDS.get(proxy.kind)
+    return resolve(kind.lab_files)(proxy.tls_files) if kind and kind.lab_files else {}
 
 
 def proxy_rows(plan: Reproduction) -> list[Mapping]:
@@ -418,6 +426,8 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
     rows += [Mapping("TLS file", f"{item.reference.directive} {item.reference.path} ({item.reference.source})",
                      f"{item.file.path}: {item.lab}")
              for item in plan.tls_placements]
+    rows += [Mapping("lab file", path, "what the proxy keeps beside a certificate it obtained itself, for the lab's "
+                     "leaf in its place") for path in _lab_files(proxy)]
     lab_dirs = [d for d in start.environment.get("LAB_DIRS", "").split() if d not in proxy.directories]
     lab_accounts = [a for a in start.environment.get("LAB_ACCOUNTS", "").split() if a not in proxy.accounts]
     rows += [Mapping("directory", directory, "created on the proxy host") for directory in proxy.directories]
@@ -435,6 +445,8 @@ def _foreground(proxy: ProxySetup, environment: dict[str, str]) -> str:
                 else "nginx -g 'daemon off;' (the file is not edited)")
     if proxy.kind == "haproxy":
         return "haproxy -db (wins over a `daemon` line; the file is not edited)"
+    if proxy.kind in KINDS and KINDS[proxy.kind].config_env:
+        return f"{KINDS[proxy.kind].label} in the foreground by the lab's start script (the file is not edited)"
     if "LAB_APACHE_PRELOAD" in environment:
         return (f"httpd -C '{environment['LAB_APACHE_PRELOAD']}' -DFOREGROUND: the files load no MPM, which the "
                 "official image's httpd of their time had built in (the file is not edited)")

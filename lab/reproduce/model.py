@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lab.proxies import KINDS
+
 if TYPE_CHECKING:
     from lab.reproduce.settings import Setting
     from lab.reproduce.variables import Rendered
 
-FILE_KINDS = ("nginx", "apache", "haproxy", "properties", "compose", "helm", "env", "server-xml", "certificate",
+FILE_KINDS = ("nginx", "apache", "haproxy", *(name for name, kind in KINDS.items() if kind.reader), "properties", "compose", "helm", "env", "server-xml", "certificate",
               "version", "script", "text")
 """How a bundle file is recognised, by content: a proxy config of each kind, a
 ``bitbucket.properties``, Bitbucket's settings elsewhere (a ``docker-compose.yml``, Helm

@@ -13,6 +13,7 @@ import posixpath
 from dataclasses import dataclass
 
 from lab.errors import LabError
+from lab.proxies import KINDS
 from lab.reproduce.model import INCLUDE_DISTRIBUTION, INCLUDE_NOTHING, BundleFile, ProxySetup
 from lab.reproduce.nginx import SNIPPETS_DIR, WRAPPER_SITE
 
@@ -61,7 +62,7 @@ def place_files(proxy: ProxySetup, server_root: str) -> list[Placed]:
         elif file.mirrored_path:
             placed.append(Placed(file, file.mirrored_path, "the path the bundle mirrors"))
         elif file == proxy.main_file:
-            path = _MAIN_PATHS[_layout(proxy.kind, server_root)]
+            path = _main_path(proxy.kind, server_root)
             placed.append(Placed(file, path, f"where {proxy.kind} reads its main config"))
         elif file.relpath in included:
             path, include = included[file.relpath]
@@ -109,12 +110,21 @@ def proxy_start(proxy: ProxySetup, placed: list[Placed], server_root: str, loads
             environment["LAB_DIRS"] = " ".join([*proxy.directories, "/etc/httpd/logs", "/run/httpd"])
             environment["LAB_ACCOUNTS"] = " ".join(dict.fromkeys([*proxy.accounts, "apache"]))
         return ProxyStart(environment, environment["LAB_APACHE_CONF"], reason)
+    if proxy.kind in KINDS and KINDS[proxy.kind].config_env:  # a kind whose package reads its files
+        kind = KINDS[proxy.kind]
+        environment[kind.config_env] = main or kind.main_config_path
+        return ProxyStart(environment, environment[kind.config_env], "the customer's own")
     files = [item.path for item in placed]
     if main is None:
         files.insert(0, LAB_HAPROXY_BASE)
     environment["LAB_HAPROXY_FILES"] = " ".join(dict.fromkeys([main or LAB_HAPROXY_BASE, *files]))
     reason = "the customer's own" if main else "the lab's minimal haproxy.cfg (global, defaults) before the customer's sections"
     return ProxyStart(environment, main or LAB_HAPROXY_BASE, reason)
+
+
+def _main_path(kind: str, server_root: str) -> str:
+    layout = _layout(kind, server_root)
+    return _MAIN_PATHS[layout] if layout in _MAIN_PATHS else KINDS[kind].main_config_path
 
 
 def _layout(kind: str, server_root: str) -> str:
@@ -127,7 +137,9 @@ def _site_path(kind: str, server_root: str, file: BundleFile) -> str:
     name = posixpath.basename(file.relpath)
     if kind == "apache" and not name.endswith(".conf"):
         name += ".conf"  # Debian's and RHEL's main configs include *.conf only
-    return f"{_SITE_DIRS[_layout(kind, server_root)]}/{name}"
+    layout = _layout(kind, server_root)
+    directory = _SITE_DIRS[layout] if layout in _SITE_DIRS else posixpath.dirname(KINDS[kind].main_config_path)
+    return f"{directory}/{name}"
 
 
 def _site_reason(kind: str, server_root: str) -> str:

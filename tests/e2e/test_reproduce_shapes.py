@@ -162,6 +162,41 @@ def test_an_apache_balancer_of_two_members_is_a_cluster_whose_affinity_follows_i
     assert run.results_by_id["cluster.failover"].ok is True, failed(run)  # Apache retries the other member
 
 
+CADDYFILE = """{{
+\temail admin@initech.example
+}}
+
+jira.initech.example {{
+\treverse_proxy jira.initech.internal:8080
+}}
+
+git.initech.example {{
+{limit}\tlog
+\treverse_proxy bitbucket.initech.internal:7990
+}}
+"""
+
+
+@pytest.mark.parametrize("limit, push_large", [("", True), ("\trequest_body {\n\t\tmax_size 1MB\n\t}\n", False)],
+                         ids=["no-limit", "request-body-limit"])
+def test_a_caddyfile_with_automatic_https_reproduces_with_the_labs_leaf_in_caddys_storage(
+        lab_reproduce, tmp_path, limit, push_large):
+    bundle = write(tmp_path / "bundle", {"Caddyfile": CADDYFILE.format(limit=limit)})
+
+    run = lab_reproduce(bundle)
+
+    assert run.running.public_url == "https://git.initech.example"
+    assert [row.customer for row in run.mapping if row.what == "neighbour"] == [
+        "Jira: http://jira.initech.internal:8080 (Caddyfile:6)"]
+    assert any(row.what == "lab file" and row.customer.endswith("git.initech.example.json") for row in run.mapping)
+    for passing in ("tls.chain", "tls.hostname", "reach.status", "redirects.http-to-https", "git.clone", "git.push"):
+        assert run.results_by_id[passing].ok is True, failed(run)
+    assert run.results_by_id["git.push-large"].ok is push_large, failed(run)
+    if not push_large:
+        assert "request_body" in run.results_by_id["git.push-large"].hint + " ".join(
+            f.fix for f in findings(run.results)), failed(run)
+
+
 @pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_a_wrong_context_path_is_one_finding_on_the_whole_run(lab_topology, lab_checks, tmp_path):
     properties = tmp_path / "bitbucket.properties"

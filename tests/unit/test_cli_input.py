@@ -31,8 +31,8 @@ def lab(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     (["check", "--all", "--report", "x.html"], "--report writes one topology's report"),
     (["check", "--fix"], "--fix patches the files you pass: give --proxy-config and/or --properties"),
     (["check", "--fix-out", "/tmp/x"], "--fix-out goes with --fix"),
-    (["check", "--topology", "caddy-https", "--proxy-config", __file__, "--fix"],
-     "--fix reads nginx, Apache and HAProxy files; caddy-https runs caddy"),
+    (["check", "--topology", "traefik-https", "--proxy-config", __file__, "--fix"],
+     "--fix reads the files of nginx, apache, haproxy, caddy; traefik-https runs traefik"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(args, message):
     result = lab(*args)

@@ -29,6 +29,12 @@ KIND = ProxyKind(
                     "`reverse_proxy`: remove it for /scm/",
     },
     http2_edit=("protocols h1  #", "protocols h1 h2  #"),
+    reader="lab.proxies.caddy.reader:parse_caddy",
+    file_names=r"(?i)^caddyfile$|\.caddyfile$",
+    file_signals=(r"^\s*reverse_proxy\s", r"^\s*(?:handle_path|file_server|encode|php_fastcgi)\b[^;]*$"),
+    main_config_path="/etc/caddy/Caddyfile",
+    config_env="LAB_CADDY_CONF",
+    lab_files="lab.proxies.caddy.reader:storage_meta",
     log_signatures=(
         signature("caddy body limit", r'"status":\s*413|http: request body too large',
                   "Caddy refused the request body: remove `request_body { max_size … }` (Caddy sets no limit of "
