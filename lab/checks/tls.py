@@ -15,13 +15,11 @@ from lab.checks.base import (FRONT_DOOR, USERS_TO_FRONT_DOOR, CheckTarget, Verdi
                              passed)
 from lab.checks.probe import open_socket
 from lab.checks.tls_client import client_speaks
+from lab.fix.remedies import CHAIN_INCOMPLETE
 
 
 CHAIN_HINTS = {
-    "unable to get local issuer certificate": "the server sends the leaf without its intermediate: serve "
-    "fullchain.pem (nginx `ssl_certificate`, Apache `SSLCertificateFile`, HAProxy `crt` PEM with the chain); "
-    "browsers may hide this by fetching the intermediate from the leaf's Authority Information Access URL, git "
-    "never does and fails with 'unable to get local issuer certificate'",
+    "unable to get local issuer certificate": CHAIN_INCOMPLETE.text,
     "certificate has expired": "the leaf certificate has expired: renew it",
     "self-signed certificate": "the server presents a self-signed certificate: serve one issued by your CA, with its chain",
     "self signed certificate": "the server presents a self-signed certificate: serve one issued by your CA, with its chain",
@@ -41,7 +39,8 @@ def tls_chain(target: CheckTarget) -> Verdict:
         message = error.verify_message or str(error)
         hint = next((text for key, text in CHAIN_HINTS.items() if key in message),
                     "the served chain does not lead to the lab root: serve leaf + intermediate")
-        return failed(f"verification failed: {message}", expected, hint)
+        return failed(f"verification failed: {message}", expected, hint,
+                      CHAIN_INCOMPLETE.cause if hint == CHAIN_INCOMPLETE.text else None)
     return passed("verified against the lab root alone", expected)
 
 

@@ -23,6 +23,8 @@ class Remedy:
     cause: str
     text: str
     edits: dict[str, tuple[Edit, ...]] = field(default_factory=dict)
+    instruction_too: bool = False
+    """Its words stay an instruction even beside a patch (the customer must deploy a file)."""
 
 
 BODY_LIMIT = Remedy(
@@ -55,13 +57,22 @@ APACHE_VERIFY_DEPTH = Remedy(
     "Apache verifies only 1 certificate of Bitbucket's chain by default, and Bitbucket's leaf is issued by an "
     "intermediate: set `SSLProxyVerifyDepth 2` (or more) beside `SSLProxyVerify require`",
     {"apache": (SetDirective("SSLProxyVerifyDepth", "2", "vhost"),)})
+CHAIN_INCOMPLETE = Remedy(
+    "chain-incomplete",
+    "the server sends the leaf without its intermediate: serve fullchain.pem (nginx `ssl_certificate`, Apache "
+    "`SSLCertificateFile`, HAProxy `crt` PEM with the chain); browsers may hide this by fetching the intermediate "
+    "from the leaf's Authority Information Access URL, git never does and fails with 'unable to get local issuer "
+    "certificate'",
+    instruction_too=True)
+"""Its patch, when the bundle holds the full chain beside the leaf, is made per bundle
+(``lab.fix.verify``): the certificate directive pointed at that file."""
 CONNECTOR = Remedy(
     "bitbucket-connector",
     "Bitbucket's connector settings (server.proxy-name, -port, scheme, secure, context path) must say where users "
     "arrive")
 
 REMEDIES: dict[str, Remedy] = {remedy.cause: remedy for remedy in (
-    BODY_LIMIT, PROXY_TIMEOUT, PATH_REWRITTEN, ENCODED_SLASH_REFUSED, APACHE_VERIFY_DEPTH, CONNECTOR)}
+    BODY_LIMIT, PROXY_TIMEOUT, PATH_REWRITTEN, ENCODED_SLASH_REFUSED, APACHE_VERIFY_DEPTH, CHAIN_INCOMPLETE, CONNECTOR)}
 
 _SETTING = re.compile(r"\b(server\.[a-z.-]+)=(\(empty\)|[^\s,;()]+)")
 

@@ -12,6 +12,7 @@ listed as instructions.
 
 from __future__ import annotations
 
+import posixpath
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ from pathlib import Path
 from lab.checks import CheckResult
 from lab.findings import Finding, findings
 from lab.fix.edit import apply_edits, shifted, unified_diff
-from lab.fix.model import Anchor, Edit, SetSetting, Status
-from lab.fix.remedies import CONNECTOR, remedy_for, setting_edits
+from lab.fix.model import Anchor, Edit, SetDirective, SetSetting, Status
+from lab.fix.remedies import CHAIN_INCOMPLETE, CONNECTOR, Remedy, remedy_for, setting_edits
 from lab.reproduce.model import BundleFile, CustomerSetup
 
 PROXY_KINDS_EDITED = ("nginx", "apache", "haproxy")
@@ -126,6 +127,8 @@ def verify_fix(setup: CustomerSetup, results: list[CheckResult], work: Path, rer
     fix.patches = [FilePatch(relpath, _kind(setup, relpath), originals[relpath], text)
                    for relpath, text in texts.items() if text != originals[relpath]]
     fix.instructions = [f"[{f.number}] {f.fix}" for f in findings(fix.after) if not _has_file_edit(f, setup)]
+    fix.instructions += [f"{remedy.text} — the patch points the server at the full chain in the bundle; deploy that "
+                         "file where the patch names it" for remedy in _patched_but_instructed(fix.before, setup)]
     return fix
 
 
@@ -154,11 +157,40 @@ def planned_edits(finding: Finding, setup: CustomerSetup) -> list[tuple[str, str
         return []
     if remedy is CONNECTOR:
         return _setting_plan(setting_edits(finding.fix), setup)
+    if remedy is CHAIN_INCOMPLETE:
+        return _fullchain_plan(setup)
     proxy = setup.proxy
     if proxy is None or proxy.kind not in remedy.edits or proxy.route_source is None:
         return []
     relpath, line = _anchor(setup)
     return [(relpath, proxy.kind, Anchor(line), remedy.edits[proxy.kind])]
+
+
+FULLCHAIN_SCOPES = {"nginx": "server", "apache": "vhost"}
+"""Where the directive naming the served certificate lives (HAProxy's ``crt`` PEM holds the
+key too: pointing it elsewhere needs the key beside the chain, an instruction)."""
+
+
+def _fullchain_plan(setup: CustomerSetup) -> list[tuple[str, str, Anchor | None, tuple[Edit, ...]]]:
+    """The certificate directive that serves a leaf alone, pointed at the bundle's file with
+    that leaf and its chain (``cert.pem`` → ``fullchain.pem`` beside it), when there is one."""
+    proxy = setup.proxy
+    if proxy is None or proxy.kind not in FULLCHAIN_SCOPES or proxy.route_source is None:
+        return []
+    served = {cert.for_path: cert for cert in setup.certificates if cert.for_path}
+    for reference in proxy.tls_files:
+        leaf = served.get(reference.path)
+        if reference.role != "fullchain" or leaf is None or leaf.count != 1:
+            continue
+        chain = next((cert for cert in setup.certificates if cert.count > 1 and cert.ordered and not cert.expired
+                      and cert.subjects == leaf.subjects and cert is not leaf), None)
+        if chain is not None:
+            path = chain.file.mirrored_path or posixpath.join(posixpath.dirname(reference.path),
+                                                               posixpath.basename(chain.file.relpath))
+            relpath, line = _anchor(setup)
+            edit = SetDirective(reference.directive, path, FULLCHAIN_SCOPES[proxy.kind])
+            return [(relpath, proxy.kind, Anchor(line), (edit,))]
+    return []
 
 
 def _anchor(setup: CustomerSetup) -> tuple[str, int]:
@@ -183,6 +215,16 @@ def _setting_plan(edits: Sequence[SetSetting], setup: CustomerSetup) -> list[tup
         if relpath is not None and _kind(setup, relpath) in SETTING_FILE_KINDS:
             where.setdefault(relpath, []).append(edit)
     return [(relpath, _kind(setup, relpath), None, tuple(items)) for relpath, items in where.items()]
+
+
+def _patched_but_instructed(results: list[CheckResult], setup: CustomerSetup) -> list[Remedy]:
+    """Remedies of the first run whose patch is made but whose words stay an instruction."""
+    found: dict[str, Remedy] = {}
+    for finding in findings(results):
+        remedy = remedy_for(finding.cause)
+        if remedy is not None and remedy.instruction_too and _has_file_edit(finding, setup):
+            found.setdefault(remedy.cause, remedy)
+    return list(found.values())
 
 
 def _has_file_edit(finding: Finding, setup: CustomerSetup) -> bool:

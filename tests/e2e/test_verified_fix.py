@@ -53,6 +53,10 @@ def test_a_patch_that_fixes_the_file_causes_but_not_the_others_is_not_called_ver
     # published by handcraftedbits (PROVENANCE.md): a location-only snippet, no trailing slash
     ("handcraftedbits-nginx-unit-location-uri-part", "etc/nginx/conf.d/nginx-unit-bitbucket.conf",
      ["-     proxy_pass http://bitbucket:7990/bitbucket;", "+     proxy_pass http://bitbucket:7990;"]),
+    # the leaf is served, the full chain sits beside it in the bundle: the directive points at it
+    ("nginx-leaf-served-fullchain-in-bundle", "bitbucket.conf",
+     ["-    ssl_certificate /etc/nginx/ssl/git.acme.example.crt;",
+      "+    ssl_certificate /etc/nginx/ssl/git.acme.example-fullchain.crt;"]),
 ])
 def test_a_case_whose_causes_are_file_edits_gets_a_minimal_patch_verified_in_the_run_and_again_from_its_folder(
         case, path, lines, tmp_path):
@@ -76,6 +80,7 @@ def test_a_leaf_only_certificate_gets_the_instruction_to_send_the_chain_and_no_p
 
     assert fix["patch"] == "" and fix["verified"] is False
     assert any("intermediate" in instruction or "fullchain" in instruction for instruction in fix["instructions"])
+    assert not any("deploy that file" in instruction for instruction in fix["instructions"])
     assert not (tmp_path / "fix" / "proxy.patch").exists()
 
 
