@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import fcntl
+import functools
 import hashlib
 import io
 import os
@@ -93,8 +94,9 @@ def image_tag(name: str, base_id: str, release: str = DEFAULT_RELEASE) -> str:
     if name not in SPECS:
         raise LabError(f"unknown image {name!r}; the lab has: {', '.join(SPECS)}")
     digest = hashlib.sha256(base_id.encode())
-    for arcname, data in _context_files(SPECS[name]):
-        digest.update(arcname.encode() + b"\0" + hashlib.sha256(data).digest())
+    for arcname, path in _context_paths(SPECS[name]):
+        stat = path.stat()
+        digest.update(arcname.encode() + b"\0" + _file_digest(path, stat.st_size, stat.st_mtime_ns))
     prefix = "" if release == DEFAULT_RELEASE else f"{release}-"
     return f"bitbucket-lab/{name}:{prefix}{digest.hexdigest()[:16]}"
 
@@ -226,15 +228,32 @@ def _debootstrap_base(client: docker.DockerClient, progress: Progress, release: 
     progress.step(f"made bitbucket-lab/base:{release} in {time.monotonic() - started:.1f} s")
 
 
-def _context_files(spec: ImageSpec) -> Iterator[tuple[str, bytes]]:
-    """(path in context, bytes) for every file of the build context, in a stable order."""
+def _context_paths(spec: ImageSpec) -> Iterator[tuple[str, Path]]:
+    """(path in context, file) for every file of the build context, in a stable order."""
     for arcname, source in sorted(spec.context.items()):
         if source.is_dir():
             for path in sorted(source.rglob("*")):
                 if path.is_file() and "__pycache__" not in path.parts:
-                    yield f"{arcname}/{path.relative_to(source).as_posix()}", path.read_bytes()
+                    yield f"{arcname}/{path.relative_to(source).as_posix()}", path
         else:
-            yield arcname, source.read_bytes()
+            yield arcname, source
+
+
+def _context_files(spec: ImageSpec) -> Iterator[tuple[str, bytes]]:
+    """(path in context, bytes) for every file of the build context, in a stable order."""
+    for arcname, path in _context_paths(spec):
+        yield arcname, path.read_bytes()
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_digest(path: Path, size: int, mtime_ns: int) -> bytes:
+    """SHA-256 of a context file, read once per content (size and mtime are the key): an image's
+    tag is asked for at every start, and Traefik's binary alone is 185 MB."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.digest()
 
 
 def _context_tar(spec: ImageSpec) -> io.BytesIO:

@@ -174,13 +174,13 @@ def read_envvars(text: str) -> dict[str, str]:
     return values
 
 
-def loads_mpm(proxy: ProxySetup) -> bool:
-    """Whether the customer's Apache files load an MPM (``LoadModule mpm_event_module …``).
-    Debian's apache2.conf gets one from mods-enabled; an httpd.conf of the official image
-    before 2.4.17-ish loads none, because that image built its MPM in."""
-    return proxy.kind != "apache" or any(
+def loads_mpm(proxy: ProxySetup, server_root: str) -> bool:
+    """Whether the customer's Apache files (under ``server_root``) load an MPM (``LoadModule
+    mpm_event_module …``). Debian's apache2.conf gets one from mods-enabled; an httpd.conf of the
+    official image before 2.4.17-ish loads none, because that image built its MPM in."""
+    return proxy.kind != "apache" or server_root != OFFICIAL_ROOT or any(
         re.search(r"^\s*LoadModule\s+mpm_\w+", file.path.read_text(encoding="utf-8-sig"), re.M | re.I)
-        for file in proxy.files) or detect_server_root(proxy.files) != OFFICIAL_ROOT
+        for file in proxy.files)
 
 
 def detect_server_root(files: Sequence[BundleFile]) -> str:

@@ -55,7 +55,7 @@ class ProxyPlan:
     def of(cls, proxy: ProxySetup) -> ProxyPlan:
         server_root = detect_server_root(proxy.files) if proxy.kind == "apache" else ""
         placed = place_files(proxy, server_root)
-        return cls(server_root, placed, proxy_start(proxy, placed, server_root, loads_mpm(proxy)))
+        return cls(server_root, placed, proxy_start(proxy, placed, server_root, loads_mpm(proxy, server_root)))
 
     @property
     def image(self) -> str | None:
