@@ -57,6 +57,16 @@ def test_a_patch_that_fixes_the_file_causes_but_not_the_others_is_not_called_ver
     ("nginx-leaf-served-fullchain-in-bundle", "bitbucket.conf",
      ["-    ssl_certificate /etc/nginx/ssl/git.acme.example.crt;",
       "+    ssl_certificate /etc/nginx/ssl/git.acme.example-fullchain.crt;"]),
+    # Debian's apache2 layout with nocanon but no AllowEncodedSlashes: the directive goes beside ProxyPass
+    ("apache-debian-no-allowencodedslashes", "etc/apache2/sites-enabled/bitbucket.conf",
+     ["+\tAllowEncodedSlashes NoDecode"]),
+    # published by chaosbunker (PROVENANCE.md): proxy_pass with a trailing slash normalises paths
+    ("chaosbunker-dockerbunker-nginx-proxy-pass-slash", "etc/nginx/conf.d/bitbucket.example.com.conf",
+     ["-\t\tproxy_pass http://bitbucket/;", "+\t\tproxy_pass http://bitbucket;"]),
+    # the proxy serves plain HTTP but the properties still say https: the settings change, not the proxy
+    ("nginx-http-only-with-tls-properties", "bitbucket.properties",
+     ["-server.proxy-port=443", "-server.scheme=https", "-server.secure=true",
+      "+server.proxy-port=80", "+server.scheme=http", "+server.secure=false"]),
 ])
 def test_a_case_whose_causes_are_file_edits_gets_a_minimal_patch_verified_in_the_run_and_again_from_its_folder(
         case, path, lines, tmp_path):
@@ -70,7 +80,8 @@ def test_a_case_whose_causes_are_file_edits_gets_a_minimal_patch_verified_in_the
     assert [line.strip() for line in changed_lines(fix["patch"])] == [line.strip() for line in lines]
     if path:
         assert f"--- a/{path}" in fix["patch"] and path in fix["files"]
-    assert (out / "proxy.patch").read_text() == fix["patch"]
+    patch_file = "settings.patch" if path == "bitbucket.properties" else "proxy.patch"
+    assert (out / patch_file).read_text() == fix["patch"]
     assert (CASES / case / "bundle").exists()  # the customer's own files are untouched: the patch is of a copy
     assert reproduced_verdicts(out / "bundle", tmp_path) == fix["after"]
 
