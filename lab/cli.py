@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import signal
 import subprocess
 import sys
 import faulthandler
-import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -270,7 +268,8 @@ def _drop_in_setup(args: argparse.Namespace, topology: Topology) -> Iterator[Cus
     """The drop-ins read as a customer's bundle (their own file names), for ``check --fix``
     (None without it): LabError before anything starts when there is nothing to patch or the
     lab cannot read it. Their copies live as long as the run."""
-    from lab.reproduce import read_bundle
+    from lab.fix.dropins import drop_in_bundle
+    from lab.provision import DropIns
     from lab.reproduce.bundle import PARSED_KINDS
 
     if not getattr(args, "fix", False):
@@ -282,36 +281,17 @@ def _drop_in_setup(args: argparse.Namespace, topology: Topology) -> Iterator[Cus
     if args.proxy_config and kind not in PARSED_KINDS:
         raise LabError(f"--fix reads the files of {', '.join(PARSED_KINDS)}; {topology.name} runs {kind}")
     with tempfile.TemporaryDirectory(prefix="lab-fix-in-") as folder:
-        yield read_bundle([_drop_in_folder(args, Path(folder))])
-
-
-def _drop_in_folder(args: argparse.Namespace, folder: Path) -> Path:
-    """The drop-ins copied under their own names (``bitbucket.properties`` for --properties)."""
-    if args.proxy_config:
-        shutil.copyfile(args.proxy_config, folder / args.proxy_config.name)
-    if args.properties:
-        shutil.copyfile(args.properties, folder / "bitbucket.properties")
-    return folder
+        yield drop_in_bundle(DropIns(args.proxy_config, args.properties), Path(folder))
 
 
 def _fix_drop_ins(running: RunningTopology, setup: CustomerSetup, results: list[CheckResult], work: Path,
                   args: argparse.Namespace, progress: Progress) -> FixResult:
     """Patch the drop-ins' copies, reload the running topology with them, check again."""
+    from lab.fix.dropins import fix_drop_ins
     from lab.fix.report import write_fix_out
-    from lab.fix.verify import verify_fix
-    from lab.provision import DropIns
-    from lab.reload import reload_in_place
     from lab.targets import check_running
 
-    def rerun(folder: Path) -> list[CheckResult]:
-        site = folder / args.proxy_config.name if args.proxy_config else None
-        properties = folder / "bitbucket.properties" if args.properties else None
-        progress.step("reloading with the patched files")
-        reload_in_place(running, dataclasses.replace(running.options, drop_ins=DropIns(site, properties)))
-        progress.step("running checks again")
-        return check_running(running)
-
-    fix = verify_fix(setup, results, work, rerun)
+    fix = fix_drop_ins(running, setup, results, work, check_running, progress.step)
     write_fix_out(fix, args.fix_out)
     return fix
 
@@ -333,10 +313,10 @@ def _write_report(args: argparse.Namespace, running: RunningTopology, results: l
     if path is None:
         return None
     from lab.html_report import write_report
-    from lab.images.versions import lab_versions
+    from lab.images.versions import lab_versions, running_kinds
 
     try:
-        versions = lab_versions(running.options.proxy_release)
+        versions = lab_versions(running.options.proxy_release, running_kinds(running))
     except LabError as error:
         versions = {"versions": f"not read: {error}"}
     with writing(path):  # a full disk or a lost permission at the end: one line, exit 2

@@ -136,6 +136,22 @@ def ensure_images(
     return tags
 
 
+def built_images(names: tuple[str, ...], release: str = DEFAULT_RELEASE) -> dict[str, str]:
+    """{name: tag} of the images among ``names`` already built for ``release`` from this tree:
+    nothing is built (a report names what exists, not what it would have to make)."""
+    client = docker_client()
+    bases = {DEFAULT_RELEASE: _existing_base(client, DEFAULT_RELEASE), release: _existing_base(client, release)}
+    found: dict[str, str] = {}
+    for name in names:
+        base = bases[release] if name in PROXY_IMAGES else bases[DEFAULT_RELEASE]
+        if base is None or name not in SPECS or not _buildable(name, release):
+            continue
+        tag = image_tag(name, client.images.get(base).id, release if name in PROXY_IMAGES else DEFAULT_RELEASE)
+        if _image_exists(client, tag):
+            found[name] = tag
+    return found
+
+
 def _packaged(name: str, release: str) -> bool:
     """Whether Debian ``release`` has the proxy of image ``name`` (Caddy came with bookworm)."""
     return name not in KINDS or release in KINDS[name].debian_versions
@@ -189,14 +205,12 @@ def _ensure_base(client: docker.DockerClient, progress: Progress, release: str =
     """The base image reference of ``release``: an override (default release only), the
     upstream slim image, or one made locally with debootstrap."""
     override = os.environ.get("LAB_BASE_IMAGE") if release == DEFAULT_RELEASE else None
-    if override:
-        if not _image_exists(client, override):
-            raise LabError(f"LAB_BASE_IMAGE={override} is not a local image")
-        return override
+    if override and not _image_exists(client, override):
+        raise LabError(f"LAB_BASE_IMAGE={override} is not a local image")
+    existing = _existing_base(client, release)
+    if existing is not None:
+        return existing
     upstream, local = f"debian:{release}-slim", f"bitbucket-lab/base:{release}"
-    for ref in (upstream, local):
-        if _image_exists(client, ref):
-            return ref
     try:
         progress.step(f"pulling {upstream}")
         client.images.pull(upstream)
@@ -205,6 +219,16 @@ def _ensure_base(client: docker.DockerClient, progress: Progress, release: str =
         progress.step(f"no registry reachable; making {local} with debootstrap")
     _debootstrap_base(client, progress, release)
     return local
+
+
+def _existing_base(client: docker.DockerClient, release: str) -> str | None:
+    """The base image of ``release`` already on this machine (the override, the upstream slim
+    image, the debootstrapped one), or None."""
+    override = os.environ.get("LAB_BASE_IMAGE") if release == DEFAULT_RELEASE else None
+    if override:
+        return override if _image_exists(client, override) else None
+    return next((ref for ref in (f"debian:{release}-slim", f"bitbucket-lab/base:{release}")
+                 if _image_exists(client, ref)), None)
 
 
 def _debootstrap_base(client: docker.DockerClient, progress: Progress, release: str = DEFAULT_RELEASE) -> None:

@@ -16,7 +16,7 @@ from docker.errors import DockerException
 
 from lab.docker_env import docker_client
 from lab.errors import LabError
-from lab.images.build import ensure_images
+from lab.images.build import built_images, ensure_images
 from lab.progress import SILENT, Progress
 from lab.proxies import KINDS
 from lab.releases import RELEASES
@@ -76,10 +76,14 @@ def _read_cache() -> dict[str, object]:
     return document if isinstance(document, dict) else {}
 
 
-def lab_versions(release: str, progress: Progress = SILENT) -> dict[str, str]:
-    """The versions a report names: the proxies and OpenSSL of ``release``'s images, and
-    the git the checks run (the host's)."""
-    versions = image_versions(ensure_images(_kinds_of(release), progress, release))
+def lab_versions(release: str, running_kinds: tuple[str, ...] = (), progress: Progress = SILENT) -> dict[str, str]:
+    """The versions a report names: the proxies and OpenSSL of ``release``'s images, and the
+    git the checks run (the host's). Only ``running_kinds`` (the run's own proxies) are built
+    when missing; the other kinds' images are named when they exist, never built for a report."""
+    tags = built_images(_kinds_of(release), release)
+    if running_kinds:  # ensure_images(()) would mean every image
+        tags.update(ensure_images(running_kinds, progress, release))
+    versions = image_versions(tags) if tags else {}
     names = {**{name: kind.label for name, kind in KINDS.items()}, "openssl": f"OpenSSL ({COMMANDS['openssl'][0]} image)"}
     shown = {names[what]: version for what, version in versions.items()}
     try:
@@ -134,3 +138,8 @@ def running_proxy(running: RunningTopology) -> dict[str, object]:
     what ``--json`` says so a user can read back which ``--proxy-version`` really ran."""
     proxy = running.topology.proxy
     return {"kind": proxy.kind if proxy else None, "version": running_proxy_version(running)}
+
+
+def running_kinds(running: RunningTopology) -> tuple[str, ...]:
+    """The proxy kinds ``running`` runs (a topology without a proxy runs none)."""
+    return tuple(dict.fromkeys(node.kind for node in running.topology.nodes if node.kind in KINDS))

@@ -9,7 +9,7 @@ import pytest
 
 from lab.browser import BROWSER_NODE, browser_context
 from lab.html_report import verdict_text, write_report
-from lab.images.versions import lab_versions
+from lab.images.versions import lab_versions, running_kinds
 from lab.runtime import RunningTopology, tar_files
 from lab.provision import ContainerFile
 
@@ -22,7 +22,7 @@ def test_the_report_rendered_by_the_browser_node_shows_every_check_id_with_its_v
     running = lab_topology("nginx-https", tls_variant="no-intermediate", browser=True)  # passes, fails, blocked, n/a
     results = list(lab_checks(running).values())
     report = tmp_path / "report.html"
-    junit = write_report(report, running, results, versions=lab_versions(running.options.proxy_release))
+    junit = write_report(report, running, results, versions=lab_versions(running.options.proxy_release, running_kinds(running)))
     rows, images, text = _rendered(running, report, tmp_path / "rendered.png")
     assert {check_id: verdict for check_id, verdict in rows} == {r.id: verdict_text(r) for r in results}
     assert {"passed", "failed", "blocked by tls.chain", "not applicable"} <= {verdict for _, verdict in rows}

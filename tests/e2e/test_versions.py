@@ -127,3 +127,15 @@ def test_check_json_says_which_proxy_and_version_ran_for_the_release_asked(tmp_p
     assert document["proxy"]["kind"] == "nginx"
     assert document["proxy"]["version"].startswith("nginx/1.26"), document["proxy"]
     assert document["findings"] == [] and result.returncode == 0, (document["findings"], result.stderr[-400:])
+
+
+def test_a_report_names_the_proxies_already_built_and_builds_only_the_one_that_ran():
+    from lab.images.build import built_images
+    from lab.images.versions import lab_versions
+
+    release = "trixie"
+    existing = built_images(tuple(KINDS), release)
+    shown = lab_versions(release, ("nginx",))
+    named = {label for label in shown if label in {kind.label for kind in KINDS.values()}}
+    assert named == {KINDS[name].label for name in {*existing, "nginx"}}
+    assert set(built_images(tuple(KINDS), release)) == {*existing, "nginx"}  # nothing else was built for it
