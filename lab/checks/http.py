@@ -13,7 +13,7 @@ from lab.checks.base import (FRONT_DOOR, FRONT_DOOR_TO_BITBUCKET, REACH_STATUS, 
 from lab.checks.explain import (CONNECTOR_CAUSE, base_url_hint, bitbucket_view, connector_failure, connector_hint,
                                 loop_hint)
 from lab.checks.network import describe
-from lab.fix.remedies import ENCODED_SLASH_REFUSED
+from lab.fix.remedies import CONTEXT_PATH, ENCODED_SLASH_REFUSED, REDIRECT_LOOP
 from lab.proxies import KINDS, hint_for
 from lab.fix.remedies import PATH_REWRITTEN as PATH_REWRITTEN_REMEDY
 
@@ -40,11 +40,11 @@ def reach_status(target: CheckTarget) -> Verdict:
     except requests.TooManyRedirects as error:
         location = error.response.headers.get("Location") if error.response is not None else "?"
         return failed(f"redirect loop (last Location: {location})", expected,
-                      loop_hint(location))
+                      loop_hint(location), REDIRECT_LOOP.cause)
     if response.status_code == 200 and '"RUNNING"' in response.text:
         return passed(f"{response.status_code} {response.text.strip()}", expected)
     return failed(f"{response.status_code} {response.text.strip()[:120]}", expected,
-                  _status_hint(target, response), "route-to-neighbour" if NEIGHBOUR_HEADER in response.headers else None)
+                  _status_hint(target, response), _status_cause(response))
 
 
 @check("routing.context-path", "paths under the context path reach Bitbucket; the rest of the host does not",
@@ -56,7 +56,7 @@ def routing_context_path(target: CheckTarget) -> Verdict:
     inside = session.get(inside_url, allow_redirects=False, timeout=TIMEOUT_S)
     if not _is_bitbucket_properties(inside):
         return failed(f"{inside_url} → {inside.status_code} {_body_kind(inside)}",
-                      expected, _context_hint(target))
+                      expected, _context_hint(target), CONTEXT_PATH.cause)
     if not target.context_path:
         return passed(f"{inside_url} → Bitbucket", expected)
     outside_url = f"{target.origin}/rest/api/1.0/application-properties"
@@ -430,6 +430,14 @@ def _context_hint(target: CheckTarget) -> str:
             f"set server.context-path={target.context_path or '(empty)'} and route the same path at the proxy, "
             "keeping it on the way to Bitbucket ("
             + hint_for(target.proxy_kind, "context-path").replace("{path}", target.context_path or "/bitbucket") + ")")
+
+
+def _status_cause(response: requests.Response) -> str | None:
+    """The cause :func:`_status_hint` names, where it is one: a neighbour's answer, or a 404
+    from a context path that differs."""
+    if NEIGHBOUR_HEADER in response.headers:
+        return "route-to-neighbour"
+    return CONTEXT_PATH.cause if response.status_code == 404 else None
 
 
 def _status_hint(target: CheckTarget, response: requests.Response) -> str:

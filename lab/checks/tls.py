@@ -15,7 +15,7 @@ from lab.checks.base import (FRONT_DOOR, USERS_TO_FRONT_DOOR, CheckTarget, Verdi
                              passed)
 from lab.checks.probe import open_socket
 from lab.checks.tls_client import client_speaks
-from lab.fix.remedies import CHAIN_INCOMPLETE
+from lab.fix.remedies import CHAIN_INCOMPLETE, LEGACY_TLS
 
 
 CHAIN_HINTS = {
@@ -71,9 +71,7 @@ def tls_protocols(target: CheckTarget) -> Verdict:
     observed = f"accepts {', '.join(accepted) or 'nothing'}"
     legacy = [name for name in accepted if name in ("TLSv1", "TLSv1_1")]
     if legacy:
-        return failed(observed, expected,
-                      f"{' and '.join(legacy)} must be off: nginx `ssl_protocols TLSv1.2 TLSv1.3;`, "
-                      "Apache `SSLProtocol -all +TLSv1.2 +TLSv1.3`, HAProxy `ssl-min-ver TLSv1.2` on the bind")
+        return failed(observed, expected, f"{' and '.join(legacy)} {LEGACY_TLS.text}", cause=LEGACY_TLS.cause)
     if not any(name in ("TLSv1_2", "TLSv1_3") for name in accepted):
         return failed(observed, expected, "enable TLS 1.2 and 1.3")
     if untestable:

@@ -275,7 +275,8 @@ def _change_in_place(lines: Lines, kind: str, edit: SetDirective,
         raise ValueError(f"line {line}: the directive continues on another line; change it by hand")
     content = lines.content(line)
     match = re.match(rf"(\s*{re.escape(edit.directive.split()[0])}\s+" +
-                     "".join(rf"{re.escape(w)}\s+" for w in edit.directive.split()[1:]) + r")([^;#]*?)(\s*;?\s*(?:#.*)?)$",
+                     "".join(rf"{re.escape(w)}\s+" for w in edit.directive.split()[1:]) + r")([^;#]*?)"
+                     + (r"(\s*;.*)$" if kind == "nginx" else r"(\s*;?\s*(?:#.*)?)$"),  # nginx: the line may go on
                      content, re.I)
     if match is None:
         raise ValueError(f"line {line} holds more than the directive; change it by hand")

@@ -25,6 +25,15 @@ class Remedy:
     edits: dict[str, tuple[Edit, ...]] = field(default_factory=dict)
     instruction_too: bool = False
     """Its words stay an instruction even beside a patch (the customer must deploy a file)."""
+    settings_from_hint: bool = False
+    """Its edits are the ``server.*=value`` settings the finding's own fix text names
+    (:func:`setting_edits`): the hint says which values, the patch sets exactly those."""
+
+
+FROM_HINT = "<the value the hint names>"
+"""A :class:`SetDirective` value taken from the finding's fix text, where the directive is
+quoted in backticks (`` `large_client_header_buffers 4 64k;` ``): the value depends on what the
+check measured, and the patch can never disagree with the hint."""
 
 
 BODY_LIMIT = Remedy(
@@ -35,7 +44,7 @@ BODY_LIMIT = Remedy(
 PROXY_TIMEOUT = Remedy(
     "proxy-timeout",
     "the proxy gave up waiting for Bitbucket: raise nginx `proxy_read_timeout` / Apache `ProxyTimeout` (or ProxyPass "
-    "`timeout=`) / HAProxy `timeout server` well above 60 s — Bitbucket may think for minutes before a big clone streams",
+    "`timeout=`) / HAProxy `timeout server` (and the frontend's `timeout client`) well above 60 s — Bitbucket may think for minutes before a big clone streams",
     {"nginx": (SetDirective("proxy_read_timeout", "600s", "location"),
                SetDirective("proxy_send_timeout", "600s", "location")),
      "apache": (SetDirective("ProxyTimeout", "600", "vhost"),),
@@ -69,10 +78,30 @@ CHAIN_INCOMPLETE = Remedy(
 CONNECTOR = Remedy(
     "bitbucket-connector",
     "Bitbucket's connector settings (server.proxy-name, -port, scheme, secure, context path) must say where users "
-    "arrive")
+    "arrive", settings_from_hint=True)
+CONTEXT_PATH = Remedy(
+    "context-path",
+    "the proxy path and Bitbucket's context path must match: server.context-path is the path users see",
+    settings_from_hint=True)
+REDIRECT_LOOP = Remedy(
+    "redirect-loop",
+    "a redirect loop behind a TLS proxy: Tomcat must know the connection is secure (server.secure, server.scheme)",
+    settings_from_hint=True)
+HEADER_LIMIT = Remedy(
+    "proxy-header-limit",
+    "the proxy refuses request headers Bitbucket accepts: raise its header limit to what Bitbucket accepts",
+    {"nginx": (SetDirective("large_client_header_buffers", FROM_HINT, "server"),),
+     "apache": (SetDirective("LimitRequestFieldSize", FROM_HINT, "vhost"),)})
+LEGACY_TLS = Remedy(
+    "tls-legacy-protocols",
+    "must be off: nginx `ssl_protocols TLSv1.2 TLSv1.3;`, Apache `SSLProtocol -all +TLSv1.2 +TLSv1.3`, HAProxy "
+    "`ssl-min-ver TLSv1.2` on the bind",
+    {"nginx": (SetDirective("ssl_protocols", FROM_HINT, "server"),),
+     "apache": (SetDirective("SSLProtocol", FROM_HINT, "vhost"),)})
 
 REMEDIES: dict[str, Remedy] = {remedy.cause: remedy for remedy in (
-    BODY_LIMIT, PROXY_TIMEOUT, PATH_REWRITTEN, ENCODED_SLASH_REFUSED, APACHE_VERIFY_DEPTH, CHAIN_INCOMPLETE, CONNECTOR)}
+    BODY_LIMIT, PROXY_TIMEOUT, PATH_REWRITTEN, ENCODED_SLASH_REFUSED, APACHE_VERIFY_DEPTH, CHAIN_INCOMPLETE, CONNECTOR,
+    CONTEXT_PATH, REDIRECT_LOOP, HEADER_LIMIT, LEGACY_TLS)}
 
 _SETTING = re.compile(r"\b(server\.[a-z.-]+)=(\(empty\)|[^\s,;()]+)")
 
@@ -90,3 +119,10 @@ def remedy_for(cause: str) -> Remedy | None:
 def setting_edits(fix_text: str) -> tuple[SetSetting, ...]:
     """The ``server.*=value`` settings a connector finding's fix names (``(empty)`` → "")."""
     return tuple(SetSetting(key, "" if value == "(empty)" else value) for key, value in _SETTING.findall(fix_text))
+
+
+def value_from_hint(directive: str, fix_text: str) -> str | None:
+    """What ``fix_text`` gives ``directive`` in backticks (`` `ssl_protocols TLSv1.2 TLSv1.3;` `` →
+    ``TLSv1.2 TLSv1.3``), or None when it does not quote it."""
+    match = re.search(rf"`{re.escape(directive)}\s+([^;`]+?);?`", fix_text)
+    return match.group(1) if match else None

@@ -18,7 +18,7 @@ def fix_text(fix: FixResult, out: Path | None = None) -> str:
                                                            for check_id, before, after in changed)]
         lines.append("(the lab now runs the patched files; the checks above are the files as sent)")
     if fix.instructions:
-        lines += ["", "not a file edit (for the customer or their admin):"]
+        lines += ["", "still to do — no file edit here fixes it (for the customer or their admin):"]
         lines += [f"  {instruction}" for instruction in fix.instructions]
     if out is not None and fix.patches:
         lines += ["", f"patched bundle: {out / 'bundle'} (reproduce it to see these verdicts again); "

@@ -12,6 +12,7 @@ listed as instructions.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import shutil
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from lab.checks import CheckResult
 from lab.findings import Finding, findings
 from lab.fix.edit import apply_edits, shifted, unified_diff
 from lab.fix.model import Anchor, Edit, SetDirective, SetSetting, Status
-from lab.fix.remedies import CHAIN_INCOMPLETE, CONNECTOR, Remedy, remedy_for, setting_edits
+from lab.fix.remedies import CHAIN_INCOMPLETE, FROM_HINT, Remedy, remedy_for, setting_edits, value_from_hint
 from lab.reproduce.model import BundleFile, CustomerSetup
 
 PROXY_KINDS_EDITED = ("nginx", "apache", "haproxy")
@@ -126,7 +127,7 @@ def verify_fix(setup: CustomerSetup, results: list[CheckResult], work: Path, rer
         fix.after = rerun(fix.bundle)
     fix.patches = [FilePatch(relpath, _kind(setup, relpath), originals[relpath], text)
                    for relpath, text in texts.items() if text != originals[relpath]]
-    fix.instructions = [f"[{f.number}] {f.fix}" for f in findings(fix.after) if not _has_file_edit(f, setup)]
+    fix.instructions = [f"[{f.number}] {f.fix}" for f in findings(fix.after)]  # what the patch left failing
     fix.instructions += [f"{remedy.text} — the patch points the server at the full chain in the bundle; deploy that "
                          "file where the patch names it" for remedy in _patched_but_instructed(fix.before, setup)]
     return fix
@@ -155,15 +156,27 @@ def planned_edits(finding: Finding, setup: CustomerSetup) -> list[tuple[str, str
     remedy = remedy_for(finding.cause)
     if remedy is None:
         return []
-    if remedy is CONNECTOR:
+    if remedy.settings_from_hint:
         return _setting_plan(setting_edits(finding.fix), setup)
     if remedy is CHAIN_INCOMPLETE:
         return _fullchain_plan(setup)
     proxy = setup.proxy
     if proxy is None or proxy.kind not in remedy.edits or proxy.route_source is None:
         return []
+    edits = tuple(_with_hint_value(edit, finding.fix) for edit in remedy.edits[proxy.kind])
+    if any(edit is None for edit in edits):
+        return []
     relpath, line = _anchor(setup)
-    return [(relpath, proxy.kind, Anchor(line), remedy.edits[proxy.kind])]
+    return [(relpath, proxy.kind, Anchor(line), tuple(edit for edit in edits if edit is not None))]
+
+
+def _with_hint_value(edit: Edit, fix_text: str) -> Edit | None:
+    """``edit`` with a :data:`FROM_HINT` value replaced by the one the finding's fix text gives
+    its directive (None when the text does not say)."""
+    if not isinstance(edit, SetDirective) or edit.value != FROM_HINT:
+        return edit
+    value = value_from_hint(edit.directive, fix_text)
+    return dataclasses.replace(edit, value=value) if value else None
 
 
 FULLCHAIN_SCOPES = {"nginx": "server", "apache": "vhost"}

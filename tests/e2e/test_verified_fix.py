@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from lab.fix.dropins import drop_in_bundle, fix_drop_ins
 from lab.reproduce.cases import verdict
 from lab.reproduce.session import reproduce
+from lab.targets import check_running
+from lab.topology import load_topology
+from tests.e2e.test_failure_catalog import FAILURES, _variant_properties, _variant_site
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 TIMEOUT_S = 900
@@ -111,3 +115,94 @@ def test_check_fix_patches_a_drop_in_site_file_under_its_own_name_and_verifies_i
     assert {c["id"]: c["ok"] for c in document["checks"]}["git.push-large"] is False  # the verdicts of the file as sent
     assert (tmp_path / "out" / "bundle" / "bitbucket-site.conf").read_text().count("client_max_body_size 0;") == 1
     assert site.read_text() == recommended.replace("    client_max_body_size 0;\n", "")  # never the original
+
+
+CATALOG_PATCHED = {  # the failure catalog's variants whose causes are all file edits → the patch's lines (measured)
+    "nginx default body limit answers a big push with 413": ["+    client_max_body_size 0;"],
+    "apache without AllowEncodedSlashes 404s encoded slashes itself": ["+    AllowEncodedSlashes NoDecode"],
+    "apache without nocanon keeps %2F on bookworm but changes %3B, %25 and //": [
+        "-    ProxyPass /bitbucket http://bitbucket:7990/bitbucket timeout=600",
+        "+    ProxyPass /bitbucket http://bitbucket:7990/bitbucket nocanon timeout=600"],
+    "nginx proxy_pass with a uri part decodes encoded slashes": [
+        "-        proxy_pass http://bitbucket:7990/bitbucket/;   # no URI part: %2F reaches Bitbucket undecoded",
+        "+        proxy_pass http://bitbucket:7990;   # no URI part: %2F reaches Bitbucket undecoded"],
+    "tls proxy without scheme, port and secure redirects to http": [
+        "+server.proxy-port=443", "+server.scheme=https", "+server.secure=true"],
+    "host not preserved with a proxy-name but no proxy-port redirects to :7990": ["+server.proxy-port=443"],
+    "host not preserved and no proxy-name redirects to the internal host": [
+        "+server.proxy-name=bitbucket.lab.test", "+server.proxy-port=443"],
+    "require-ssl behind a tls proxy without secure loops": ["+server.secure=true"],
+    "secure unset gives a session cookie without Secure": ["-server.secure=false", "+server.secure=true"],
+    "tls 1.0 and 1.1 enabled": ["-    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3; ssl_ciphers DEFAULT:@SECLEVEL=0;",
+                                "+    ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers DEFAULT:@SECLEVEL=0;"],
+    "short proxy read timeout cuts a slow clone": ["-        proxy_read_timeout 1s;", "+        proxy_read_timeout 600s;"],
+    "haproxy short server timeout cuts a slow clone": [
+        "+    timeout client 10m", "-    timeout server 1s", "+    timeout server 10m"],
+    "context path differs between proxy and bitbucket": ["+server.context-path=/bitbucket"],
+    "apache re-encrypting without SSLProxyVerifyDepth answers 500 (AH02040)": ["+    SSLProxyVerifyDepth 2"],
+    "nginx header buffers smaller than bitbucket's 8 kb cut a big sso cookie": [
+        "-    large_client_header_buffers 4 4k;   # room for SSO cookies when Bitbucket allows more than its default 8 KB",
+        "+    large_client_header_buffers 4 8k;   # room for SSO cookies when Bitbucket allows more than its default 8 KB"],
+    "apache LimitRequestFieldSize smaller than bitbucket's 8 kb cuts a big sso cookie": [
+        "-    LimitRequestFieldSize 4096", "+    LimitRequestFieldSize 8192"],
+    "bitbucket allowing 64 kb of headers behind nginx at its default 8k buffers": ["+    large_client_header_buffers 4 64k;"],
+    "nginx spooling pushes into its default body limit fails them": [
+        "-    client_max_body_size 1m;", "+    client_max_body_size 0;"],
+}
+CATALOG_INSTRUCTED = {  # the rest: why the lab prints an instruction and no patch
+    "leaf served without its intermediate": "a certificate the customer must get (no full chain in the drop-ins)",
+    "certificate for the wrong host": "a certificate to reissue",
+    "expired leaf": "a certificate to renew",
+    "self-signed leaf": "a certificate from a CA",
+    "base url differs from the public url": "the base URL lives in Bitbucket's database (setup.baseUrl is read once)",
+    "proxy marks the session cookie Secure on a plain-http site": "a directive the customer added to remove",
+    "proxy injects an http:// script into the https pages (mixed content)": "a sub_filter the customer added to remove",
+    "proxy rewrites the login form to post over http": "a sub_filter the customer added to remove",
+    "front door listens on another port than the public url": "which side is wrong (listen or public URL) is a choice",
+    "proxy answers git with its own 502 while a slow repository is configured": "a location the customer added",
+    "proxy forbids pushes while clones work": "a deny rule the customer added to remove",
+    "no port-80 redirect to https": "a whole server block to add: no edit kind for it yet",
+    "haproxy bind without ssl-min-ver accepts tls 1.0": "an option of HAProxy's bind line: no edit kind for it yet",
+    "nginx re-encrypting with the wrong proxy_ssl_name": "the name in Bitbucket's certificate is not in the drop-ins",
+    "nginx upstream on a port where nothing listens": "where Bitbucket listens is not in the drop-ins",
+    "apache re-encrypting to tomcat's plain http port": "the scheme or the port: a choice",
+    "nginx offering http2 with no concurrent streams breaks git over h2 only": "a directive the customer added to remove",
+    "nginx without proxy_http_version 1.1 spools pushes": "a note on a passing check, not a failure",
+    "mod_auth_basic in front of bitbucket": "an authentication block the customer added to remove",
+    "ssh on 22 at the load balancer while plugin.ssh.baseurl says 7999": "which port users get is a choice",
+    "ssh frontend idle timeout shorter than bitbucket's silence cuts ssh pushes": "the SSH frontend is not the anchor",
+    "cluster without affinity logs users out": "an upstream-block edit: no edit kind for it yet",
+    "cluster without health checks keeps sending users to a dead node": "server-line options: no edit kind for it yet",
+    "caddy request_body max_size answers a big push with 413": "Caddyfile edits are not made yet",
+    "caddy handle_path strips the context path before bitbucket sees it": "Caddyfile edits are not made yet",
+    "caddy response_header_timeout cuts a slow clone": "Caddyfile edits are not made yet",
+    "traefik sanitizePath at its default merges // before bitbucket sees it": "Traefik files are not read yet",
+    "traefik buffering middleware answers a big push with 413": "Traefik files are not read yet",
+    "traefik stripPrefix strips the context path before bitbucket sees it": "Traefik files are not read yet",
+    "traefik responseHeaderTimeout cuts a slow clone": "Traefik files are not read yet",
+}
+
+
+def test_every_catalog_failure_is_either_held_to_a_verified_patch_or_says_why_it_has_none():
+    assert set(CATALOG_PATCHED) | set(CATALOG_INSTRUCTED) == set(FAILURES)
+    assert not set(CATALOG_PATCHED) & set(CATALOG_INSTRUCTED)
+
+
+@pytest.mark.parametrize("name", list(CATALOG_PATCHED))
+def test_a_catalog_failure_whose_causes_are_file_edits_gets_its_minimal_patch_verified_through_check_fix(
+        name, lab_topology, tmp_path):
+    failure = FAILURES[name]
+    topology = load_topology(failure.topology)
+    site = _variant_site(topology.proxy_site, failure.site_edits, tmp_path) if failure.site_edits else None
+    properties = _variant_properties(topology.properties, failure.properties, tmp_path)
+    running = lab_topology(failure.topology, proxy_config=site, properties=properties)
+    before = check_running(running)
+    (tmp_path / "sent").mkdir()
+    setup = drop_in_bundle(running.options.drop_ins, tmp_path / "sent")
+
+    fix = fix_drop_ins(running, setup, before, tmp_path / "fix", check_running)
+
+    assert any(result.ok is False for result in fix.before)  # the variant fails as sent
+    assert fix.verified, (fix.verdict_line(), fix.instructions)
+    assert fix.instructions == []
+    assert [line.strip() for line in changed_lines(fix.patch)] == [line.strip() for line in CATALOG_PATCHED[name]]

@@ -183,3 +183,11 @@ def test_a_compose_file_without_bitbucket_is_not_edited():
     compose = "services:\n  web:\n    image: nginx\n    environment:\n      - A=1\n"
     result = apply_edits(compose, "compose", [SetSetting("server.secure", "true")], None)
     assert result.outcomes[0].status is Status.NOT_APPLICABLE and result.text == compose
+
+
+def test_an_nginx_directive_sharing_its_line_with_another_is_changed_and_the_other_kept():
+    site = ("server {\n    listen 443 ssl;\n    ssl_protocols TLSv1 TLSv1.2; ssl_ciphers DEFAULT:@SECLEVEL=0;\n"
+            "    location / {\n        proxy_pass http://bitbucket:7990;\n    }\n}\n")
+    result = apply_edits(site, "nginx", [SetDirective("ssl_protocols", "TLSv1.2 TLSv1.3", "server")], Anchor(5))
+    assert result.text == site.replace("ssl_protocols TLSv1 TLSv1.2;", "ssl_protocols TLSv1.2 TLSv1.3;")
+    assert result.outcomes[0].status is Status.APPLIED

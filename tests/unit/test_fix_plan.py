@@ -9,7 +9,7 @@ from lab.checks.base import CheckResult
 from lab.checks.git import STATUS_HINTS
 from lab.findings import findings
 from lab.fix.model import SetDirective, SetSetting, StripUriPart
-from lab.fix.remedies import BODY_LIMIT, REMEDIES, remedy_for, setting_edits
+from lab.fix.remedies import BODY_LIMIT, HEADER_LIMIT, LEGACY_TLS, REMEDIES, remedy_for, setting_edits
 from lab.fix.verify import FixResult, planned_edits, verify_fix
 from lab.logsigs import SIGNATURES
 from lab.reproduce import read_bundle
@@ -111,3 +111,42 @@ def test_a_run_with_only_instructions_makes_no_round_and_no_patch(tmp_path):
 
     assert fix.rounds == 0 and fix.patch == "" and not fix.verified
     assert fix.instructions == ["[1] serve fullchain.pem"]
+
+
+def test_a_directive_whose_value_the_check_measured_gets_exactly_the_value_its_hint_names(tmp_path):
+    setup = bundle(tmp_path, {"sites-enabled/bitbucket": SITE})
+    hint = ("the proxy refuses request headers Bitbucket accepts (64 KB): raise nginx "
+            "`large_client_header_buffers 4 64k;` (default 4 8k)")
+    [(_, _, _, edits)] = planned_edits(findings([failed("headers.large", HEADER_LIMIT.cause, hint)])[0], setup)
+    assert edits == (SetDirective("large_client_header_buffers", "4 64k", "server"),)
+    legacy = findings([failed("tls.protocols", LEGACY_TLS.cause, f"TLSv1 {LEGACY_TLS.text}")])[0]
+    assert planned_edits(legacy, setup)[0][3] == (SetDirective("ssl_protocols", "TLSv1.2 TLSv1.3", "server"),)
+
+
+def test_a_hint_that_quotes_no_value_for_the_directive_plans_no_edit(tmp_path):
+    setup = bundle(tmp_path, {"sites-enabled/bitbucket": SITE})
+    vague = findings([failed("headers.large", HEADER_LIMIT.cause, "raise the proxy's header limit")])[0]
+    assert planned_edits(vague, setup) == []
+
+
+def test_a_finding_the_patch_did_not_fix_stays_on_the_list_of_what_is_left(tmp_path):
+    setup = bundle(tmp_path, {"sites-enabled/bitbucket": SITE})
+    before = [failed("git.push-large", "body-limit", BODY_LIMIT.text)]
+
+    fix = verify_fix(setup, before, tmp_path / "out", lambda folder: before)  # patched, still refused
+
+    assert fix.rounds == 1 and "client_max_body_size 0;" in fix.patch and not fix.verified
+    assert fix.instructions == [f"[1] {BODY_LIMIT.text}"]
+
+
+def test_context_path_and_redirect_loop_findings_set_the_settings_their_hint_names(tmp_path):
+    setup = bundle(tmp_path, {"sites-enabled/bitbucket": SITE, "bitbucket.properties": "server.require-ssl=true\n"})
+    loop = ("redirect loop at https://git.example.org/status: Tomcat has server.require-ssl=true but does not know "
+            "the connection is secure behind the TLS proxy — set server.secure=true and server.scheme=https")
+    [(relpath, _, _, edits)] = planned_edits(findings([failed("reach.status", "redirect-loop", loop)])[0], setup)
+    assert relpath == "bitbucket.properties"
+    assert edits == (SetSetting("server.require-ssl", "true"), SetSetting("server.secure", "true"),
+                     SetSetting("server.scheme", "https"))
+    context = "the proxy path and Bitbucket's context path must match: … set server.context-path=/bitbucket and route"
+    [(_, _, _, edits)] = planned_edits(findings([failed("routing.context-path", "context-path", context)])[0], setup)
+    assert edits == (SetSetting("server.context-path", "/bitbucket"),)
