@@ -260,7 +260,7 @@ def _check_and_keep(args: argparse.Namespace, topology: Topology, progress: Prog
             progress.step(f"\n{topology.name} stays up; press Ctrl-C to take it down")
             if not keep_watching(running):
                 return 1
-    return 1 if any(r.ok is False for r in results) else 0
+    return 1 if any(r.outcome.failed for r in results) else 0
 
 
 @contextlib.contextmanager
@@ -410,7 +410,7 @@ def _check_all(args: argparse.Namespace) -> int:
              "findings": [finding.to_json() for finding in findings(results)],
              "checks": [r.to_json() for r in results]}
             for name, url, results in suites]}, indent=2, ensure_ascii=False))
-    return 1 if any(r.ok is False for _, _, results in suites for r in results) else 0
+    return 1 if any(r.outcome.failed for _, _, results in suites for r in results) else 0
 
 
 def _reproduce(args: argparse.Namespace) -> int:
@@ -470,7 +470,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             progress.step(f"\n{topology.name} stays up; press Ctrl-C to take it down")
             if not keep_watching(run.running):
                 return 1
-    return 1 if any(r.ok is False for r in results) else 0
+    return 1 if any(r.outcome.failed for r in results) else 0
 
 
 @contextlib.contextmanager

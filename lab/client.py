@@ -25,6 +25,7 @@ from pathlib import Path
 import requests
 
 from lab import sent
+from lab.connect_errors import from_os
 from lab.socks_connect import through_gateway
 
 GIT_TIMEOUT_S = 300
@@ -59,9 +60,16 @@ class Vantage:
 
     def connect(self, host: str, port: int, timeout: float = 5) -> socket.socket:
         """A TCP connection to ``host:port`` as seen from this vantage point; the gateway
-        resolves the name, so inside-only names fail from outside. Raises OSError."""
+        resolves the name, so inside-only names fail from outside. Raises OSError, a
+        :class:`lab.connect_errors.ConnectFailed` when the cause is known."""
         if self.socks_port is None:
-            return socket.create_connection((host, port), timeout=timeout)
+            try:
+                return socket.create_connection((host, port), timeout=timeout)
+            except OSError as error:
+                typed = from_os(error)
+                if typed is None:
+                    raise
+                raise typed from error
         return through_gateway(self.socks_port, host, port, timeout)
 
     def reaches(self, host: str, port: int, timeout: float = 5) -> bool:

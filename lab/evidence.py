@@ -40,9 +40,9 @@ class _Line:
 
 
 def attach_evidence(running: RunningTopology, results: Sequence[CheckResult]) -> list[CheckResult]:
-    """``results`` with evidence (and a log-derived hint, when a signature matches a line
-    tied to the check) on every failed check; reads the logs once."""
-    failing = [r for r in results if r.ok is False and r.request_id]
+    """``results`` with evidence (and a log-derived fix and cause, when a signature matches a
+    line tied to the check) on every failed check; reads the logs once."""
+    failing = [r for r in results if r.outcome.failed and r.request_id]
     if not failing:
         return list(results)
     proxy = running.topology.proxy
@@ -158,7 +158,7 @@ def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Lin
         note += ("; " if note else "") + "the proxy logged nothing that names this check's requests"
         if meanwhile:
             note += " (other errors logged meanwhile are listed apart: they belong to other requests)"
-    hint, cause, shown = result.hint, result.cause, own[-MAX_LINES:]
+    hint, cause, shown = result.verdict.fix, result.verdict.cause, own[-MAX_LINES:]
     if kind is not None and (found := explain(own, kind)):  # a hint only from lines that are this check's
         signature, line = found
         hint, cause = f"{signature.fix} (the proxy logged: {line.strip()[:200]})", f"log:{signature.name}"
@@ -166,7 +166,7 @@ def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Lin
     evidence = Evidence(tuple(shown), tuple(arrived[-MAX_LINES:]),
                         note if kind is not None else ("" if arrived else "no request of this check reached Bitbucket"),
                         tuple(meanwhile[-MAX_LINES:]) if kind is not None else ())
-    return dataclasses.replace(result, hint=hint, cause=cause, evidence=evidence)
+    return result.explained(hint, cause, evidence)
 
 
 _RID = re.compile(r" rid=(\S+)")

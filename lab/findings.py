@@ -55,7 +55,7 @@ def findings(results: Sequence[CheckResult]) -> list[Finding]:
     owners = _owners(results)
     groups: dict[str, list[CheckResult]] = {}
     for result in results:
-        if result.ok is False:
+        if result.outcome.failed:
             groups.setdefault(owners[result.id], []).append(result)
     blocked: dict[str, list[str]] = {}
     for result in results:
@@ -85,25 +85,26 @@ def explained_elsewhere(result: CheckResult, found: Sequence[Finding]) -> Findin
 def _finding(owner: str, members: list[CheckResult], blocked: list[str]) -> Finding:
     first = next((member for member in members if member.id == owner), members[0])
     ordered = [first, *(member for member in members if member is not first)]
-    return Finding(0, first.cause or first.hint, first.hint, first.observed, first.evidence,
+    verdict = first.verdict
+    return Finding(0, verdict.cause or verdict.fix, verdict.fix, verdict.observed, first.evidence,
                    tuple(member.id for member in ordered), tuple(blocked))
 
 
 def _owners(results: Sequence[CheckResult]) -> dict[str, str]:
     """Each failed check's group key: the id of the check whose finding lists it."""
-    failed = {result.id: result for result in results if result.ok is False}
+    failed = {result.id: result for result in results if result.outcome.failed}
     by_cause: dict[str, str] = {}
     owners: dict[str, str] = {}
 
     def owner(result: CheckResult, seen: frozenset[str] = frozenset()) -> str:
         if result.id in owners:
             return owners[result.id]
-        if result.cause:
-            found = by_cause.setdefault(result.cause, result.id)
+        if result.verdict.cause:
+            found = by_cause.setdefault(result.verdict.cause, result.id)
         else:
             root = _failed_explainer(result, failed, seen)
             found = owner(failed[root], seen | {result.id}) if root else by_cause.setdefault(
-                "fix:" + result.hint, result.id)
+                "fix:" + result.verdict.fix, result.id)
         owners[result.id] = found
         return found
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.checks import HOPS, REGISTRY, CheckResult
-from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, USERS_TO_FRONT_DOOR, Evidence
+from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, USERS_TO_FRONT_DOOR, Evidence, Outcome
 from lab.findings import Finding, findings
 from lab.pki import AIA_HOST
 from lab.redact import is_key_material, mask_secrets
@@ -37,11 +37,15 @@ SKIPPED_DIRS = ("/etc/lab/tls/",)
 """Certificates and keys are not config: the report names the PKI variant instead."""
 
 
+CSS_CLASSES = {Outcome.PASS: "pass", Outcome.PASS_WITH_NOTE: "pass", Outcome.FAIL: "fail", Outcome.LAB_FAULT: "fail",
+               Outcome.NOT_APPLICABLE: "na", Outcome.BLOCKED: "blocked"}
+
+
 def verdict_text(result: CheckResult) -> str:
     """The verdict in words, as the report (and its test) shows it."""
-    if result.blocked_by:
+    if result.outcome is Outcome.BLOCKED:
         return f"blocked by {result.blocked_by}"
-    return {True: "passed", False: "failed", None: "not applicable"}[result.ok]
+    return "passed" if result.outcome.passed else "failed" if result.outcome.failed else "not applicable"
 
 
 def html_report(running: RunningTopology, results: Sequence[CheckResult], *, mapping: Sequence[Mapping] = (),
@@ -125,20 +129,22 @@ def _checks_table(results: Sequence[CheckResult], found: Sequence[Finding] = ())
     rows = []
     for result in results:
         verdict = verdict_text(result)
-        css = "blocked" if result.blocked_by else {True: "pass", False: "fail", None: "na"}[result.ok]
+        outcome, verdict = result.outcome, result.verdict
         spec = REGISTRY.get(result.id)
         details = [f"<div class='proves'>{_e(spec.proves)}</div>" if spec else "",
-                   f"<div><b>observed:</b> {_e(result.observed)}</div>"]
-        if result.expected:
-            details.append(f"<div><b>expected:</b> {_e(result.expected)}</div>")
+                   f"<div><b>observed:</b> {_e(verdict.observed)}</div>"]
+        if verdict.expected:
+            details.append(f"<div><b>expected:</b> {_e(verdict.expected)}</div>")
         number = next((finding.number for finding in found if result.id in finding.checks), None)
-        if result.ok is False and number is not None:
+        if outcome.failed and number is not None:
             details.append(f"<div class='fix'><b>cause:</b> finding {number} (above)</div>")
-        elif result.hint:
-            details.append(f"<div class='fix'><b>{'fix' if result.ok is False else 'note'}:</b> {_e(result.hint)}</div>")
+        elif outcome.failed and verdict.fix:
+            details.append(f"<div class='fix'><b>fix:</b> {_e(verdict.fix)}</div>")
+        elif outcome is Outcome.PASS_WITH_NOTE:
+            details.append(f"<div class='fix'><b>note:</b> {_e(verdict.note)}</div>")
         details.append(_evidence(result))
-        details += [_image(path) for path in result.attachments]
-        rows.append(f"<tr class='{css}'><td class='id'><code>{_e(result.id)}</code></td>"
+        details += [_image(path) for path in verdict.attachments]
+        rows.append(f"<tr class='{CSS_CLASSES[outcome]}'><td class='id'><code>{_e(result.id)}</code></td>"
                     f"<td class='verdict'>{_e(verdict)}</td><td>{''.join(details)}</td>"
                     f"<td class='secs'>{result.seconds:.1f} s</td></tr>")
     return ("<table class='checks'><tr><th>check</th><th>verdict</th><th>what the lab saw</th><th>time</th></tr>"
@@ -290,8 +296,8 @@ def _hop_states(results: Sequence[CheckResult]) -> dict[str, str]:
     for hop in HOPS:
         ids = {spec.id for spec in REGISTRY.values() if spec.hop == hop}
         mine = [r for r in results if r.id in ids]
-        states[hop] = ("fail" if any(r.ok is False for r in mine) else
-                       "blocked" if any(r.blocked_by for r in mine) else "pass" if mine else "na")
+        states[hop] = ("fail" if any(r.outcome.failed for r in mine) else
+                       "blocked" if any(r.outcome is Outcome.BLOCKED for r in mine) else "pass" if mine else "na")
     return states
 
 

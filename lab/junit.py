@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lab.checks import CheckResult
+from lab.checks.base import Outcome
 from lab.findings import findings
 
 
@@ -28,8 +29,8 @@ def junit_suites(suites: Sequence[Suite]) -> bytes:
     """One JUnit document, a ``<testsuite>`` per topology."""
     everything = [result for _, _, results in suites for result in results]
     root = ElementTree.Element("testsuites", name="bitbucket-lab", tests=str(len(everything)),
-                               failures=str(sum(1 for r in everything if r.ok is False)),
-                               skipped=str(sum(1 for r in everything if r.ok is None)))
+                               failures=str(sum(1 for r in everything if r.outcome.failed)),
+                               skipped=str(sum(1 for r in everything if _skipped(r))))
     for suite, public_url, results in suites:
         _testsuite(root, suite, public_url, results)
     ElementTree.indent(root)
@@ -37,8 +38,8 @@ def junit_suites(suites: Sequence[Suite]) -> bytes:
 
 
 def _testsuite(root: ElementTree.Element, suite: str, public_url: str, results: Sequence[CheckResult]) -> None:
-    failures = sum(1 for r in results if r.ok is False)
-    skipped = sum(1 for r in results if r.ok is None)
+    failures = sum(1 for r in results if r.outcome.failed)
+    skipped = sum(1 for r in results if _skipped(r))
     testsuite = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(len(results)),
                                        failures=str(failures), skipped=str(skipped), errors="0",
                                        time=f"{sum(r.seconds for r in results):.3f}")
@@ -49,18 +50,24 @@ def _testsuite(root: ElementTree.Element, suite: str, public_url: str, results: 
         case = ElementTree.SubElement(testsuite, "testcase", classname=f"bitbucket-lab.{suite}",
                                       name=result.id, time=f"{result.seconds:.3f}")
         finding = next((finding for finding in found if result.id in finding.checks), None)
-        if result.ok is False:
-            fix = f"finding [{finding.number}]: {finding.fix}" if finding else f"fix: {result.hint}"
-            failure = ElementTree.SubElement(case, "failure", message=f"{result.observed} — {fix}",
+        verdict = result.verdict
+        if result.outcome.failed:
+            fix = f"finding [{finding.number}]: {finding.fix}" if finding else f"fix: {verdict.fix}"
+            failure = ElementTree.SubElement(case, "failure", message=f"{verdict.observed} — {fix}",
                                              type="CheckFailed")
-            failure.text = f"observed: {result.observed}\nexpected: {result.expected}\n{fix}\n"
+            failure.text = f"observed: {verdict.observed}\nexpected: {verdict.expected}\n{fix}\n"
             if finding and len(finding.checks) + len(finding.blocked) > 1:
                 failure.text += f"the same cause breaks: {', '.join([*finding.checks, *finding.blocked])}\n"
-        elif result.ok is None:
-            reason = f"blocked by {result.blocked_by}" if result.blocked_by else result.observed
+        elif _skipped(result):
+            reason = f"blocked by {result.blocked_by}" if result.outcome is Outcome.BLOCKED else verdict.observed
             ElementTree.SubElement(case, "skipped", message=reason)
         else:
-            ElementTree.SubElement(case, "system-out").text = result.observed
+            ElementTree.SubElement(case, "system-out").text = verdict.observed
+
+
+def _skipped(result: CheckResult) -> bool:
+    """Not run here: it does not apply, or another check's failure blocked it."""
+    return result.outcome in (Outcome.NOT_APPLICABLE, Outcome.BLOCKED)
 
 
 def write_junit(path: Path, suites: Sequence[Suite]) -> None:

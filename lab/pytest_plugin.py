@@ -205,8 +205,11 @@ def _topologies(certs_root: Path, kept: _KeptTopologies | None = None) -> Iterat
 def lab_checks() -> RunChecks:
     """``lab_checks(running, ids=None) -> dict[str, CheckResult]``: run checks (by id,
     default every one) on a running topology; each result has ``ok`` (True, False, or None
-    when not applicable or ``blocked_by`` another check), ``observed``, ``expected``, ``hint``,
-    and for a failed check ``evidence`` (the proxy's and Bitbucket's log lines)."""
+    when not applicable or ``blocked_by`` another check), ``outcome`` (the same in words, with
+    a pass that carries a note and a failure that is the lab's own told apart), ``observed``,
+    ``hint`` (the fix of a failed check, the note of a passed one), ``verdict`` (all the check
+    said: ``expected``, ``fix``, ``note``, ``cause``, ``attachments``), and for a failed check
+    ``evidence`` (the proxy's and Bitbucket's log lines)."""
     def run(running: RunningTopology, ids: Iterable[str] | None = None) -> dict[str, CheckResult]:
         return {result.id: result for result in check_running(running, ids)}
 

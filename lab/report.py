@@ -13,7 +13,8 @@ from lab.findings import Finding, findings
 from lab.logsigs import is_error_line
 from lab.topology import Topology
 
-MARKS = {True: "✔", False: "✘", None: "·"}
+MARKS = {Outcome.PASS: "✔", Outcome.PASS_WITH_NOTE: "✔", Outcome.FAIL: "✘", Outcome.LAB_FAULT: "✘",
+         Outcome.NOT_APPLICABLE: "·", Outcome.BLOCKED: "⊘"}
 
 
 def results_table(results: Sequence[CheckResult], timings: bool = False) -> str:
@@ -26,12 +27,11 @@ def results_table(results: Sequence[CheckResult], timings: bool = False) -> str:
     for result in results:
         observed = result.observed if len(result.observed) <= width else result.observed[: width - 1] + "…"
         seconds = f"{result.seconds:6.1f}s " if timings and result.seconds else ("        " if timings else "")
-        mark = "⊘" if result.outcome is Outcome.BLOCKED else MARKS[result.ok]
-        lines.append(f" {mark} {result.id:<24} {seconds}{observed}")
+        lines.append(f" {MARKS[result.outcome]} {result.id:<24} {seconds}{observed}")
         if result.outcome is Outcome.PASS_WITH_NOTE:
-            lines.append(f"   {'':<24} note: {result.hint}")
-        if result.ok is False:
-            lines.append(f"   {'':<24} expected: {result.expected}")
+            lines.append(f"   {'':<24} note: {result.verdict.note}")
+        if result.outcome.failed:
+            lines.append(f"   {'':<24} expected: {result.verdict.expected}")
             lines.append(f"   {'':<24} {_finding_reference(result, found)}")
     lines.append(summary_line(results))
     return "\n".join(lines)
@@ -61,7 +61,7 @@ def _wrapped(text: str, columns: int, first: str, rest: str) -> list[str]:
 
 def _finding_reference(result: CheckResult, found: Sequence[Finding]) -> str:
     number = next((finding.number for finding in found if result.id in finding.checks), None)
-    return f"→ finding [{number}]" if number is not None else f"fix: {result.hint}"
+    return f"→ finding [{number}]" if number is not None else f"fix: {result.verdict.fix}"
 
 
 def _evidence_lines(evidence: Evidence | None, most: int = 3) -> list[str]:
@@ -82,10 +82,10 @@ def telling_lines(result: CheckResult, most: int = 3) -> list[str]:
 
 def summary_line(results: Sequence[CheckResult]) -> str:
     """"N passed, N failed, N not applicable[, N blocked by X]"."""
-    passed = sum(1 for r in results if r.ok is True)
-    failed = sum(1 for r in results if r.ok is False)
-    blocked = [r for r in results if r.blocked_by]
-    skipped = sum(1 for r in results if r.ok is None and not r.blocked_by)
+    passed = sum(1 for r in results if r.outcome.passed)
+    failed = sum(1 for r in results if r.outcome.failed)
+    blocked = [r for r in results if r.outcome is Outcome.BLOCKED]
+    skipped = sum(1 for r in results if r.outcome is Outcome.NOT_APPLICABLE)
     line = f"{passed} passed, {failed} failed, {skipped} not applicable"
     if blocked:
         causes = ", ".join(dict.fromkeys(r.blocked_by or "" for r in blocked))
@@ -95,8 +95,8 @@ def summary_line(results: Sequence[CheckResult]) -> str:
 
 def topology_picture(topology: Topology, public_url: str, results: Sequence[CheckResult]) -> str:
     """The topology's diagram, then which failed checks sit on which hop."""
-    failed = {r.id for r in results if r.ok is False}
-    blocked = {r.id for r in results if r.blocked_by}
+    failed = {r.id for r in results if r.outcome.failed}
+    blocked = {r.id for r in results if r.outcome is Outcome.BLOCKED}
     lines = [f"{topology.name}: {topology.summary}", f"public URL: {public_url}", "", topology.diagram, ""]
     for hop in HOPS:
         ids = [spec.id for spec in REGISTRY.values() if spec.hop == hop]

@@ -15,12 +15,22 @@ import threading
 
 import socks  # PySocks alone: ssh starts this once per connection, so no requests, no lab.client
 
+from lab.connect_errors import from_pysocks
+
 
 def through_gateway(socks_port: int, host: str, port: int, timeout: float) -> socket.socket:
     """A TCP connection to ``host:port`` through the lab's SOCKS5 gateway on 127.0.0.1,
-    the name resolved by the gateway (socks5h). Raises OSError."""
-    return socks.create_connection((host, port), timeout=timeout, proxy_type=socks.SOCKS5,
-                                   proxy_addr="127.0.0.1", proxy_port=socks_port)
+    the name resolved by the gateway (socks5h). Raises OSError: a
+    :class:`lab.connect_errors.ConnectFailed` when the cause is known (the gateway's reply,
+    the gateway gone, no answer in time), with PySocks' message; else PySocks' own error."""
+    try:
+        return socks.create_connection((host, port), timeout=timeout, proxy_type=socks.SOCKS5,
+                                       proxy_addr="127.0.0.1", proxy_port=socks_port)
+    except socks.ProxyError as error:
+        typed = from_pysocks(error)
+        if typed is None:
+            raise
+        raise typed from error
 
 
 def main(argv: list[str]) -> int:

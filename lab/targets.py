@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 
 from lab.checks import CheckResult, CheckTarget, run_checks
@@ -62,5 +61,4 @@ def blame_lab_faults(results: list[CheckResult], stopped: list[str]) -> list[Che
             f"{'; '.join(line.split(':', 1)[0] for line in stopped)}: these failures are the lab's, not the topology's; "
             "run it again (the log lines below say why it stopped)")
     evidence = Evidence(tuple(stopped), (), "a node of the lab itself stopped while the checks ran")
-    return [dataclasses.replace(result, hint=hint, cause=LAB_FAULT, evidence=evidence) if result.ok is False else result
-            for result in results]
+    return [result.explained(hint, LAB_FAULT, evidence) if result.outcome.failed else result for result in results]

@@ -8,6 +8,7 @@ CLI's list and the topology loader all read this registry; nothing else lists ch
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import urllib.parse
 from collections.abc import Callable
@@ -105,17 +106,28 @@ class CheckTarget:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a check function returns: the runner adds the id and the timing."""
+    """What a check function returns: the runner adds the id and the timing.
+
+    ``fix`` and ``note`` are never both said: a failed verdict carries the fix (what to
+    change), a passed one may carry a note (a limit worth knowing, not a fault). The
+    constructor refuses any other mix, so no reader has to guess which a text is."""
 
     ok: bool | None
     observed: str
     expected: str
-    hint: str = ""
+    fix: str = ""
+    note: str = ""
     attachments: tuple[Path, ...] = ()
     cause: str | None = None
     """A stable name of a specific cause (``body-limit``, ``chain-incomplete``): failures of
     different checks with one cause become one finding (:mod:`lab.findings`). None: the
-    failure says nothing more specific than its hint."""
+    failure says nothing more specific than its fix."""
+
+    def __post_init__(self) -> None:
+        if self.fix and self.ok is not False:
+            raise ValueError(f"a fix on a verdict that did not fail ({self.observed!r}): say it as a note")
+        if self.note and self.ok is not True:
+            raise ValueError(f"a note on a verdict that did not pass ({self.observed!r}): say it as a fix")
 
 
 LAB_FAULT = "lab-fault"
@@ -124,54 +136,93 @@ LAB_FAULT = "lab-fault"
 
 class Outcome(enum.Enum):
     """What a result means, said once: every renderer asks :attr:`CheckResult.outcome`
-    instead of re-deriving "fix" or "note" from ``ok`` and ``hint``."""
+    instead of re-deriving it from ``ok``, ``blocked_by`` and which text is set."""
 
     PASS = "pass"
-    PASS_WITH_NOTE = "pass-with-note"   # passed; its hint is a note (a limit to know), not a fix
-    FAIL = "fail"                       # its hint is the fix
+    PASS_WITH_NOTE = "pass-with-note"   # passed; ``verdict.note`` is a limit to know, not a fix
+    FAIL = "fail"                       # ``verdict.fix`` is the fix
     NOT_APPLICABLE = "not-applicable"
     BLOCKED = "blocked"                 # not run: ``blocked_by`` failed first and explains it
     LAB_FAULT = "lab-fault"             # failed because the lab failed, not the topology
 
+    @property
+    def failed(self) -> bool:
+        return self in (Outcome.FAIL, Outcome.LAB_FAULT)
+
+    @property
+    def passed(self) -> bool:
+        return self in (Outcome.PASS, Outcome.PASS_WITH_NOTE)
+
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One verdict. ``ok`` is None when the check does not apply or could not run;
-    ``blocked_by`` then names the check whose failure is the root cause."""
+    """One check's result: which check (``id``), its :class:`Verdict`, and what the run
+    learned around it — the check that blocked it, its timing, the request id its requests
+    carried, the log lines tied to them, the finding that explains it.
+
+    The verdict is the check's, except that the logs may name a sharper cause: then
+    :meth:`explained` gives the verdict the log signature's fix and cause (the observation
+    stays the check's own).
+
+    ``ok``, ``observed`` and ``hint`` read the verdict under the names of the JSON contract;
+    the pytest plugin's users and the e2e suite ask them (``hint`` is the fix of a failed
+    check or the note of a passed one). Renderers ask :attr:`outcome` and the verdict's
+    ``fix``/``note`` instead."""
 
     id: str
-    ok: bool | None
-    observed: str
-    expected: str
-    hint: str = ""
-    seconds: float = 0.0
+    verdict: Verdict
     blocked_by: str | None = None
+    seconds: float = 0.0
     started: float = 0.0              # wall-clock time the check began (for log windows)
     request_id: str | None = None     # the X-Request-ID its requests carried
     evidence: Evidence | None = None  # what the proxy and Bitbucket logged, for a failed check
-    attachments: tuple[Path, ...] = ()  # files the check kept (the browser's screenshots, PNG)
-    cause: str | None = None          # Verdict.cause, or the log signature tied to this check
     finding: int | None = None        # the number of the finding that explains it (lab.findings)
+
+    @classmethod
+    def blocked(cls, check_id: str, by: str, proves: str) -> CheckResult:
+        """A check not run because ``by`` failed first (or was itself blocked by it)."""
+        return cls(check_id, Verdict(None, f"not run: {by} failed", proves), blocked_by=by)
 
     @property
     def outcome(self) -> Outcome:
         if self.blocked_by:
             return Outcome.BLOCKED
-        if self.ok is None:
+        if self.verdict.ok is None:
             return Outcome.NOT_APPLICABLE
-        if self.ok:
-            return Outcome.PASS_WITH_NOTE if self.hint else Outcome.PASS
-        return Outcome.LAB_FAULT if self.cause == LAB_FAULT else Outcome.FAIL
+        if self.verdict.ok:
+            return Outcome.PASS_WITH_NOTE if self.verdict.note else Outcome.PASS
+        return Outcome.LAB_FAULT if self.verdict.cause == LAB_FAULT else Outcome.FAIL
+
+    @property
+    def ok(self) -> bool | None:
+        """True passed, False failed, None not applicable or blocked (the JSON's ``ok``)."""
+        return self.verdict.ok
+
+    @property
+    def observed(self) -> str:
+        return self.verdict.observed
+
+    @property
+    def hint(self) -> str:
+        """The JSON's ``hint``: the fix of a failed check, the note of a passed one."""
+        return self.verdict.fix or self.verdict.note
+
+    def explained(self, fix: str, cause: str | None, evidence: Evidence) -> CheckResult:
+        """This result with the logs' reading: a failed verdict's fix and cause replaced by
+        what the logs name (a log signature, a lab node that stopped), and the evidence."""
+        verdict = dataclasses.replace(self.verdict, fix=fix, cause=cause) if self.verdict.ok is False else self.verdict
+        return dataclasses.replace(self, verdict=verdict, evidence=evidence)
 
     def to_json(self) -> dict[str, object]:
         """The JSON contract (``ok`` as ever; ``outcome`` says the same in words); attachments
         are file paths (the HTML report inlines them)."""
-        return {"id": self.id, "ok": self.ok, "outcome": self.outcome.value, "observed": self.observed,
-                "expected": self.expected,
+        verdict = self.verdict
+        return {"id": self.id, "ok": verdict.ok, "outcome": self.outcome.value, "observed": verdict.observed,
+                "expected": verdict.expected,
                 "hint": self.hint, "seconds": round(self.seconds, 3), "blocked_by": self.blocked_by,
                 "finding": self.finding,
                 "evidence": self.evidence.to_json() if self.evidence else None,
-                "attachments": [str(path) for path in self.attachments]}
+                "attachments": [str(path) for path in verdict.attachments]}
 
 
 @dataclass(frozen=True)
@@ -252,12 +303,12 @@ def _explained_by(check_id: str, needs: tuple[str, ...], given: tuple[str, ...] 
     return (REACH_STATUS,) if through and check_id != REACH_STATUS and REACH_STATUS in REGISTRY else ()
 
 
-def passed(observed: str, expected: str) -> Verdict:
-    return Verdict(True, observed, expected)
+def passed(observed: str, expected: str, note: str = "") -> Verdict:
+    return Verdict(True, observed, expected, note=note)
 
 
-def failed(observed: str, expected: str, hint: str, cause: str | None = None) -> Verdict:
-    return Verdict(False, observed, expected, hint, cause=cause)
+def failed(observed: str, expected: str, fix: str, cause: str | None = None) -> Verdict:
+    return Verdict(False, observed, expected, fix, cause=cause)
 
 
 def only_with_browser(target: CheckTarget) -> str | None:

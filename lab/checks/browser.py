@@ -108,7 +108,7 @@ def browser_login(target: CheckTarget) -> Verdict:
     attachments = (shot,) if shot else ()
     if hint is None:
         return Verdict(True, observed, expected, attachments=attachments)
-    return Verdict(False, observed, expected, hint, attachments)
+    return Verdict(False, observed, expected, hint, attachments=attachments)
 
 
 async def _log_in(target: CheckTarget, page: Page, journey: _Journey) -> tuple[str | None, str | None]:
@@ -251,10 +251,10 @@ def browser_git_agree(target: CheckTarget) -> Verdict:
             f"intermediate from the leaf's Authority Information Access URL ({AIA_URL} in the lab) and shows the "
             "site as secure, but git (libcurl/OpenSSL) never fetches it and fails with 'unable to get local "
             "issuer certificate' — serve fullchain.pem (leaf + intermediate): nginx `ssl_certificate`, Apache "
-            "`SSLCertificateFile` (or `SSLCertificateChainFile`), HAProxy `crt` with the chain"), attachments)
+            "`SSLCertificateFile` (or `SSLCertificateChainFile`), HAProxy `crt` with the chain"), attachments=attachments)
     return Verdict(False, observed, expected, (
         "git trusts what the browser refuses: the browser applies stricter rules (e.g. to the certificate's "
-        "names, key usage or validity period) — fix the certificate until both accept it"), attachments)
+        "names, key usage or validity period) — fix the certificate until both accept it"), attachments=attachments)
 
 
 def _browser_tls(target: CheckTarget, endpoint: BrowserEndpoint) -> tuple[_TlsVerdict, Path | None]:

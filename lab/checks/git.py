@@ -145,7 +145,7 @@ def git_push_streamed(target: CheckTarget) -> Verdict:
                       f"{HELD_AT >> 20} MB of {STREAMED_PAYLOAD >> 20} MB (streamed)", expected)
     return Verdict(True, f"Bitbucket had none of the body while git was held at {HELD_AT >> 20} MB of "
                    f"{STREAMED_PAYLOAD >> 20} MB for {held.seconds:.1f} s — spooled by the proxy",
-                   expected, "the proxy buffers the whole push first (slow big pushes, disk use, timeouts): "
+                   expected, note="the proxy buffers the whole push first (slow big pushes, disk use, timeouts): "
                    + hint_for(target.proxy_kind, "spooling"))
 
 
@@ -220,7 +220,7 @@ def http2_git(target: CheckTarget) -> Verdict:
     broken = {version: problem for version, (problem, _) in outcomes.items() if problem}
     if not broken:
         note = next((note for _, note in outcomes.values() if note), "")
-        return Verdict(True, "HTTP/2 (negotiated h2) and HTTP/1.1 both clone and push", expected, note)
+        return Verdict(True, "HTTP/2 (negotiated h2) and HTTP/1.1 both clone and push", expected, note=note)
     observed = "; ".join(f"over {version}: {problem}" for version, problem in broken.items())
     if H2_TAIL_STALL in broken.get("HTTP/2", "") and set(broken) == {"HTTP/2"}:
         return failed(observed, expected, H2_TAIL_STALL_NOTE)
@@ -265,7 +265,7 @@ def _over(target: CheckTarget, version: str) -> tuple[str | None, str]:
         if used != version:
             return f"curl used {used}, not {version}", ""
     pushed = _push(target, large_payload() if version == "HTTP/2" else b"over HTTP/1.1\n", forced)
-    return (None, pushed.hint) if pushed.ok else (f"push: {pushed.observed}", "")
+    return (None, pushed.note) if pushed.ok else (f"push: {pushed.observed}", "")
 
 
 def _last_error(stderr: str) -> str:
@@ -286,7 +286,7 @@ def _push(target: CheckTarget, payload: bytes, git_options: list[str] | None = N
         return pushed
     if pushed.ok:
         return Verdict(True, f"{pushed.observed} at try {stalls + 1} (the earlier {H2_TAIL_STALL})", pushed.expected,
-                       H2_TAIL_STALL_NOTE)
+                       note=H2_TAIL_STALL_NOTE)
     if _stalled_on_the_tail(target, len(payload)) is None:
         return pushed
     return failed(f"{pushed.observed} — {H2_TAIL_STALL}, {stalls + 1} times in a row", pushed.expected,

@@ -255,7 +255,7 @@ def headers_large(target: CheckTarget) -> Verdict:
                 f"gives directly ({direct_status})")
     if through.status_code == direct_status:
         return Verdict(True, f"{probe}: {through.status_code} through the proxy, {directly}", expected,
-                       _header_limits_note(target, limit))
+                       note=_header_limits_note(target, limit))
     limit_fix = next((fix for words, fix in HEADER_LIMITS if words in through.text), None)
     wanted_kb = max(8, _next_power_of_two(-(-limit // 1024)))  # a buffer that holds what Bitbucket accepts
     return failed(f"{probe}: {through.status_code} through the proxy ({_body_kind(through)}), {directly}", expected,

@@ -16,7 +16,8 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 
-from lab.checks.base import FRONT_DOOR, GATEWAY_GONE_HINT, REGISTRY, CheckResult, CheckSpec, CheckTarget, Verdict, failed
+from lab.checks.base import (FRONT_DOOR, GATEWAY_GONE_HINT, REGISTRY, CheckResult, CheckSpec, CheckTarget, Verdict, failed,
+                             not_applicable)
 from lab.checks.network import describe, gateway_answers, is_network_error
 from lab.client import request_id
 
@@ -50,11 +51,9 @@ def run_checks(target: CheckTarget, ids: Iterable[str] | None = None,
 
 
 def _all_blocked_by_the_gateway(target: CheckTarget, wanted: list[CheckSpec]) -> list[CheckResult]:
-    finding = CheckResult(FRONT_DOOR, False, f"the lab's users' gateway on 127.0.0.1:{target.users.socks_port} "
-                          "does not answer", REGISTRY[FRONT_DOOR].proves,
-                          GATEWAY_GONE_HINT)
-    blocked = [CheckResult(spec.id, None, f"not run: {FRONT_DOOR} failed", spec.proves, blocked_by=FRONT_DOOR)
-               for spec in wanted if spec.id != FRONT_DOOR]
+    finding = CheckResult(FRONT_DOOR, failed(f"the lab's users' gateway on 127.0.0.1:{target.users.socks_port} "
+                                             "does not answer", REGISTRY[FRONT_DOOR].proves, GATEWAY_GONE_HINT))
+    blocked = [CheckResult.blocked(spec.id, FRONT_DOOR, spec.proves) for spec in wanted if spec.id != FRONT_DOOR]
     return [finding, *blocked] if any(spec.id == FRONT_DOOR for spec in wanted) else blocked
 
 
@@ -68,7 +67,7 @@ def _root_cause(spec: CheckSpec, results: dict[str, CheckResult]) -> str | None:
     that blocked a need (so a chain of blocked checks names the one real failure)."""
     for need in spec.needs:
         result = results.get(need)
-        if result is not None and result.ok is False:
+        if result is not None and result.outcome.failed:
             return need
         if result is not None and result.blocked_by:
             return result.blocked_by
@@ -79,10 +78,10 @@ def _run_or_skip(spec: CheckSpec, target: CheckTarget, results: dict[str, CheckR
                  on_start: Callable[[str], None] | None) -> CheckResult:
     why_not = _not_applicable(spec, target)
     if why_not:
-        return CheckResult(spec.id, None, why_not, "")
+        return CheckResult(spec.id, not_applicable(why_not))
     cause = _root_cause(spec, results)
     if cause is not None:
-        return CheckResult(spec.id, None, f"not run: {cause} failed", spec.proves, blocked_by=cause)
+        return CheckResult.blocked(spec.id, cause, spec.proves)
     if on_start is not None:
         on_start(spec.id)
     tag = f"lab-{spec.id}-{secrets.token_hex(4)}"
@@ -92,9 +91,7 @@ def _run_or_skip(spec: CheckSpec, target: CheckTarget, results: dict[str, CheckR
         verdict = _call(spec, target)
     finally:
         request_id.reset(token)
-    return CheckResult(spec.id, verdict.ok, verdict.observed, verdict.expected, verdict.hint,
-                       time.monotonic() - started, started=wall, request_id=tag, attachments=verdict.attachments,
-                       cause=verdict.cause)
+    return CheckResult(spec.id, verdict, seconds=time.monotonic() - started, started=wall, request_id=tag)
 
 
 def _not_applicable(spec: CheckSpec, target: CheckTarget) -> str | None:

@@ -77,7 +77,7 @@ def links_clone(target: CheckTarget) -> Verdict:
     if problems:
         return failed("; ".join(problems), expected, "; ".join(hints))
     if ssh_unknown:
-        return Verdict(True, f"http {http_link}; ssh link unknown", expected, UNKNOWN_SSH_NOTE.format(link=ssh_link,
+        return Verdict(True, f"http {http_link}; ssh link unknown", expected, note=UNKNOWN_SSH_NOTE.format(link=ssh_link,
                        answer=answer))
     return passed(f"http {http_link}; ssh {ssh_link} answers {answer}", expected)
 

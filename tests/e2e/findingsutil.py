@@ -15,7 +15,7 @@ def assert_every_fix_rests_on_its_own_evidence(results) -> None:
     """Issue 24: a fix taken from a log line quotes a line tied to that very check, and a
     finding's fix is that of a check it lists."""
     for result in results:
-        if result.ok is False and (result.cause or "").startswith("log:"):
+        if result.ok is False and (result.verdict.cause or "").startswith("log:"):
             quoted = result.hint.split("(the proxy logged: ", 1)[1].rstrip(")")
             assert any(quoted in line for line in result.evidence.proxy), (result.id, quoted, result.evidence)
     for finding in findings(results):

@@ -286,7 +286,7 @@ def test_failure_mode_is_caught_by_its_check_with_a_hint_naming_the_cause(lab_to
         if result.ok is False:
             assert result.evidence is not None and (result.evidence.proxy or result.evidence.note), result
     if "browser.login" in failure.fails:  # issue 14: where the browser stopped, as the report shows it
-        assert results["browser.login"].attachments[0].read_bytes()[:4] == b"\x89PNG"
+        assert results["browser.login"].verdict.attachments[0].read_bytes()[:4] == b"\x89PNG"
         assert "data:image/png;base64," in html_report(running, list(results.values()))
 
 

@@ -23,7 +23,7 @@ def test_recommended_topology_passes_every_check_that_applies_and_a_real_browser
         not_applicable |= {"tls.chain", "tls.hostname", "tls.protocols", "redirects.http-to-https",
                            "browser.git-agree"}
     assert {id_ for id_, r in results.items() if r.ok is None} == not_applicable
-    assert results["browser.login"].ok and results["browser.login"].attachments[0].read_bytes()[:4] == b"\x89PNG"
+    assert results["browser.login"].ok and results["browser.login"].verdict.attachments[0].read_bytes()[:4] == b"\x89PNG"
 
 
 # Every TLS front door. This machine's libcurl 7.88 can stall the last bytes of an HTTP/2 push

@@ -219,4 +219,4 @@ def test_a_proxy_that_stops_during_the_run_is_one_finding_naming_the_lab_not_a_f
 
     found = findings(results)
     assert len(found) == 1 and found[0].cause == LAB_FAULT, [(f.fix, f.checks) for f in found]
-    assert "proxy exited" in found[0].fix and all(r.cause == LAB_FAULT for r in results if r.ok is False)
+    assert "proxy exited" in found[0].fix and all(r.verdict.cause == LAB_FAULT for r in results if r.ok is False)

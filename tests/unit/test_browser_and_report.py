@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 from lab.checks import CheckResult
-from lab.checks.base import Evidence
+from lab.checks.base import Evidence, Verdict
 from lab.html_report import html_report, numbered, topology_svg, verdict_text
 from lab.images.build import IMAGE_NAMES, OPTIONAL_IMAGES, SPECS, _context_files
 from lab.pki import AIA_URL, make_pki
@@ -77,12 +77,12 @@ def test_the_report_holds_each_verdict_the_fix_the_evidence_the_config_with_line
     shot = tmp_path / "browser-login.png"
     shot.write_bytes(PNG)
     results = [
-        CheckResult("reach.front-door", True, "connected", "something listens", seconds=0.1),
-        CheckResult("tls.chain", False, "verification failed", "verifies", "serve fullchain.pem",
+        CheckResult("reach.front-door", Verdict(True, "connected", "something listens"), seconds=0.1),
+        CheckResult("tls.chain", Verdict(False, "verification failed", "verifies", "serve fullchain.pem"),
                     evidence=Evidence(("proxy line",), ("GET /status HTTP/1.1 Host: x → 200",), "")),
-        CheckResult("git.clone", None, "not run: tls.chain failed", "clones", blocked_by="tls.chain"),
-        CheckResult("browser.login", False, "ERR_CERT_DATE_INVALID at https://bitbucket.lab.test/", "logged in",
-                    "renew it", attachments=(shot,)),
+        CheckResult.blocked("git.clone", "tls.chain", "clones"),
+        CheckResult("browser.login", Verdict(False, "ERR_CERT_DATE_INVALID at https://bitbucket.lab.test/", "logged in",
+                                             "renew it", attachments=(shot,))),
     ]
     page = html_report(_running(tmp_path), results, versions={"nginx": "1.22.1"})
     parser = _Text()
@@ -101,14 +101,14 @@ def test_the_report_holds_each_verdict_the_fix_the_evidence_the_config_with_line
 def test_report_text_is_escaped_so_a_hostile_config_line_cannot_inject_markup(tmp_path):
     running = _running(tmp_path)
     running.provisioned["proxy"] = NodeSetup([ContainerFile("/etc/lab/site.conf", b"# <script>alert(1)</script>\n")], {})
-    page = html_report(running, [CheckResult("reach.front-door", False, "<img src=x onerror=1>", "", "")])
+    page = html_report(running, [CheckResult("reach.front-door", Verdict(False, "<img src=x onerror=1>", ""))])
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
 def test_the_topology_picture_draws_every_node_network_alias_and_port_from_the_topology_data():
     topology = load_topology("nginx-https")
-    svg = topology_svg(topology, [CheckResult("tls.chain", False, "x", "y")], browser=True)
+    svg = topology_svg(topology, [CheckResult("tls.chain", Verdict(False, "x", "y"))], browser=True)
     for text in ("proxy", "bitbucket", "network outside", "network inside", "bitbucket.lab.test", ":443", ":7990",
                  "Chromium", "pki.lab.test"):
         assert text in svg, text
@@ -137,7 +137,7 @@ def test_a_browser_node_whose_devtools_do_not_answer_fails_the_check_naming_the_
     finally:
         driver.close()
     assert verdict.ok is False and "browser node" in verdict.observed and "chromium: gone" in verdict.observed
-    assert "--no-browser" in verdict.hint and verdict.attachments == ()
+    assert "--no-browser" in verdict.fix and verdict.attachments == ()
 
 
 def test_the_browser_resolves_what_the_users_gateway_allows_on_any_port_and_the_pki_node_nothing_else():

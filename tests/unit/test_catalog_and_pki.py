@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from lab.checks import CHECK_IDS, CheckResult
+from lab.checks.base import Verdict
 from lab.errors import LabError
 from lab.images.build import SPECS, _context_files
 from lab.pki import TLS_VARIANTS, _write, make_pki
@@ -195,8 +196,9 @@ def test_image_context_covers_the_stub_source_and_not_bytecode():
 
 
 def test_the_table_shows_hints_for_failures_and_json_keeps_the_contract():
-    results = [CheckResult("reach.status", True, "200", "200"), CheckResult("tls.chain", False, "bad", "good", "fix it"),
-               CheckResult("git.clone-slow", None, "n/a", "")]
+    results = [CheckResult("reach.status", Verdict(True, "200", "200")),
+               CheckResult("tls.chain", Verdict(False, "bad", "good", "fix it")),
+               CheckResult("git.clone-slow", Verdict(None, "n/a", ""))]
     table = results_table(results)
     assert "✔ reach.status" in table and "✘ tls.chain" in table and "fix: fix it" in table
     assert table.splitlines()[-1] == "1 passed, 1 failed, 1 not applicable"

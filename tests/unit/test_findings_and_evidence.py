@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ElementTree
 
 from lab import sent
 from lab.checks import CheckResult
+from lab.checks.base import LAB_FAULT, Outcome, Verdict, failed, not_applicable, passed
 from lab.evidence import _apache_threads, _connections, _Line, _Run, _with_evidence
 from lab.findings import findings, with_findings
 from lab.junit import junit_xml
@@ -33,19 +34,19 @@ def test_a_413_logged_by_one_check_is_not_the_fix_of_another_check_running_at_th
                      'ustatus=404 rt=0.0 conn=42'),
     ]
     run = _Run((PUSH_LARGE, STATUS), _connections(lines))
-    status = CheckResult("reach.status", False, "404", "200", "the context path must match", seconds=2,
+    status = CheckResult("reach.status", failed("404", "200", "the context path must match"), seconds=2,
                          started=at(0), request_id=STATUS)
-    push = CheckResult("git.push-large", False, "413", "pushed", "the proxy refuses large bodies", seconds=2,
+    push = CheckResult("git.push-large", failed("413", "pushed", "the proxy refuses large bodies"), seconds=2,
                        started=at(0), request_id=PUSH_LARGE)
 
     status_after = _with_evidence(status, "nginx", lines, [], run=run)
     push_after = _with_evidence(push, "nginx", lines, [], run=run)
 
-    assert "client_max_body_size" not in status_after.hint and status_after.cause is None
+    assert "client_max_body_size" not in status_after.verdict.fix and status_after.verdict.cause is None
     assert BODY_LIMIT_ERROR in status_after.evidence.meanwhile
     assert BODY_LIMIT_ERROR not in status_after.evidence.proxy
-    assert "client_max_body_size 0" in push_after.hint  # tied by its connection (*41 ↔ conn=41 rid=…)
-    assert push_after.cause == "log:nginx body limit" and BODY_LIMIT_ERROR in push_after.evidence.proxy
+    assert "client_max_body_size 0" in push_after.verdict.fix  # tied by its connection (*41 ↔ conn=41 rid=…)
+    assert push_after.verdict.cause == "log:nginx body limit" and BODY_LIMIT_ERROR in push_after.evidence.proxy
 
 
 def test_an_error_line_is_tied_by_its_request_only_when_one_check_alone_sent_that_request():
@@ -69,25 +70,25 @@ def test_a_line_tied_by_its_request_must_also_fall_in_the_checks_run():
     line = ('2027/01/15 07:00:00 [error] 7#7: *9 open() failed, client: 10.0.0.3, server: b, '
             'request: "GET /bitbucket/only-this-check HTTP/1.1", host: "b"')
     earlier_run = [_Line(at(-3600), line)]
-    result = CheckResult("path.encoded-slash", False, "404", "200", "own hint", seconds=1, started=at(0),
+    result = CheckResult("path.encoded-slash", failed("404", "200", "own hint"), seconds=1, started=at(0),
                          request_id=tag)
 
     after = _with_evidence(result, "nginx", earlier_run, [], run=_Run((tag,), {}))
 
-    assert after.evidence.proxy == () and after.hint == "own hint"
+    assert after.evidence.proxy == () and after.verdict.fix == "own hint"
 
 
-def failing(check_id: str, hint: str, cause: str | None = None, observed: str = "bad") -> CheckResult:
-    return CheckResult(check_id, False, observed, "good", hint, cause=cause)
+def failing(check_id: str, fix: str, cause: str | None = None, observed: str = "bad") -> CheckResult:
+    return CheckResult(check_id, failed(observed, "good", fix, cause))
 
 
 def blocked(check_id: str, by: str) -> CheckResult:
-    return CheckResult(check_id, None, f"not run: {by} failed", "", blocked_by=by)
+    return CheckResult.blocked(check_id, by, "")
 
 
 def test_one_root_cause_is_one_finding_listing_every_check_it_breaks():
     verify_depth = "log:AH02040 chain too long"
-    results = [CheckResult("reach.front-door", True, "ok", "ok"),
+    results = [CheckResult("reach.front-door", passed("ok", "ok")),
                failing("reach.status", "set SSLProxyVerifyDepth 2 (the proxy logged: AH02040 …1)", verify_depth),
                failing("routing.context-path", "the proxy answered 500"),  # no cause of its own: reach.status explains it
                failing("git.clone", "set SSLProxyVerifyDepth 2 (the proxy logged: AH02040 …2)", verify_depth),
@@ -126,8 +127,8 @@ def test_a_chain_without_its_intermediate_is_one_finding_though_the_browser_chec
 
 
 def test_a_good_run_has_no_findings_and_prints_none():
-    results = [CheckResult("reach.status", True, "200", "200"),
-               CheckResult("git.push-streamed", True, "streamed", "streamed", "a note, not a failure")]
+    results = [CheckResult("reach.status", passed("200", "200")),
+               CheckResult("git.push-streamed", passed("streamed", "streamed", "a note, not a failure"))]
 
     assert findings(results) == []
     assert "finding" not in results_table(results)
@@ -163,16 +164,16 @@ def test_an_apache_line_about_the_connection_to_bitbucket_is_tied_by_the_worker_
                        f"Error during SSL Handshake with remote server rid={clone}"),
     ]
     run = _Run((clone, push), {}, _apache_threads(lines))
-    result = CheckResult("git.clone", False, "500", "cloned", "own hint", seconds=2, started=at(0), request_id=clone)
+    result = CheckResult("git.clone", failed("500", "cloned", "own hint"), seconds=2, started=at(0), request_id=clone)
 
     after = _with_evidence(result, "apache", lines, [], run=run)
 
     assert run.tied(chain_too_long, clone) and not run.tied(chain_too_long, push)
-    assert "SSLProxyVerifyDepth" in after.hint and after.cause == "log:AH02040 chain too long"
+    assert "SSLProxyVerifyDepth" in after.verdict.fix and after.verdict.cause == "log:AH02040 chain too long"
 
 
 def test_a_lab_node_that_stopped_during_the_run_is_one_finding_not_a_list_of_configuration_fixes():
-    results = [CheckResult("reach.status", True, "200", "200"),
+    results = [CheckResult("reach.status", passed("200", "200")),
                failing("git.clone", "early EOF: raise proxy_read_timeout", "proxy-timeout"),
                failing("ssh.push", "the load balancer's idle timeout"),
                failing("git.push", "client_max_body_size 0", "body-limit")]
@@ -192,14 +193,44 @@ def test_a_run_whose_nodes_all_kept_running_keeps_its_own_findings():
 
 
 def test_a_results_outcome_says_pass_note_fail_blocked_not_applicable_or_lab_fault_once():
-    from lab.checks.base import LAB_FAULT, Outcome
+    def result(verdict: Verdict) -> CheckResult:
+        return CheckResult("x", verdict)
+    assert result(passed("", "")).outcome is Outcome.PASS
+    assert result(passed("", "", note="Bitbucket allows 8 KB")).outcome is Outcome.PASS_WITH_NOTE
+    assert result(failed("", "", "fix")).outcome is Outcome.FAIL
+    assert result(failed("", "", "", LAB_FAULT)).outcome is Outcome.LAB_FAULT
+    assert CheckResult.blocked("x", "tls.chain", "").outcome is Outcome.BLOCKED
+    assert result(not_applicable("no browser")).outcome is Outcome.NOT_APPLICABLE
+    assert result(failed("", "", "")).to_json()["outcome"] == "fail"
 
-    def result(**fields):
-        return CheckResult(**{"id": "x", "ok": True, "observed": "", "expected": "", **fields})
-    assert result().outcome is Outcome.PASS
-    assert result(hint="Bitbucket allows 8 KB").outcome is Outcome.PASS_WITH_NOTE
-    assert result(ok=False, hint="fix").outcome is Outcome.FAIL
-    assert result(ok=False, cause=LAB_FAULT).outcome is Outcome.LAB_FAULT
-    assert result(ok=None, blocked_by="tls.chain").outcome is Outcome.BLOCKED
-    assert result(ok=None).outcome is Outcome.NOT_APPLICABLE
-    assert result(ok=False).to_json()["outcome"] == "fail"
+
+def test_a_verdict_holds_a_fix_only_when_it_failed_and_a_note_only_when_it_passed():
+    for wrong in (lambda: Verdict(True, "200", "200", fix="raise the limit"),
+                  lambda: Verdict(None, "n/a", "", fix="raise the limit"),
+                  lambda: Verdict(False, "413", "200", note="a limit to know"),
+                  lambda: Verdict(None, "n/a", "", note="a limit to know")):
+        try:
+            wrong()
+        except ValueError:
+            continue
+        raise AssertionError("a fix on a pass (or a note on a failure) was accepted")
+    assert Verdict(False, "413", "200", fix="raise the limit").fix == "raise the limit"
+    assert Verdict(True, "200", "200", note="a limit to know").note == "a limit to know"
+
+
+def test_the_json_hint_is_the_fix_of_a_failure_and_the_note_of_a_pass_and_nothing_else():
+    fix, note = CheckResult("a", failed("413", "200", "raise it")), CheckResult("b", passed("200", "200", "8 KB"))
+    none = CheckResult("c", not_applicable("no https"))
+    assert [r.to_json()["hint"] for r in (fix, note, none)] == ["raise it", "8 KB", ""]
+    assert list(fix.to_json()) == ["id", "ok", "outcome", "observed", "expected", "hint", "seconds", "blocked_by",
+                                   "finding", "evidence", "attachments"]
+
+
+def test_the_logs_replace_a_failed_checks_fix_and_cause_and_leave_a_passed_checks_note_alone():
+    from lab.checks.base import Evidence
+    logged = Evidence(("proxy line",))
+    failed_after = CheckResult("a", failed("413", "200", "own fix")).explained("the log's fix", "log:x", logged)
+    passed_after = CheckResult("b", passed("200", "200", "a note")).explained("the log's fix", "log:x", logged)
+    assert (failed_after.verdict.fix, failed_after.verdict.cause, failed_after.evidence) == ("the log's fix", "log:x",
+                                                                                             logged)
+    assert (passed_after.verdict.note, passed_after.verdict.fix, passed_after.evidence) == ("a note", "", logged)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.checks.base import CheckResult
+from lab.checks.base import CheckResult, Verdict
 from lab.checks.git import STATUS_HINTS
 from lab.findings import findings
 from lab.fix.model import SetDirective, SetSetting, StripUriPart
@@ -25,11 +25,11 @@ SITE = """server {
 
 
 def failed(check_id: str, cause: str | None, hint: str = "fix it") -> CheckResult:
-    return CheckResult(check_id, False, "saw", "expected", hint=hint, cause=cause)
+    return CheckResult(check_id, Verdict(False, "saw", "expected", fix=hint, cause=cause))
 
 
 def passed(check_id: str) -> CheckResult:
-    return CheckResult(check_id, True, "ok", "expected")
+    return CheckResult(check_id, Verdict(True, "ok", "expected"))
 
 
 def bundle(tmp_path: Path, files: dict[str, str]):

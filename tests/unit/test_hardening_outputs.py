@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lab.checks import CheckResult
+from lab.checks.base import Verdict
 from lab.cli import _parser
 from lab.errors import LabError
 from lab.html_report import html_report
@@ -40,8 +41,8 @@ def test_an_existing_file_the_lab_did_not_write_is_refused_and_force_overwrites_
 def test_a_junit_file_the_lab_did_not_write_is_refused_and_one_it_wrote_is_overwritten(tmp_path):
     theirs, ours = tmp_path / "theirs.xml", tmp_path / "ours.xml"
     theirs.write_text("<?xml version='1.0'?><testsuites name='pytest'/>\n")
-    ours.write_bytes(junit_suites([("nginx-https", "https://bitbucket.lab.test", [CheckResult("reach.front-door", True,
-                                                                                                "ok", "ok")])]))
+    ours.write_bytes(junit_suites([("nginx-https", "https://bitbucket.lab.test", [CheckResult("reach.front-door",
+                                                                                                Verdict(True, "ok", "ok"))])]))
     with pytest.raises(LabError, match=r"^--junit .*theirs.xml exists and the lab did not write it"):
         validate("reproduce", "bundle", "--junit", str(theirs))
     validate("reproduce", "bundle", "--junit", str(ours))
@@ -49,7 +50,7 @@ def test_a_junit_file_the_lab_did_not_write_is_refused_and_one_it_wrote_is_overw
 
 def test_a_report_the_lab_wrote_is_overwritten_and_so_is_the_junit_beside_it(tmp_path):
     report = tmp_path / "nginx-https.html"
-    report.write_text(html_report(_running(tmp_path), [CheckResult("reach.front-door", True, "ok", "ok")]))
+    report.write_text(html_report(_running(tmp_path), [CheckResult("reach.front-door", Verdict(True, "ok", "ok"))]))
     report.with_suffix(".xml").write_bytes(junit_suites([("nginx-https", "https://bitbucket.lab.test", [])]))
     assert is_lab_output(report) and is_lab_output(report.with_suffix(".xml"))
     validate("up", "--report", str(report))

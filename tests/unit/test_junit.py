@@ -5,14 +5,15 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 
 from lab.checks import CheckResult
+from lab.checks.base import Verdict
 from lab.junit import junit_xml
 
 RESULTS = [
-    CheckResult("reach.status", True, "200 RUNNING", "200 RUNNING", seconds=0.2),
-    CheckResult("git.push-large", False, "git exited 1: HTTP 413", "push succeeds",
-                "nginx `client_max_body_size 0;`", seconds=1.5),
-    CheckResult("git.clone", None, "not run: tls.chain failed", "clone", blocked_by="tls.chain"),
-    CheckResult("tls.chain", None, "the public URL is not https", ""),
+    CheckResult("reach.status", Verdict(True, "200 RUNNING", "200 RUNNING"), seconds=0.2),
+    CheckResult("git.push-large", Verdict(False, "git exited 1: HTTP 413", "push succeeds",
+                                          "nginx `client_max_body_size 0;`"), seconds=1.5),
+    CheckResult.blocked("git.clone", "tls.chain", "clone"),
+    CheckResult("tls.chain", Verdict(None, "the public URL is not https", "")),
 ]
 
 

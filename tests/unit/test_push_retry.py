@@ -42,20 +42,20 @@ REFUSED = (failed("git exited 1: HTTP 413", "push succeeds", "raise client_max_b
 def test_a_push_through_at_the_first_try_is_pushed_once_and_has_no_note(monkeypatch):
     pushes = _script(monkeypatch, [THROUGH])
     verdict = git._push(None, b"x")
-    assert verdict.ok is True and verdict.hint == "" and pushes == [1]
+    assert verdict.ok is True and verdict.note == "" and pushes == [1]
 
 
 def test_a_stalled_push_through_at_the_third_try_passes_naming_the_client_bug(monkeypatch):
     pushes = _script(monkeypatch, [STALL, STALL, THROUGH])
     verdict = git._push(None, b"x")
-    assert verdict.ok is True and "at try 3" in verdict.observed and verdict.hint == git.H2_TAIL_STALL_NOTE
+    assert verdict.ok is True and "at try 3" in verdict.observed and verdict.note == git.H2_TAIL_STALL_NOTE
     assert pushes == [1, 2, 3]
 
 
 def test_a_push_stalled_every_time_fails_after_three_tries_naming_the_client_bug(monkeypatch):
     pushes = _script(monkeypatch, [STALL, STALL, STALL, THROUGH])
     verdict = git._push(None, b"x")
-    assert verdict.ok is False and "3 times in a row" in verdict.observed and verdict.hint == git.H2_TAIL_STALL_NOTE
+    assert verdict.ok is False and "3 times in a row" in verdict.observed and verdict.fix == git.H2_TAIL_STALL_NOTE
     assert pushes == [1, 2, 3]
 
 
