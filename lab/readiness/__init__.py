@@ -81,7 +81,9 @@ def wait_until_ready(running: RunningTopology) -> None:
         session = running.vantage("outside").session()
         session.verify = False  # TLS is judged by the checks; here any HTTP answer will do
         status = functools.partial(probes.status_of, session, running.public_url + "/status")
-        wait(upstream_strategies(proxy, status), time.monotonic() + UPSTREAM_UP_TIMEOUT_S, UPSTREAM_POLL_S)
+        # Routes that land ~0.6 s after the listeners are looked for as often as a node's port.
+        poll_s = POLL_S if _routes_after_listening(proxy) else UPSTREAM_POLL_S
+        wait(upstream_strategies(proxy, status), time.monotonic() + UPSTREAM_UP_TIMEOUT_S, poll_s)
 
 
 def wait_for_node(node: Node, address: str, seen: NodeProbes, deadline: float, release: str,
@@ -118,9 +120,11 @@ def upstream_strategies(proxy: Node, status: Callable[[], int | None]) -> list[S
     """The public URL answers as it will: its routes live (a kind that applies them after
     it listens), then anything but a health check's 503/504."""
     up = UpstreamUp(status)
-    if proxy.kind in KINDS and KINDS[proxy.kind].routes_after_listening:
-        return [AllOf(RoutesLive(status), up)]
-    return [up]
+    return [AllOf(RoutesLive(status), up)] if _routes_after_listening(proxy) else [up]
+
+
+def _routes_after_listening(proxy: Node) -> bool:
+    return proxy.kind in KINDS and KINDS[proxy.kind].routes_after_listening
 
 
 def raise_if_exited(running: RunningTopology, node: Node) -> None:

@@ -277,7 +277,7 @@ class FakeClock:
     START = 1000.0
 
     def __init__(self) -> None:
-        self.t, self.sleeps = self.START, []
+        self.t, self.sleeps = self.START, list[float]()
         self.clock = Clock(now=lambda: self.t, sleep=self._sleep)
 
     def _sleep(self, seconds: float) -> None:
