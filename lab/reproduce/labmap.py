@@ -19,14 +19,11 @@ from lab.errors import LabError
 from lab.pki import KEYSTORE_ALIAS, KEYSTORE_PASSWORD, TlsFiles, keystore
 from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup, ssh_files
 from lab.proxies import KINDS, resolve
-from lab.reproduce.apache import detect_server_root, loads_mpm, unsupported_directives
 from lab.reproduce.model import CustomerSetup, Neighbour, ProxySetup, Upstream
-from lab.reproduce.nginx import WRAPPER_SITE, wrapper_site
-from lab.reproduce.placement import (LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, OFFICIAL_APACHE_IMAGE, OFFICIAL_APACHE_ROOT,
-                                     Placed, ProxyStart, place_files, proxy_start)
+from lab.reproduce.placement import Placed, ProxyStart, host_of, place_files, proxy_start
 from lab.reproduce.tlsmap import TlsPlacement, leaf_key_type, tls_files
 from lab.stub.config import KNOWN_KEYS
-from lab.topology import PROXIES_DIR, Node, Topology
+from lab.topology import Node, Topology
 
 PROXY, BITBUCKET = "proxy", "bitbucket"
 
@@ -50,17 +47,15 @@ class ProxyPlan:
     server_root: str
     placed: list[Placed]
     start: ProxyStart
+    image: str | None = None
+    """The lab image of the proxy when not its kind's own (the official httpd layout)."""
 
     @classmethod
     def of(cls, proxy: ProxySetup) -> ProxyPlan:
-        server_root = detect_server_root(proxy.files) if proxy.kind == "apache" else ""
+        host = host_of(proxy.kind)
+        server_root = host.server_root(proxy.files)
         placed = place_files(proxy, server_root)
-        return cls(server_root, placed, proxy_start(proxy, placed, server_root, loads_mpm(proxy, server_root)))
-
-    @property
-    def image(self) -> str | None:
-        """The lab image of the proxy when not its kind's own: the official httpd layout."""
-        return OFFICIAL_APACHE_IMAGE if self.server_root == OFFICIAL_APACHE_ROOT else None
+        return cls(server_root, placed, proxy_start(proxy, placed, server_root), host.image(server_root))
 
 
 @dataclass
@@ -94,12 +89,9 @@ class Reproduction:
 def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
     """The topology and mapping for ``setup``; LabError for what the lab cannot run."""
     proxy = setup.proxy
-    if proxy is not None and proxy.kind == "apache":
-        missing = unsupported_directives(proxy)
-        if missing:
-            directive, module, source = missing[0]
-            raise LabError(f"{source}: {directive} needs {module}, which Debian's apache2 does not ship; "
-                           "the lab cannot run this config")
+    refusal = host_of(proxy.kind).refusal(proxy) if proxy is not None else None
+    if refusal:
+        raise LabError(refusal)
     mapping = _general_rows(setup)
     proxy_plan = ProxyPlan.of(proxy) if proxy else None
     if proxy is None:
@@ -184,11 +176,9 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str,
     public_names = tuple(dict.fromkeys([parts.hostname or "", *proxy.server_names]))
     rows = [Mapping("public name", host, "an alias of the proxy on the users' network and a name of the lab leaf")
             for host in public_names]
-    if image == OFFICIAL_APACHE_IMAGE:
-        rows.append(Mapping("proxy image", f'ServerRoot "{OFFICIAL_APACHE_ROOT}" (the official httpd image\'s layout)',
-                            "httpd built by the lab as that image lays it out: bin/, conf/ (its stock extra/, mime.types, "
-                            "magic), logs/, modules/ — the same httpd release as Debian's apache2, whose other "
-                            "modules it loads"))
+    image_row = host_of(proxy.kind).image_row(image) if image else None
+    if image_row is not None:
+        rows.append(Mapping("proxy image", *image_row))
     ports = tuple(sorted({listener.port for listener in proxy.listeners})) or (80,)
     proxy_node = Node(PROXY, proxy.kind, {"outside": public_names, "inside": (PROXY,)}, ports, image=image)
     stub_ports = _connector_ports(setup.properties_values, default=proxy.upstreams[0].port)
@@ -379,13 +369,7 @@ def _customer_keystore(tls: TlsFiles, values: dict[str, str], prefix: str) -> by
 
 def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlacement], public_host: str) -> NodeSetup:
     files = [ContainerFile(item.path, _working_copy(item, proxy)) for item in plan.placed]
-    if proxy.snippets:
-        snippets = [item.path for item in plan.placed if item.file.relpath in proxy.snippets]
-        files.append(ContainerFile(WRAPPER_SITE, wrapper_site(proxy, snippets, public_host).encode()))
-    if plan.start.main_config == LAB_RHEL_HTTPD_CONF:
-        files.append(ContainerFile(LAB_RHEL_HTTPD_CONF, (PROXIES_DIR / "apache" / "httpd-rhel.conf").read_bytes()))
-    if LAB_HAPROXY_BASE in plan.start.environment.get("LAB_HAPROXY_FILES", ""):
-        files.append(ContainerFile(LAB_HAPROXY_BASE, (PROXIES_DIR / "haproxy" / "haproxy.cfg").read_bytes()))
+    files += host_of(proxy.kind).lab_config_files(proxy, plan.placed, plan.start, public_host)
     files += [item.file for item in placements]
     files += [ContainerFile(path, data) for path, data in _lab_files(proxy).items()]
     environment = dict(plan.start.environment)
@@ -415,14 +399,7 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
              for item in placed if _working_copy(item, proxy) != item.file.path.read_bytes()]
     if not proxy.main_file:
         rows.append(Mapping("main config", "(not in the bundle)", f"{start.main_config}: {start.main_reason}"))
-    if proxy.snippets:
-        listener = proxy.listeners[0]
-        rows.append(Mapping("server block", f"(not in the bundle: {', '.join(proxy.snippets)} holds only locations)",
-                            f"{WRAPPER_SITE}: the lab's server {{ listen {listener.port}{' ssl' if listener.tls else ''}; "
-                            f"server_name {urllib.parse.urlsplit(setup.public_url).hostname}; client_max_body_size 0; include …; }} — "
-                            + ("https because server.scheme=https" if listener.tls else
-                               "plain HTTP: Bitbucket's settings name no https")
-                            + "; send the real server block to test its TLS, names and limits"))
+    rows += [Mapping(*row) for row in host_of(proxy.kind).added_rows(proxy, urllib.parse.urlsplit(setup.public_url).hostname)]
     rows += [Mapping("TLS file", f"{item.reference.directive} {item.reference.path} ({item.reference.source})",
                      f"{item.file.path}: {item.lab}")
              for item in plan.tls_placements]
@@ -435,23 +412,8 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
     rows += [Mapping("account", account, "created on the proxy host when Debian lacks it") for account in proxy.accounts]
     rows += [Mapping("account", "(the lab's RHEL stand-in runs as it)", f"{account} created") for account in lab_accounts]
     rows.append(Mapping("foreground", f"daemon ({proxy.daemon_source})" if proxy.daemon_source else "(default)",
-                        _foreground(proxy, start.environment)))
+                        host_of(proxy.kind).foreground(proxy, start.environment)))
     return rows + _keystore_rows(setup)
-
-
-def _foreground(proxy: ProxySetup, environment: dict[str, str]) -> str:
-    if proxy.kind == "nginx":
-        return ("the config's own `daemon` line decides" if proxy.daemon_source
-                else "nginx -g 'daemon off;' (the file is not edited)")
-    if proxy.kind == "haproxy":
-        return "haproxy -db (wins over a `daemon` line; the file is not edited)"
-    if proxy.kind in KINDS and KINDS[proxy.kind].config_env:
-        return f"{KINDS[proxy.kind].label} in the foreground by the lab's start script (the file is not edited)"
-    if "LAB_APACHE_PRELOAD" in environment:
-        return (f"httpd -C '{environment['LAB_APACHE_PRELOAD']}' -DFOREGROUND: the files load no MPM, which the "
-                "official image's httpd of their time had built in (the file is not edited)")
-    return ("apache2 -DFOREGROUND, with -C 'ErrorLogFormat … rid=%{X-Request-ID}i' before the config so each error "
-            "line names its request (an ErrorLogFormat of the customer's own wins)")
 
 
 def _keystore_rows(setup: CustomerSetup) -> list[Mapping]:

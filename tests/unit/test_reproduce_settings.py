@@ -11,7 +11,7 @@ from lab.errors import LabError
 from lab.reproduce import read_bundle
 from lab.reproduce.bundle import collect_bundle
 from lab.reproduce.labmap import _generated_properties, proxy_rows, reproduction
-from lab.reproduce.nginx import WRAPPER_SITE
+from lab.proxies.nginx.reader import WRAPPER_SITE
 
 SITE = """server {
     listen 443 ssl;
