@@ -1,4 +1,9 @@
-"""Map a customer's setup onto the lab: a topology, each node's files, and the mapping.
+"""Decide how a customer's setup maps onto the lab: a topology, where each file goes, and the mapping.
+
+The second of three steps: :mod:`lab.reproduce` reads the bundle into a ``CustomerSetup``;
+:func:`reproduction` decides — from the customer's files alone — the topology, the proxy's
+placement and start, what fills each TLS path, and every mapping row; :mod:`lab.reproduce.provisioning`
+then writes each node's files from that decision and the lab's PKI, adding no row.
 
 Every decision the lab makes about the customer's world is a :class:`Mapping` row (what,
 the customer's value, the lab's value), printed before the checks: public names become
@@ -16,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.pki import KEYSTORE_ALIAS, KEYSTORE_PASSWORD, TlsFiles, keystore
-from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup, ssh_files
+from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH
 from lab.proxies import KINDS, resolve
 from lab.reproduce.model import CustomerSetup, Neighbour, ProxySetup, Upstream
 from lab.reproduce.placement import Placed, ProxyStart, host_of, place_files, proxy_start
-from lab.reproduce.tlsmap import TlsPlacement, leaf_key_type, tls_files
+from lab.reproduce.tlsmap import TlsPlacement, leaf_key_type, plan_tls
 from lab.stub.config import KNOWN_KEYS
 from lab.topology import Node, Topology
 
@@ -68,22 +72,9 @@ class Reproduction:
     backend_names: tuple[str, ...] | None = None
     proxy_plan: ProxyPlan | None = None
     tls_placements: list[TlsPlacement] = field(default_factory=list)
+    """What fills each of the proxy's TLS paths (the files themselves come at provisioning)."""
     leaf_key: str = "ecdsa"
     """The lab leaf's key type (``tlsmap.leaf_key_type``): RSA when the customer's ciphers need it."""
-
-    def provision(self, topology: Topology, node: Node, tls: TlsFiles) -> NodeSetup:
-        """Files and environment of ``node`` (the runtime's provisioner)."""
-        if node.kind == "stub":
-            return NodeSetup(_stub_files(self.setup, tls), {})
-        if node.kind == "neighbour":
-            assert self.setup.proxy is not None
-            neighbour = neighbour_nodes_by_name(self.topology, self.setup.proxy)[node.name]
-            return NodeSetup([], {"LAB_NEIGHBOUR_APP": neighbour.app, "LAB_NEIGHBOUR_PORTS": str(neighbour.upstream.port)},
-                             command=NEIGHBOUR_COMMAND)
-        assert self.setup.proxy is not None and self.proxy_plan is not None
-        public_host = urllib.parse.urlsplit(topology.public_url).hostname or ""
-        self.tls_placements = tls_files(self.setup.proxy.tls_files, self.setup.certificates, tls, public_host)
-        return _proxy_setup(self.setup.proxy, self.proxy_plan, self.tls_placements, public_host)
 
 
 def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
@@ -104,13 +95,15 @@ def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
         topology, rows = _proxy_topology(setup, proxy, name, proxy_plan.image if proxy_plan else None)
         mapping += rows
         first = proxy.upstreams[0]
-        backend = (tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams if not u.is_local), BITBUCKET]))
+        backend = (tuple(dict.fromkeys([*(alias(u) for u in proxy.upstreams if not u.is_local), BITBUCKET]))
                    if first.scheme == "https" and not first.is_local else None)
     leaf_key, why = leaf_key_type(proxy)
     if leaf_key == "rsa":
         mapping.append(Mapping("lab leaf key", why, "RSA 2048 (the lab's default ECDSA leaf would fail every TLS 1.2 "
                                                     "handshake here, a fault of the lab's certificate, not theirs)"))
-    return Reproduction(setup, topology, mapping, backend, proxy_plan, leaf_key=leaf_key)
+    public_host = urllib.parse.urlsplit(topology.public_url).hostname or ""
+    placements = plan_tls(proxy.tls_files, setup.certificates, public_host) if proxy else []
+    return Reproduction(setup, topology, mapping, backend, proxy_plan, placements, leaf_key=leaf_key)
 
 
 def _general_rows(setup: CustomerSetup) -> list[Mapping]:
@@ -124,7 +117,7 @@ def _general_rows(setup: CustomerSetup) -> list[Mapping]:
                                 "ignored by the lab's Bitbucket (it models the connector, context path and base URL)"))
     elif not setup.settings:
         rows.append(Mapping("bitbucket.properties", "(not in the bundle)",
-                            "the lab's Bitbucket runs with: " + ", ".join(_assumed_properties(setup))))
+                            "the lab's Bitbucket runs with: " + ", ".join(assumed_properties(setup))))
     rows += [Mapping("setting", f"{setting.written} = {setting.value} ({setting.source})",
                      f"{setting.key}={setting.value} in the lab's bitbucket.properties")
              for setting in setup.settings]
@@ -191,7 +184,7 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str,
                             + (": the upstream is the public name, so it reaches Bitbucket's port on the proxy's own "
                                "host (users can reach that port too)" if hairpin else "")))
     else:
-        aliases = tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams), BITBUCKET]))
+        aliases = tuple(dict.fromkeys([*(alias(u) for u in proxy.upstreams), BITBUCKET]))
         stub = Node(BITBUCKET, "stub", {"inside": aliases}, stub_ports)
         rows += [_upstream_row(upstream) for upstream in proxy.upstreams]
     members = cluster_members(proxy)
@@ -204,7 +197,7 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str,
                             "stickiness are the customer's own"))
     context = setup.properties_values.get("server.context-path", "").strip().rstrip("/")
     first = proxy.upstreams[0]
-    tomcat_host = parts.hostname if local else _alias(first)
+    tomcat_host = parts.hostname if local else alias(first)
     redirect = next((listener for listener in proxy.listeners if listener.redirects_to_https), None)
     http_url = (f"http://{parts.hostname}{'' if redirect.port == 80 else f':{redirect.port}'}{parts.path}"
                 if redirect and parts.scheme == "https" else None)
@@ -219,17 +212,13 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str,
     return topology, rows
 
 
-NEIGHBOUR_COMMAND = ["python3", "/usr/local/bin/lab-neighbour.py"]
-"""The neighbours' responder (lab/images/gateway/neighbour.py, in the gateway image)."""
-
-
 def cluster_members(proxy: ProxySetup) -> list[tuple[str, int]]:
     """(lab name, port) of each Bitbucket node the proxy balances over: its upstreams on
     distinct hosts (one host on two ports is one node)."""
     members: dict[str, int] = {}
     for upstream in proxy.upstreams:
         if not upstream.is_local:
-            members.setdefault(_alias(upstream), upstream.port)
+            members.setdefault(alias(upstream), upstream.port)
     return list(members.items())
 
 
@@ -244,14 +233,14 @@ def neighbour_nodes(proxy: ProxySetup, stubs: list[Node]) -> list[tuple[Node, Ne
     nodes: list[tuple[Node, Neighbour]] = []
     for number, neighbour in enumerate(proxy.neighbours, 1):
         name, upstream = f"neighbour-{number}", neighbour.upstream
-        host = next((stub for stub in stubs if stub.shares_host_with or _alias(upstream, neighbour.app) in
+        host = next((stub for stub in stubs if stub.shares_host_with or alias(upstream, neighbour.app) in
                      {alias for aliases in stub.networks.values() for alias in aliases}), None)
         if upstream.is_local:
             node = Node(name, "neighbour", {}, (upstream.port,), shares_host_with=PROXY)
         elif host is not None:
             node = Node(name, "neighbour", {}, (upstream.port,), shares_host_with=host.shares_host_with or host.name)
         else:
-            node = Node(name, "neighbour", {"inside": (_alias(upstream, neighbour.app),)}, (upstream.port,))
+            node = Node(name, "neighbour", {"inside": (alias(upstream, neighbour.app),)}, (upstream.port,))
         nodes.append((node, neighbour))
     return nodes
 
@@ -260,7 +249,7 @@ def _neighbour_row(neighbour: Neighbour) -> Mapping:
     where = f" at {neighbour.route_prefix}" if neighbour.route_prefix else ""
     return Mapping("neighbour", f"{neighbour.app}{where}: {_shown(neighbour.upstream)}",
                    f"a lab responder answering as {neighbour.app} (not Bitbucket), so the proxy starts and a route "
-                   "that ends there is told from Bitbucket's" + (f"; the address is rewritten to {_alias(neighbour.upstream, neighbour.app)}"
+                   "that ends there is told from Bitbucket's" + (f"; the address is rewritten to {alias(neighbour.upstream, neighbour.app)}"
                                                                  if _rewritten(neighbour.upstream) else ""))
 
 
@@ -280,7 +269,7 @@ def _diagram(proxy: ProxySetup, host: str, upstream: Upstream, local: bool) -> s
 def _upstream_row(upstream: Upstream) -> Mapping:
     if _rewritten(upstream):
         return Mapping("upstream", _shown(upstream),
-                       f"rewritten to {_alias(upstream)} in a working copy of {upstream.source.file} "
+                       f"rewritten to {alias(upstream)} in a working copy of {upstream.source.file} "
                        "(the lab's Bitbucket cannot take the customer's address); everything else verbatim")
     return Mapping("upstream", _shown(upstream), "an alias of the lab's Bitbucket on the inside network")
 
@@ -289,7 +278,7 @@ def _shown(upstream: Upstream) -> str:
     return f"{upstream.scheme}://{upstream.host}:{upstream.port} ({upstream.source})"
 
 
-def _alias(upstream: Upstream, app: str = "bitbucket") -> str:
+def alias(upstream: Upstream, app: str = "bitbucket") -> str:
     """The name the lab's node answers for this upstream: the customer's own name, or
     ``bitbucket-10-20-30-40`` (``jira-…`` for a neighbour) for an address."""
     if not _rewritten(upstream):
@@ -303,7 +292,7 @@ def _connector_ports(values: dict[str, str], default: int = 7990) -> tuple[int, 
     return tuple(dict.fromkeys(int(port) for port in ports if port.isdigit()))
 
 
-def _assumed_properties(setup: CustomerSetup) -> list[str]:
+def assumed_properties(setup: CustomerSetup) -> list[str]:
     """``key=value`` lines the lab runs Bitbucket with when the bundle has no properties."""
     upstream = setup.proxy.upstreams[0] if setup.proxy and setup.proxy.upstreams else None
     lines = [f"server.port={upstream.port if upstream else 7990}"]
@@ -312,37 +301,10 @@ def _assumed_properties(setup: CustomerSetup) -> list[str]:
     return lines
 
 
-def _stub_values(setup: CustomerSetup) -> dict[str, str]:
+def stub_values(setup: CustomerSetup) -> dict[str, str]:
     if setup.has_settings:
         return setup.properties_values
-    return {**dict(line.split("=", 1) for line in _assumed_properties(setup)), **setup.properties_values}
-
-
-def _generated_properties(setup: CustomerSetup) -> bytes:
-    """bitbucket.properties for a bundle whose settings live elsewhere (or nowhere): the
-    customer's file first, then each setting with where it came from, or what was assumed."""
-    lines = [setup.properties.path.read_text(encoding="utf-8-sig", errors="replace").rstrip("\n")] \
-        if setup.properties is not None else []
-    if not setup.has_settings:
-        lines += ["# the bundle names none of Bitbucket's settings: the lab assumed what the proxy implies",
-                  *_assumed_properties(setup)]
-    lines += [f"# {setting.written} ({setting.source})\n{setting.key}={setting.value}" for setting in setup.settings]
-    lines += [f"# assumed: {why}\n{key}={value}" for key, value, why in setup.assumed]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def _stub_files(setup: CustomerSetup, tls: TlsFiles) -> list[ContainerFile]:
-    """The customer's properties verbatim (or defaults on the upstream's port), and a lab
-    keystore wherever a TLS connector expects one, with the customer's alias and password."""
-    values = _stub_values(setup)
-    if setup.properties is not None and not setup.settings:
-        properties = setup.properties.path.read_bytes()
-    else:
-        properties = _generated_properties(setup)
-    files = [ContainerFile(f"{BITBUCKET_SHARED}/bitbucket.properties", properties)]
-    files += [ContainerFile(store, _customer_keystore(tls, values, prefix), 0o600)
-              for prefix, store in tls_connectors(values)]
-    return files + ssh_files(tls)
+    return {**dict(line.split("=", 1) for line in assumed_properties(setup)), **setup.properties_values}
 
 
 def tls_connectors(values: dict[str, str]) -> list[tuple[str, str]]:
@@ -354,32 +316,7 @@ def tls_connectors(values: dict[str, str]) -> list[tuple[str, str]]:
             if values.get(f"{prefix}.ssl.enabled", "").strip().lower() == "true"]
 
 
-def _customer_keystore(tls: TlsFiles, values: dict[str, str], prefix: str) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    key, cert, chain = pkcs12.load_key_and_certificates(tls.keystore.read_bytes(), KEYSTORE_PASSWORD.encode())
-    assert key is not None and cert is not None
-    pem = serialization.Encoding.PEM
-    return keystore(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-                    cert.public_bytes(pem), b"".join(c.public_bytes(pem) for c in chain or []),
-                    values.get(f"{prefix}.ssl.key-alias", KEYSTORE_ALIAS).strip() or KEYSTORE_ALIAS,
-                    values.get(f"{prefix}.ssl.key-store-password", KEYSTORE_PASSWORD))
-
-
-def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlacement], public_host: str) -> NodeSetup:
-    files = [ContainerFile(item.path, _working_copy(item, proxy)) for item in plan.placed]
-    files += host_of(proxy.kind).lab_config_files(proxy, plan.placed, plan.start, public_host)
-    files += [item.file for item in placements]
-    files += [ContainerFile(path, data) for path, data in _lab_files(proxy).items()]
-    environment = dict(plan.start.environment)
-    hosts = [*(_alias(u) for u in proxy.upstreams if not u.is_local),
-             *(_alias(n.upstream, n.app) for n in proxy.neighbours if not n.upstream.is_local)]
-    environment["LAB_WAIT_FOR_HOSTS"] = " ".join(dict.fromkeys(hosts))
-    return NodeSetup(files, environment)
-
-
-def _lab_files(proxy: ProxySetup) -> dict[str, bytes]:
+def lab_files(proxy: ProxySetup) -> dict[str, bytes]:
     """Files the proxy's kind adds beside the customer's TLS files (``ProxyKind.lab_files``)."""
     kind = KINDS.get(proxy.kind)
     return resolve(kind.lab_files)(proxy.tls_files) if kind and kind.lab_files else {}
@@ -387,7 +324,7 @@ def _lab_files(proxy: ProxySetup) -> dict[str, bytes]:
 
 def proxy_rows(plan: Reproduction) -> list[Mapping]:
     """Mapping rows for the proxy host: where each file went, the main config, TLS paths,
-    directories, accounts, how it runs in the foreground (after the run was provisioned)."""
+    directories, accounts, how it runs in the foreground (all decided by :func:`reproduction`)."""
     setup, proxy = plan.setup, plan.setup.proxy
     if proxy is None or plan.proxy_plan is None:
         return _keystore_rows(setup)
@@ -396,15 +333,15 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
     rows += [Mapping("working copy", item.file.relpath,
                      f"every {', '.join(u.host for u in proxy.upstreams if _rewritten(u))} replaced by the lab's name "
                      "for it; nothing else changed")
-             for item in placed if _working_copy(item, proxy) != item.file.path.read_bytes()]
+             for item in placed if working_copy(item, proxy) != item.file.path.read_bytes()]
     if not proxy.main_file:
         rows.append(Mapping("main config", "(not in the bundle)", f"{start.main_config}: {start.main_reason}"))
     rows += [Mapping(*row) for row in host_of(proxy.kind).added_rows(proxy, urllib.parse.urlsplit(setup.public_url).hostname)]
     rows += [Mapping("TLS file", f"{item.reference.directive} {item.reference.path} ({item.reference.source})",
-                     f"{item.file.path}: {item.lab}")
+                     f"{item.path}: {item.lab}")
              for item in plan.tls_placements]
     rows += [Mapping("lab file", path, "what the proxy keeps beside a certificate it obtained itself, for the lab's "
-                     "leaf in its place") for path in _lab_files(proxy)]
+                     "leaf in its place") for path in lab_files(proxy)]
     lab_dirs = [d for d in start.environment.get("LAB_DIRS", "").split() if d not in proxy.directories]
     lab_accounts = [a for a in start.environment.get("LAB_ACCOUNTS", "").split() if a not in proxy.accounts]
     rows += [Mapping("directory", directory, "created on the proxy host") for directory in proxy.directories]
@@ -419,7 +356,7 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
 def _keystore_rows(setup: CustomerSetup) -> list[Mapping]:
     return [Mapping("keystore", f"{prefix}.ssl.key-store={store}",
                     "a lab PKCS12 keystore there, with the customer's alias and password")
-            for prefix, store in tls_connectors(_stub_values(setup))]
+            for prefix, store in tls_connectors(stub_values(setup))]
 
 
 def _rewritten(upstream: Upstream) -> bool:
@@ -427,7 +364,7 @@ def _rewritten(upstream: Upstream) -> bool:
     return upstream.is_ip and not upstream.is_local
 
 
-def _working_copy(item: Placed, proxy: ProxySetup) -> bytes:
+def working_copy(item: Placed, proxy: ProxySetup) -> bytes:
     """The file's bytes; an upstream given as an address is replaced by the lab's name for
     it everywhere in the file (ProxyPass and ProxyPassReverse alike), and nothing else."""
     data = item.file.path.read_bytes()
@@ -436,7 +373,7 @@ def _working_copy(item: Placed, proxy: ProxySetup) -> bytes:
     for upstream, app in {u.host: (u, app) for u, app in everywhere if _rewritten(u)}.values():
         pattern = rf"(?<![0-9A-Za-z.]){re.escape(upstream.host.strip('[]'))}(?![0-9A-Za-z])"
         if upstream.source.file == item.file.relpath or re.search(pattern, text):
-            text, count = re.subn(pattern, _alias(upstream, app), text)
+            text, count = re.subn(pattern, alias(upstream, app), text)
             if count == 0:
                 raise LabError(f"{upstream.source}: the upstream address {upstream.host} is not in the file as "
                                "written, so the lab cannot point it at its Bitbucket")
