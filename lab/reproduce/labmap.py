@@ -336,7 +336,8 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
              for item in placed if working_copy(item, proxy) != item.file.path.read_bytes()]
     if not proxy.main_file:
         rows.append(Mapping("main config", "(not in the bundle)", f"{start.main_config}: {start.main_reason}"))
-    rows += [Mapping(*row) for row in host_of(proxy.kind).added_rows(proxy, urllib.parse.urlsplit(setup.public_url).hostname)]
+    public_host = urllib.parse.urlsplit(setup.public_url).hostname
+    rows += [Mapping(*row) for row in host_of(proxy.kind).added_rows(proxy, public_host)]
     rows += [Mapping("TLS file", f"{item.reference.directive} {item.reference.path} ({item.reference.source})",
                      f"{item.path}: {item.lab}")
              for item in plan.tls_placements]
