@@ -1,33 +1,42 @@
 """One table: a finding's cause → its fix in words and, where one exists, its edit per file kind.
 
 The checks' hints for these causes quote :attr:`Remedy.text` (``lab.checks.git``,
-``lab.checks.http``, ``lab.logsigs``), and ``--fix`` applies :attr:`Remedy.edits` to the
-customer's files, so a hint and its patch cannot disagree. A cause with no entry, or an
-entry with no edit for the proxy at hand, is an instruction only: the base URL in
-Bitbucket's database, a certificate to reissue, a firewall, a git client's libcurl.
+``lab.checks.http``, ``lab.logsigs``), and ``--fix`` applies :meth:`Remedy.edits_for` to the
+customer's files, so a hint and its patch cannot disagree. The causes and their words live
+here; each proxy kind's package gives its edit for a cause in its own syntax
+(``lab/proxies/<kind>/edits.py``: ``ConfigEditor.edits``, keyed by :attr:`Remedy.cause`, and
+tests/unit/test_proxy_kinds.py holds every key to a cause of :data:`REMEDIES`). A cause with
+no entry, or an entry with no edit for the proxy at hand, is an instruction only: the base
+URL in Bitbucket's database, a certificate to reissue, a firewall, a git client's libcurl.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from lab.fix.model import AddFlag, Edit, SetDirective, SetSetting, StripUriPart
+from lab.fix.model import Edit, SetSetting
 
 
 @dataclass(frozen=True)
 class Remedy:
-    """What fixes one cause: the words a hint gives, and the edits by file kind (``nginx``,
-    ``apache``, ``haproxy``; Bitbucket's settings come from :func:`setting_edits`)."""
+    """What fixes one cause: the words a hint gives; the edits come from each proxy kind's
+    package (:meth:`edits_for`), Bitbucket's settings from :func:`setting_edits`."""
 
     cause: str
     text: str
-    edits: dict[str, tuple[Edit, ...]] = field(default_factory=dict)
     instruction_too: bool = False
     """Its words stay an instruction even beside a patch (the customer must deploy a file)."""
     settings_from_hint: bool = False
     """Its edits are the ``server.*=value`` settings the finding's own fix text names
     (:func:`setting_edits`): the hint says which values, the patch sets exactly those."""
+
+    def edits_for(self, kind: str) -> tuple[Edit, ...]:
+        """The edits that fix this cause in a ``kind`` file (its package's ``ConfigEditor``); () for none."""
+        from lab.fix.syntax import editor_of  # the kinds' packages import this table
+
+        editor = editor_of(kind)
+        return editor.edits.get(self.cause, ()) if editor is not None else ()
 
 
 FROM_HINT = "<the value the hint names>"
@@ -38,34 +47,24 @@ check measured, and the patch can never disagree with the hint."""
 
 BODY_LIMIT = Remedy(
     "body-limit",
-    "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), Apache `LimitRequestBody 0`",
-    {"nginx": (SetDirective("client_max_body_size", "0", "server"),),
-     "apache": (SetDirective("LimitRequestBody", "0", "vhost"),)})
+    "the proxy refuses large request bodies: nginx `client_max_body_size 0;` (default 1m), Apache `LimitRequestBody 0`")
 PROXY_TIMEOUT = Remedy(
     "proxy-timeout",
     "the proxy gave up waiting for Bitbucket: raise nginx `proxy_read_timeout` / Apache `ProxyTimeout` (or ProxyPass "
-    "`timeout=`) / HAProxy `timeout server` (and the frontend's `timeout client`) well above 60 s — Bitbucket may think for minutes before a big clone streams",
-    {"nginx": (SetDirective("proxy_read_timeout", "600s", "location"),
-               SetDirective("proxy_send_timeout", "600s", "location")),
-     "apache": (SetDirective("ProxyTimeout", "600", "vhost"),),
-     "haproxy": (SetDirective("timeout server", "10m", "backend"), SetDirective("timeout client", "10m", "frontend"))})
+    "`timeout=`) / HAProxy `timeout server` (and the frontend's `timeout client`) well above 60 s — Bitbucket may think for minutes before a big clone streams")
 PATH_REWRITTEN = Remedy(
     "proxy-rewrites-path",
     "the proxy decodes or rewrites the path before Bitbucket sees it: nginx `proxy_pass` must have no URI part "
     "(`proxy_pass http://bitbucket:7990;`), Apache needs `nocanon` on ProxyPass and `AllowEncodedSlashes NoDecode`, "
-    "HAProxy must not `set-path`/`replace-path` or normalise the URI",
-    {"nginx": (StripUriPart(),),
-     "apache": (AddFlag("nocanon"), SetDirective("AllowEncodedSlashes", "NoDecode", "vhost"))})
+    "HAProxy must not `set-path`/`replace-path` or normalise the URI")
 ENCODED_SLASH_REFUSED = Remedy(
     "encoded-slash-refused",
     "the proxy answered %2F with its own 404: Apache needs `AllowEncodedSlashes NoDecode` inside the <VirtualHost> "
-    "(it is not inherited) and `nocanon` on ProxyPass",
-    {"apache": (SetDirective("AllowEncodedSlashes", "NoDecode", "vhost"), AddFlag("nocanon"))})
+    "(it is not inherited) and `nocanon` on ProxyPass")
 APACHE_VERIFY_DEPTH = Remedy(
     "apache-verify-depth",
     "Apache verifies only 1 certificate of Bitbucket's chain by default, and Bitbucket's leaf is issued by an "
-    "intermediate: set `SSLProxyVerifyDepth 2` (or more) beside `SSLProxyVerify require`",
-    {"apache": (SetDirective("SSLProxyVerifyDepth", "2", "vhost"),)})
+    "intermediate: set `SSLProxyVerifyDepth 2` (or more) beside `SSLProxyVerify require`")
 CHAIN_INCOMPLETE = Remedy(
     "chain-incomplete",
     "the server sends the leaf without its intermediate: serve fullchain.pem (nginx `ssl_certificate`, Apache "
@@ -89,15 +88,11 @@ REDIRECT_LOOP = Remedy(
     settings_from_hint=True)
 HEADER_LIMIT = Remedy(
     "proxy-header-limit",
-    "the proxy refuses request headers Bitbucket accepts: raise its header limit to what Bitbucket accepts",
-    {"nginx": (SetDirective("large_client_header_buffers", FROM_HINT, "server"),),
-     "apache": (SetDirective("LimitRequestFieldSize", FROM_HINT, "vhost"),)})
+    "the proxy refuses request headers Bitbucket accepts: raise its header limit to what Bitbucket accepts")
 LEGACY_TLS = Remedy(
     "tls-legacy-protocols",
     "must be off: nginx `ssl_protocols TLSv1.2 TLSv1.3;`, Apache `SSLProtocol -all +TLSv1.2 +TLSv1.3`, HAProxy "
-    "`ssl-min-ver TLSv1.2` on the bind",
-    {"nginx": (SetDirective("ssl_protocols", FROM_HINT, "server"),),
-     "apache": (SetDirective("SSLProtocol", FROM_HINT, "vhost"),)})
+    "`ssl-min-ver TLSv1.2` on the bind")
 
 REMEDIES: dict[str, Remedy] = {remedy.cause: remedy for remedy in (
     BODY_LIMIT, PROXY_TIMEOUT, PATH_REWRITTEN, ENCODED_SLASH_REFUSED, APACHE_VERIFY_DEPTH, CHAIN_INCOMPLETE, CONNECTOR,

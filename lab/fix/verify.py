@@ -24,9 +24,11 @@ from lab.findings import Finding, findings
 from lab.fix.edit import apply_edits, shifted, unified_diff
 from lab.fix.model import Anchor, Edit, SetDirective, SetSetting, Status
 from lab.fix.remedies import CHAIN_INCOMPLETE, FROM_HINT, Remedy, remedy_for, setting_edits, value_from_hint
+from lab.fix.syntax import edited_kinds, editor_of
 from lab.reproduce.model import BundleFile, CustomerSetup
 
-PROXY_KINDS_EDITED = ("nginx", "apache", "haproxy")
+PROXY_KINDS_EDITED = edited_kinds()
+"""The proxy kinds whose files ``--fix`` edits (their package names a ``ConfigEditor``)."""
 SETTING_FILE_KINDS = ("properties", "env", "compose")
 """Files a Bitbucket setting can be patched in; Helm values and server.xml get an instruction."""
 
@@ -161,13 +163,14 @@ def planned_edits(finding: Finding, setup: CustomerSetup) -> list[tuple[str, str
     if remedy is CHAIN_INCOMPLETE:
         return _fullchain_plan(setup)
     proxy = setup.proxy
-    if proxy is None or proxy.kind not in remedy.edits or proxy.route_source is None:
+    edits = remedy.edits_for(proxy.kind) if proxy is not None else ()
+    if proxy is None or not edits or proxy.route_source is None:
         return []
-    edits = tuple(_with_hint_value(edit, finding.fix) for edit in remedy.edits[proxy.kind])
-    if any(edit is None for edit in edits):
+    valued = tuple(_with_hint_value(edit, finding.fix) for edit in edits)
+    if any(edit is None for edit in valued):
         return []
     relpath, line = _anchor(setup)
-    return [(relpath, proxy.kind, Anchor(line), tuple(edit for edit in edits if edit is not None))]
+    return [(relpath, proxy.kind, Anchor(line), tuple(edit for edit in valued if edit is not None))]
 
 
 def _with_hint_value(edit: Edit, fix_text: str) -> Edit | None:
@@ -179,16 +182,13 @@ def _with_hint_value(edit: Edit, fix_text: str) -> Edit | None:
     return dataclasses.replace(edit, value=value) if value else None
 
 
-FULLCHAIN_SCOPES = {"nginx": "server", "apache": "vhost"}
-"""Where the directive naming the served certificate lives (HAProxy's ``crt`` PEM holds the
-key too: pointing it elsewhere needs the key beside the chain, an instruction)."""
-
 
 def _fullchain_plan(setup: CustomerSetup) -> list[tuple[str, str, Anchor | None, tuple[Edit, ...]]]:
     """The certificate directive that serves a leaf alone, pointed at the bundle's file with
     that leaf and its chain (``cert.pem`` → ``fullchain.pem`` beside it), when there is one."""
     proxy = setup.proxy
-    if proxy is None or proxy.kind not in FULLCHAIN_SCOPES or proxy.route_source is None:
+    editor = editor_of(proxy.kind) if proxy is not None else None
+    if proxy is None or editor is None or editor.certificate_scope is None or proxy.route_source is None:
         return []
     served = {cert.for_path: cert for cert in setup.certificates if cert.for_path}
     for reference in proxy.tls_files:
@@ -201,17 +201,19 @@ def _fullchain_plan(setup: CustomerSetup) -> list[tuple[str, str, Anchor | None,
             path = chain.file.mirrored_path or posixpath.join(posixpath.dirname(reference.path),
                                                                posixpath.basename(chain.file.relpath))
             relpath, line = _anchor(setup)
-            edit = SetDirective(reference.directive, path, FULLCHAIN_SCOPES[proxy.kind])
+            edit = SetDirective(reference.directive, path, editor.certificate_scope)
             return [(relpath, proxy.kind, Anchor(line), (edit,))]
     return []
 
 
 def _anchor(setup: CustomerSetup) -> tuple[str, int]:
-    """The line the edits' scopes are found from: HAProxy's first server line of Bitbucket's
-    backend; nginx's location and Apache's ProxyPass / <Location> that route Bitbucket."""
+    """The line the edits' scopes are found from: the line that routes Bitbucket (nginx's
+    location, Apache's ProxyPass / <Location>), or the first server line of Bitbucket's backend
+    for a kind whose editor anchors there (HAProxy: ``ConfigEditor.anchor_on_upstream``)."""
     proxy = setup.proxy
     assert proxy is not None and proxy.route_source is not None
-    if proxy.kind == "haproxy" and proxy.upstreams:
+    editor = editor_of(proxy.kind)
+    if editor is not None and editor.anchor_on_upstream and proxy.upstreams:
         return proxy.upstreams[0].source.file, proxy.upstreams[0].source.line
     return proxy.route_source.file, proxy.route_source.line
 

@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
 
 
 def release_versions(progress: Progress = SILENT) -> dict[str, dict[str, str]]:
-    """{release: {"nginx": "1.22.1", "apache": …, "haproxy": …, "openssl": …}}, building
+    """{release: {proxy kind: its version ("1.22.1"), …, "openssl": …}}, building
     each release's proxy images when missing."""
     return {release: image_versions(ensure_images(_kinds_of(release), progress, release)) for release in RELEASES}
 

@@ -111,13 +111,32 @@ class ProxyKind:
     reader: str | None = None
     """``module:function`` that reads a customer's files of this kind for ``reproduce``
     (``(bundle, clues) -> ProxySetup``); None: its files are not read yet."""
+    config_words: str = ""
+    """How a message names one of its config files ("an HAProxy config"); "" gives
+    "a <label> config"."""
     file_names: str = ""
     """A regular expression of file names that are this kind's config (``Caddyfile``)."""
     file_signals: tuple[str, ...] = ()
-    """Regular expressions of lines typical of its config, for files named otherwise."""
+    """Regular expressions (multi-line mode) of lines typical of its config, for files named
+    otherwise: a file is the kind with most matching lines."""
+    tie_rank: int = 100
+    """When two kinds' signals match equally many lines of a file, the lower rank wins (then
+    the name): nginx 0, Apache 1, HAProxy 2, the order ``reproduce`` first read them in."""
+    renders_templates: bool = False
+    """Its files may be ``envsubst`` templates: ``${VAR}`` in them is rendered with the
+    bundle's values before they are read (``lab.reproduce.variables``); False: the server
+    expands variables itself (Apache's ``${VAR}`` and ``Define``)."""
     main_config_path: str = ""
     """Where a customer's main config goes on the proxy host, and its start script's variable."""
     config_env: str = ""
+    host: str | None = None
+    """``module:NAME`` of the ``lab.reproduce.placement.ProxyHost`` that puts a customer's
+    files of this kind on the proxy host and starts it (layouts, main config, foreground);
+    None: the generic one (:attr:`main_config_path` and :attr:`config_env`)."""
+    editor: str | None = None
+    """``module:NAME`` of the ``lab.fix.syntax.ConfigEditor`` that ``--fix`` edits this kind's
+    files with: its blocks and scopes, and its edits by cause of ``lab.fix.remedies``; None:
+    its files get instructions only."""
     lab_files: str | None = None
     """``module:function`` giving {path: bytes} the lab adds beside the customer's TLS files
     (``(tls_files) -> dict``): Caddy's metadata of a certificate in its storage."""
@@ -142,6 +161,11 @@ class ProxyKind:
 
     def hint(self, topic: str) -> str:
         return self.hints[topic]
+
+    @property
+    def config_noun(self) -> str:
+        """"an nginx config": how a message names one of its files."""
+        return self.config_words or f"a {self.label} config"
 
 
 def resolve(reference: str) -> Any:
@@ -172,3 +196,6 @@ def _discover() -> dict[str, ProxyKind]:
 KINDS: dict[str, ProxyKind] = _discover()
 """Every proxy kind, by name."""
 PROXY_KINDS: tuple[str, ...] = tuple(KINDS)
+READ_KINDS: tuple[str, ...] = tuple(sorted((name for name, kind in KINDS.items() if kind.reader),
+                                           key=lambda name: (KINDS[name].tie_rank, name)))
+"""The kinds whose files ``reproduce`` reads, by :attr:`ProxyKind.tie_rank`."""

@@ -1,9 +1,9 @@
 """Read a customer's bundle (proxy config, ``bitbucket.properties``, certificates) and infer their setup.
 
 ``read_bundle`` is the whole pure-Python half of ``python -m lab reproduce BUNDLE``:
-:mod:`~lab.reproduce.bundle` collects and classifies the files, the parsers
-(:mod:`~lab.reproduce.nginx`, :mod:`~lab.reproduce.apache`, :mod:`~lab.reproduce.haproxy`,
-:mod:`~lab.reproduce.properties`, :mod:`~lab.reproduce.certificates`) read them, and
+:mod:`~lab.reproduce.bundle` collects and classifies the files, the readers
+(each proxy kind's own, ``lab/proxies/<kind>/reader.py``, and :mod:`~lab.reproduce.properties`,
+:mod:`~lab.reproduce.certificates`) read them, and
 :mod:`~lab.reproduce.infer` decides the public URL. Nothing here touches Docker.
 """
 

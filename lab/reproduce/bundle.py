@@ -6,8 +6,9 @@ Customers rename files freely (``bitbucket`` without extension, ``nginx.conf.txt
 - ``certificate``: a PEM ``-----BEGIN CERTIFICATE-----`` block;
 - ``version``: a saved ``nginx -v`` / ``httpd -v`` / ``haproxy -v`` line;
 - ``properties``: mostly ``key=value`` lines with ``server.``/``setup.``/``plugin.``/``jdbc.`` keys;
-- ``nginx`` / ``apache`` / ``haproxy``: the kind whose typical lines (see ``_SIGNALS``) the
-  file holds most of;
+- a proxy kind (``lab.proxies.READ_KINDS``): the one whose config the file is named as
+  (``ProxyKind.file_names``), else the one whose typical lines (``ProxyKind.file_signals``)
+  the file holds most of;
 - ``text``: anything else (notes, ticket text), ignored unless a config includes it.
 
 A private key anywhere in the bundle stops the reading: the lab makes its own keys and a
@@ -29,17 +30,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.proxies import KINDS
+from lab.proxies import KINDS, READ_KINDS
 from lab.reproduce.model import BundleFile
 from lab.reproduce.settings import (SETTINGS_KINDS, looks_like_compose, looks_like_env, looks_like_helm,
                                    looks_like_server_xml)
 
-_READ_BY_PACKAGE = {name: kind for name, kind in KINDS.items() if kind.reader}
-"""Kinds whose own package reads their files (``ProxyKind.reader``)."""
-PARSED_KINDS = ("nginx", "apache", "haproxy", *_READ_BY_PACKAGE)
+PARSED_KINDS = READ_KINDS
 """The proxy kinds whose files ``reproduce`` reads (``lab.proxies.KINDS`` may have more: the catalog runs them)."""
-PROXY_LABELS = {"nginx": "an nginx config", "apache": "an Apache config", "haproxy": "an HAProxy config",
-                **{name: f"a {kind.label} config" for name, kind in _READ_BY_PACKAGE.items()}}
+PROXY_LABELS = {name: KINDS[name].config_noun for name in READ_KINDS}
 
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:RSA |EC |DSA |ENCRYPTED |OPENSSH )?PRIVATE KEY-----")
 _CERTIFICATE = "-----BEGIN CERTIFICATE-----"
@@ -57,28 +55,9 @@ _SCRIPT_NAME = re.compile(r"(?i)\.(?:sh|bash|ps1|bat|py)$")
 _PROPERTY_LINE = re.compile(r"^\s*(?:server|setup|plugin|jdbc|hazelcast|feature|bitbucket)\.[\w.\-\[\]]+\s*[=:]")
 _KEY_VALUE_LINE = re.compile(r"^\s*[\w.\-\[\]]+\s*[=:]")
 
-_SIGNALS: dict[str, tuple[re.Pattern[str], ...]] = {
-    "nginx": (
-        re.compile(r"^\s*(?:(?:server|http|events|stream|types)\s*|(?:upstream|map|geo|location)\s[^{;]*)\{", re.M),
-        re.compile(r"^\s*(?:proxy_pass|listen|server_name|ssl_certificate(?:_key)?|proxy_set_header|server"
-                   r"|worker_processes|client_max_body_size|include|return|root|error_log|access_log)"
-                   r"\s[^;{}]*;", re.M),
-    ),
-    "apache": (
-        re.compile(r"^\s*</?(?:VirtualHost|IfModule|Directory|Location|LocationMatch|Proxy|Files)\b", re.M | re.I),
-        re.compile(r"^\s*(?:ProxyPass|ProxyPassReverse|ServerName|ServerAlias|LoadModule|SSLEngine"
-                   r"|SSLCertificateFile|DocumentRoot|ServerRoot|IncludeOptional|RewriteEngine"
-                   r"|ProxyPreserveHost|AllowEncodedSlashes)\s+[^;{}]*$", re.M),
-    ),
-    "haproxy": (
-        re.compile(r"^(?:global|defaults)(?:\s+\S+)?\s*$|^(?:frontend|backend|listen)\s+\S+\s*$", re.M),
-        re.compile(r"^\s+(?:bind|server|mode|default_backend|use_backend|option|timeout|maxconn|balance"
-                   r"|http-request|acl|chroot|stats)\s+[^;{}]*$", re.M),
-    ),
-}
-"""Lines typical of each proxy's config; a file's kind is the one with most matching lines."""
-_PACKAGE_SIGNALS = {name: tuple(re.compile(signal, re.M) for signal in kind.file_signals)
-                    for name, kind in _READ_BY_PACKAGE.items()}
+_SIGNALS = {name: tuple(re.compile(signal, re.M) for signal in KINDS[name].file_signals) for name in READ_KINDS}
+"""Lines typical of each proxy's config; a file's kind is the one with most matching lines
+(the first in ``READ_KINDS`` on a tie)."""
 
 
 def collect_bundle(paths: Sequence[Path]) -> tuple[BundleFile, ...]:
@@ -144,11 +123,11 @@ def classify(text: str, name: str = "") -> str:
         return "text"
     if text.startswith("#!") or _SCRIPT_NAME.search(name):
         return "script"
-    named = next((kind for kind, proxy in _READ_BY_PACKAGE.items() if proxy.file_names
-                  and re.search(proxy.file_names, name)), None)
+    named = next((kind for kind in READ_KINDS if KINDS[kind].file_names
+                  and re.search(KINDS[kind].file_names, name)), None)
     if named:
         return named
-    scores = {kind: sum(len(p.findall(text)) for p in patterns) for kind, patterns in {**_SIGNALS, **_PACKAGE_SIGNALS}.items()}
+    scores = {kind: sum(len(p.findall(text)) for p in patterns) for kind, patterns in _SIGNALS.items()}
     best = max(scores, key=lambda kind: scores[kind])
     return best if scores[best] > 0 else "text"
 

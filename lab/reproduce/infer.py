@@ -23,25 +23,19 @@ from urllib.parse import urlsplit
 
 from lab.errors import LabError
 from lab.proxies import KINDS, resolve
-from lab.reproduce.apache import parse_apache
 from lab.reproduce.bundle import PARSED_KINDS, proxy_kind, version_hint
 from lab.reproduce.certificates import read_certificates
 from lab.reproduce.frontdoor import BitbucketClues
-from lab.reproduce.haproxy import parse_haproxy
 from lab.reproduce.model import BundleFile, CustomerSetup, Listener, ProxySetup, Source
-from lab.reproduce.nginx import parse_nginx
 from lab.reproduce.properties import pick_properties, read_properties
 from lab.reproduce.settings import SETTINGS_KINDS, Setting, bundle_settings
 
 FALLBACK_HOST = "bitbucket"
 """The host when neither the proxy config nor ``bitbucket.properties`` names one."""
 
-PARSERS = {"nginx": parse_nginx, "apache": parse_apache, "haproxy": parse_haproxy}
-
-
 def parser_of(kind: str) -> Callable[..., ProxySetup]:
-    """The reader of ``kind``'s files: the lab's own, or the one its package names."""
-    return PARSERS.get(kind) or resolve(str(KINDS[kind].reader))
+    """The reader of ``kind``'s files, the one its package names (``ProxyKind.reader``)."""
+    return resolve(str(KINDS[kind].reader))
 
 
 def infer(files: Sequence[BundleFile], public_url: str | None = None,

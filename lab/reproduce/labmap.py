@@ -1,4 +1,9 @@
-"""Map a customer's setup onto the lab: a topology, each node's files, and the mapping.
+"""Decide how a customer's setup maps onto the lab: a topology, where each file goes, and the mapping.
+
+The second of three steps: :mod:`lab.reproduce` reads the bundle into a ``CustomerSetup``;
+:func:`reproduction` decides — from the customer's files alone — the topology, the proxy's
+placement and start, what fills each TLS path, and every mapping row; :mod:`lab.reproduce.provisioning`
+then writes each node's files from that decision and the lab's PKI, adding no row.
 
 Every decision the lab makes about the customer's world is a :class:`Mapping` row (what,
 the customer's value, the lab's value), printed before the checks: public names become
@@ -16,17 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.pki import KEYSTORE_ALIAS, KEYSTORE_PASSWORD, TlsFiles, keystore
-from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH, ContainerFile, NodeSetup, ssh_files
+from lab.provision import BITBUCKET_SHARED, KEYSTORE_PATH
 from lab.proxies import KINDS, resolve
-from lab.reproduce.apache import detect_server_root, loads_mpm, unsupported_directives
 from lab.reproduce.model import CustomerSetup, Neighbour, ProxySetup, Upstream
-from lab.reproduce.nginx import WRAPPER_SITE, wrapper_site
-from lab.reproduce.placement import (LAB_HAPROXY_BASE, LAB_RHEL_HTTPD_CONF, OFFICIAL_APACHE_IMAGE, OFFICIAL_APACHE_ROOT,
-                                     Placed, ProxyStart, place_files, proxy_start)
-from lab.reproduce.tlsmap import TlsPlacement, leaf_key_type, tls_files
+from lab.reproduce.placement import Placed, ProxyStart, host_of, place_files, proxy_start
+from lab.reproduce.tlsmap import TlsPlacement, leaf_key_type, plan_tls
 from lab.stub.config import KNOWN_KEYS
-from lab.topology import PROXIES_DIR, Node, Topology
+from lab.topology import Node, Topology
 
 PROXY, BITBUCKET = "proxy", "bitbucket"
 
@@ -50,17 +51,15 @@ class ProxyPlan:
     server_root: str
     placed: list[Placed]
     start: ProxyStart
+    image: str | None = None
+    """The lab image of the proxy when not its kind's own (the official httpd layout)."""
 
     @classmethod
     def of(cls, proxy: ProxySetup) -> ProxyPlan:
-        server_root = detect_server_root(proxy.files) if proxy.kind == "apache" else ""
+        host = host_of(proxy.kind)
+        server_root = host.server_root(proxy.files)
         placed = place_files(proxy, server_root)
-        return cls(server_root, placed, proxy_start(proxy, placed, server_root, loads_mpm(proxy, server_root)))
-
-    @property
-    def image(self) -> str | None:
-        """The lab image of the proxy when not its kind's own: the official httpd layout."""
-        return OFFICIAL_APACHE_IMAGE if self.server_root == OFFICIAL_APACHE_ROOT else None
+        return cls(server_root, placed, proxy_start(proxy, placed, server_root), host.image(server_root))
 
 
 @dataclass
@@ -73,33 +72,17 @@ class Reproduction:
     backend_names: tuple[str, ...] | None = None
     proxy_plan: ProxyPlan | None = None
     tls_placements: list[TlsPlacement] = field(default_factory=list)
+    """What fills each of the proxy's TLS paths (the files themselves come at provisioning)."""
     leaf_key: str = "ecdsa"
     """The lab leaf's key type (``tlsmap.leaf_key_type``): RSA when the customer's ciphers need it."""
-
-    def provision(self, topology: Topology, node: Node, tls: TlsFiles) -> NodeSetup:
-        """Files and environment of ``node`` (the runtime's provisioner)."""
-        if node.kind == "stub":
-            return NodeSetup(_stub_files(self.setup, tls), {})
-        if node.kind == "neighbour":
-            assert self.setup.proxy is not None
-            neighbour = neighbour_nodes_by_name(self.topology, self.setup.proxy)[node.name]
-            return NodeSetup([], {"LAB_NEIGHBOUR_APP": neighbour.app, "LAB_NEIGHBOUR_PORTS": str(neighbour.upstream.port)},
-                             command=NEIGHBOUR_COMMAND)
-        assert self.setup.proxy is not None and self.proxy_plan is not None
-        public_host = urllib.parse.urlsplit(topology.public_url).hostname or ""
-        self.tls_placements = tls_files(self.setup.proxy.tls_files, self.setup.certificates, tls, public_host)
-        return _proxy_setup(self.setup.proxy, self.proxy_plan, self.tls_placements, public_host)
 
 
 def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
     """The topology and mapping for ``setup``; LabError for what the lab cannot run."""
     proxy = setup.proxy
-    if proxy is not None and proxy.kind == "apache":
-        missing = unsupported_directives(proxy)
-        if missing:
-            directive, module, source = missing[0]
-            raise LabError(f"{source}: {directive} needs {module}, which Debian's apache2 does not ship; "
-                           "the lab cannot run this config")
+    refusal = host_of(proxy.kind).refusal(proxy) if proxy is not None else None
+    if refusal:
+        raise LabError(refusal)
     mapping = _general_rows(setup)
     proxy_plan = ProxyPlan.of(proxy) if proxy else None
     if proxy is None:
@@ -112,13 +95,15 @@ def reproduction(setup: CustomerSetup, name: str) -> Reproduction:
         topology, rows = _proxy_topology(setup, proxy, name, proxy_plan.image if proxy_plan else None)
         mapping += rows
         first = proxy.upstreams[0]
-        backend = (tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams if not u.is_local), BITBUCKET]))
+        backend = (tuple(dict.fromkeys([*(alias(u) for u in proxy.upstreams if not u.is_local), BITBUCKET]))
                    if first.scheme == "https" and not first.is_local else None)
     leaf_key, why = leaf_key_type(proxy)
     if leaf_key == "rsa":
         mapping.append(Mapping("lab leaf key", why, "RSA 2048 (the lab's default ECDSA leaf would fail every TLS 1.2 "
                                                     "handshake here, a fault of the lab's certificate, not theirs)"))
-    return Reproduction(setup, topology, mapping, backend, proxy_plan, leaf_key=leaf_key)
+    public_host = urllib.parse.urlsplit(topology.public_url).hostname or ""
+    placements = plan_tls(proxy.tls_files, setup.certificates, public_host) if proxy else []
+    return Reproduction(setup, topology, mapping, backend, proxy_plan, placements, leaf_key=leaf_key)
 
 
 def _general_rows(setup: CustomerSetup) -> list[Mapping]:
@@ -132,7 +117,7 @@ def _general_rows(setup: CustomerSetup) -> list[Mapping]:
                                 "ignored by the lab's Bitbucket (it models the connector, context path and base URL)"))
     elif not setup.settings:
         rows.append(Mapping("bitbucket.properties", "(not in the bundle)",
-                            "the lab's Bitbucket runs with: " + ", ".join(_assumed_properties(setup))))
+                            "the lab's Bitbucket runs with: " + ", ".join(assumed_properties(setup))))
     rows += [Mapping("setting", f"{setting.written} = {setting.value} ({setting.source})",
                      f"{setting.key}={setting.value} in the lab's bitbucket.properties")
              for setting in setup.settings]
@@ -184,11 +169,9 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str,
     public_names = tuple(dict.fromkeys([parts.hostname or "", *proxy.server_names]))
     rows = [Mapping("public name", host, "an alias of the proxy on the users' network and a name of the lab leaf")
             for host in public_names]
-    if image == OFFICIAL_APACHE_IMAGE:
-        rows.append(Mapping("proxy image", f'ServerRoot "{OFFICIAL_APACHE_ROOT}" (the official httpd image\'s layout)',
-                            "httpd built by the lab as that image lays it out: bin/, conf/ (its stock extra/, mime.types, "
-                            "magic), logs/, modules/ — the same httpd release as Debian's apache2, whose other "
-                            "modules it loads"))
+    image_row = host_of(proxy.kind).image_row(image) if image else None
+    if image_row is not None:
+        rows.append(Mapping("proxy image", *image_row))
     ports = tuple(sorted({listener.port for listener in proxy.listeners})) or (80,)
     proxy_node = Node(PROXY, proxy.kind, {"outside": public_names, "inside": (PROXY,)}, ports, image=image)
     stub_ports = _connector_ports(setup.properties_values, default=proxy.upstreams[0].port)
@@ -201,7 +184,7 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str,
                             + (": the upstream is the public name, so it reaches Bitbucket's port on the proxy's own "
                                "host (users can reach that port too)" if hairpin else "")))
     else:
-        aliases = tuple(dict.fromkeys([*(_alias(u) for u in proxy.upstreams), BITBUCKET]))
+        aliases = tuple(dict.fromkeys([*(alias(u) for u in proxy.upstreams), BITBUCKET]))
         stub = Node(BITBUCKET, "stub", {"inside": aliases}, stub_ports)
         rows += [_upstream_row(upstream) for upstream in proxy.upstreams]
     members = cluster_members(proxy)
@@ -214,7 +197,7 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str,
                             "stickiness are the customer's own"))
     context = setup.properties_values.get("server.context-path", "").strip().rstrip("/")
     first = proxy.upstreams[0]
-    tomcat_host = parts.hostname if local else _alias(first)
+    tomcat_host = parts.hostname if local else alias(first)
     redirect = next((listener for listener in proxy.listeners if listener.redirects_to_https), None)
     http_url = (f"http://{parts.hostname}{'' if redirect.port == 80 else f':{redirect.port}'}{parts.path}"
                 if redirect and parts.scheme == "https" else None)
@@ -229,17 +212,13 @@ def _proxy_topology(setup: CustomerSetup, proxy: ProxySetup, name: str,
     return topology, rows
 
 
-NEIGHBOUR_COMMAND = ["python3", "/usr/local/bin/lab-neighbour.py"]
-"""The neighbours' responder (lab/images/gateway/neighbour.py, in the gateway image)."""
-
-
 def cluster_members(proxy: ProxySetup) -> list[tuple[str, int]]:
     """(lab name, port) of each Bitbucket node the proxy balances over: its upstreams on
     distinct hosts (one host on two ports is one node)."""
     members: dict[str, int] = {}
     for upstream in proxy.upstreams:
         if not upstream.is_local:
-            members.setdefault(_alias(upstream), upstream.port)
+            members.setdefault(alias(upstream), upstream.port)
     return list(members.items())
 
 
@@ -254,14 +233,14 @@ def neighbour_nodes(proxy: ProxySetup, stubs: list[Node]) -> list[tuple[Node, Ne
     nodes: list[tuple[Node, Neighbour]] = []
     for number, neighbour in enumerate(proxy.neighbours, 1):
         name, upstream = f"neighbour-{number}", neighbour.upstream
-        host = next((stub for stub in stubs if stub.shares_host_with or _alias(upstream, neighbour.app) in
+        host = next((stub for stub in stubs if stub.shares_host_with or alias(upstream, neighbour.app) in
                      {alias for aliases in stub.networks.values() for alias in aliases}), None)
         if upstream.is_local:
             node = Node(name, "neighbour", {}, (upstream.port,), shares_host_with=PROXY)
         elif host is not None:
             node = Node(name, "neighbour", {}, (upstream.port,), shares_host_with=host.shares_host_with or host.name)
         else:
-            node = Node(name, "neighbour", {"inside": (_alias(upstream, neighbour.app),)}, (upstream.port,))
+            node = Node(name, "neighbour", {"inside": (alias(upstream, neighbour.app),)}, (upstream.port,))
         nodes.append((node, neighbour))
     return nodes
 
@@ -270,7 +249,7 @@ def _neighbour_row(neighbour: Neighbour) -> Mapping:
     where = f" at {neighbour.route_prefix}" if neighbour.route_prefix else ""
     return Mapping("neighbour", f"{neighbour.app}{where}: {_shown(neighbour.upstream)}",
                    f"a lab responder answering as {neighbour.app} (not Bitbucket), so the proxy starts and a route "
-                   "that ends there is told from Bitbucket's" + (f"; the address is rewritten to {_alias(neighbour.upstream, neighbour.app)}"
+                   "that ends there is told from Bitbucket's" + (f"; the address is rewritten to {alias(neighbour.upstream, neighbour.app)}"
                                                                  if _rewritten(neighbour.upstream) else ""))
 
 
@@ -290,7 +269,7 @@ def _diagram(proxy: ProxySetup, host: str, upstream: Upstream, local: bool) -> s
 def _upstream_row(upstream: Upstream) -> Mapping:
     if _rewritten(upstream):
         return Mapping("upstream", _shown(upstream),
-                       f"rewritten to {_alias(upstream)} in a working copy of {upstream.source.file} "
+                       f"rewritten to {alias(upstream)} in a working copy of {upstream.source.file} "
                        "(the lab's Bitbucket cannot take the customer's address); everything else verbatim")
     return Mapping("upstream", _shown(upstream), "an alias of the lab's Bitbucket on the inside network")
 
@@ -299,7 +278,7 @@ def _shown(upstream: Upstream) -> str:
     return f"{upstream.scheme}://{upstream.host}:{upstream.port} ({upstream.source})"
 
 
-def _alias(upstream: Upstream, app: str = "bitbucket") -> str:
+def alias(upstream: Upstream, app: str = "bitbucket") -> str:
     """The name the lab's node answers for this upstream: the customer's own name, or
     ``bitbucket-10-20-30-40`` (``jira-…`` for a neighbour) for an address."""
     if not _rewritten(upstream):
@@ -313,7 +292,7 @@ def _connector_ports(values: dict[str, str], default: int = 7990) -> tuple[int, 
     return tuple(dict.fromkeys(int(port) for port in ports if port.isdigit()))
 
 
-def _assumed_properties(setup: CustomerSetup) -> list[str]:
+def assumed_properties(setup: CustomerSetup) -> list[str]:
     """``key=value`` lines the lab runs Bitbucket with when the bundle has no properties."""
     upstream = setup.proxy.upstreams[0] if setup.proxy and setup.proxy.upstreams else None
     lines = [f"server.port={upstream.port if upstream else 7990}"]
@@ -322,37 +301,10 @@ def _assumed_properties(setup: CustomerSetup) -> list[str]:
     return lines
 
 
-def _stub_values(setup: CustomerSetup) -> dict[str, str]:
+def stub_values(setup: CustomerSetup) -> dict[str, str]:
     if setup.has_settings:
         return setup.properties_values
-    return {**dict(line.split("=", 1) for line in _assumed_properties(setup)), **setup.properties_values}
-
-
-def _generated_properties(setup: CustomerSetup) -> bytes:
-    """bitbucket.properties for a bundle whose settings live elsewhere (or nowhere): the
-    customer's file first, then each setting with where it came from, or what was assumed."""
-    lines = [setup.properties.path.read_text(encoding="utf-8-sig", errors="replace").rstrip("\n")] \
-        if setup.properties is not None else []
-    if not setup.has_settings:
-        lines += ["# the bundle names none of Bitbucket's settings: the lab assumed what the proxy implies",
-                  *_assumed_properties(setup)]
-    lines += [f"# {setting.written} ({setting.source})\n{setting.key}={setting.value}" for setting in setup.settings]
-    lines += [f"# assumed: {why}\n{key}={value}" for key, value, why in setup.assumed]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def _stub_files(setup: CustomerSetup, tls: TlsFiles) -> list[ContainerFile]:
-    """The customer's properties verbatim (or defaults on the upstream's port), and a lab
-    keystore wherever a TLS connector expects one, with the customer's alias and password."""
-    values = _stub_values(setup)
-    if setup.properties is not None and not setup.settings:
-        properties = setup.properties.path.read_bytes()
-    else:
-        properties = _generated_properties(setup)
-    files = [ContainerFile(f"{BITBUCKET_SHARED}/bitbucket.properties", properties)]
-    files += [ContainerFile(store, _customer_keystore(tls, values, prefix), 0o600)
-              for prefix, store in tls_connectors(values)]
-    return files + ssh_files(tls)
+    return {**dict(line.split("=", 1) for line in assumed_properties(setup)), **setup.properties_values}
 
 
 def tls_connectors(values: dict[str, str]) -> list[tuple[str, str]]:
@@ -364,38 +316,7 @@ def tls_connectors(values: dict[str, str]) -> list[tuple[str, str]]:
             if values.get(f"{prefix}.ssl.enabled", "").strip().lower() == "true"]
 
 
-def _customer_keystore(tls: TlsFiles, values: dict[str, str], prefix: str) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    key, cert, chain = pkcs12.load_key_and_certificates(tls.keystore.read_bytes(), KEYSTORE_PASSWORD.encode())
-    assert key is not None and cert is not None
-    pem = serialization.Encoding.PEM
-    return keystore(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-                    cert.public_bytes(pem), b"".join(c.public_bytes(pem) for c in chain or []),
-                    values.get(f"{prefix}.ssl.key-alias", KEYSTORE_ALIAS).strip() or KEYSTORE_ALIAS,
-                    values.get(f"{prefix}.ssl.key-store-password", KEYSTORE_PASSWORD))
-
-
-def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlacement], public_host: str) -> NodeSetup:
-    files = [ContainerFile(item.path, _working_copy(item, proxy)) for item in plan.placed]
-    if proxy.snippets:
-        snippets = [item.path for item in plan.placed if item.file.relpath in proxy.snippets]
-        files.append(ContainerFile(WRAPPER_SITE, wrapper_site(proxy, snippets, public_host).encode()))
-    if plan.start.main_config == LAB_RHEL_HTTPD_CONF:
-        files.append(ContainerFile(LAB_RHEL_HTTPD_CONF, (PROXIES_DIR / "apache" / "httpd-rhel.conf").read_bytes()))
-    if LAB_HAPROXY_BASE in plan.start.environment.get("LAB_HAPROXY_FILES", ""):
-        files.append(ContainerFile(LAB_HAPROXY_BASE, (PROXIES_DIR / "haproxy" / "haproxy.cfg").read_bytes()))
-    files += [item.file for item in placements]
-    files += [ContainerFile(path, data) for path, data in _lab_files(proxy).items()]
-    environment = dict(plan.start.environment)
-    hosts = [*(_alias(u) for u in proxy.upstreams if not u.is_local),
-             *(_alias(n.upstream, n.app) for n in proxy.neighbours if not n.upstream.is_local)]
-    environment["LAB_WAIT_FOR_HOSTS"] = " ".join(dict.fromkeys(hosts))
-    return NodeSetup(files, environment)
-
-
-def _lab_files(proxy: ProxySetup) -> dict[str, bytes]:
+def lab_files(proxy: ProxySetup) -> dict[str, bytes]:
     """Files the proxy's kind adds beside the customer's TLS files (``ProxyKind.lab_files``)."""
     kind = KINDS.get(proxy.kind)
     return resolve(kind.lab_files)(proxy.tls_files) if kind and kind.lab_files else {}
@@ -403,7 +324,7 @@ def _lab_files(proxy: ProxySetup) -> dict[str, bytes]:
 
 def proxy_rows(plan: Reproduction) -> list[Mapping]:
     """Mapping rows for the proxy host: where each file went, the main config, TLS paths,
-    directories, accounts, how it runs in the foreground (after the run was provisioned)."""
+    directories, accounts, how it runs in the foreground (all decided by :func:`reproduction`)."""
     setup, proxy = plan.setup, plan.setup.proxy
     if proxy is None or plan.proxy_plan is None:
         return _keystore_rows(setup)
@@ -412,22 +333,16 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
     rows += [Mapping("working copy", item.file.relpath,
                      f"every {', '.join(u.host for u in proxy.upstreams if _rewritten(u))} replaced by the lab's name "
                      "for it; nothing else changed")
-             for item in placed if _working_copy(item, proxy) != item.file.path.read_bytes()]
+             for item in placed if working_copy(item, proxy) != item.file.path.read_bytes()]
     if not proxy.main_file:
         rows.append(Mapping("main config", "(not in the bundle)", f"{start.main_config}: {start.main_reason}"))
-    if proxy.snippets:
-        listener = proxy.listeners[0]
-        rows.append(Mapping("server block", f"(not in the bundle: {', '.join(proxy.snippets)} holds only locations)",
-                            f"{WRAPPER_SITE}: the lab's server {{ listen {listener.port}{' ssl' if listener.tls else ''}; "
-                            f"server_name {urllib.parse.urlsplit(setup.public_url).hostname}; client_max_body_size 0; include …; }} — "
-                            + ("https because server.scheme=https" if listener.tls else
-                               "plain HTTP: Bitbucket's settings name no https")
-                            + "; send the real server block to test its TLS, names and limits"))
+    public_host = urllib.parse.urlsplit(setup.public_url).hostname
+    rows += [Mapping(*row) for row in host_of(proxy.kind).added_rows(proxy, public_host)]
     rows += [Mapping("TLS file", f"{item.reference.directive} {item.reference.path} ({item.reference.source})",
-                     f"{item.file.path}: {item.lab}")
+                     f"{item.path}: {item.lab}")
              for item in plan.tls_placements]
     rows += [Mapping("lab file", path, "what the proxy keeps beside a certificate it obtained itself, for the lab's "
-                     "leaf in its place") for path in _lab_files(proxy)]
+                     "leaf in its place") for path in lab_files(proxy)]
     lab_dirs = [d for d in start.environment.get("LAB_DIRS", "").split() if d not in proxy.directories]
     lab_accounts = [a for a in start.environment.get("LAB_ACCOUNTS", "").split() if a not in proxy.accounts]
     rows += [Mapping("directory", directory, "created on the proxy host") for directory in proxy.directories]
@@ -435,29 +350,14 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
     rows += [Mapping("account", account, "created on the proxy host when Debian lacks it") for account in proxy.accounts]
     rows += [Mapping("account", "(the lab's RHEL stand-in runs as it)", f"{account} created") for account in lab_accounts]
     rows.append(Mapping("foreground", f"daemon ({proxy.daemon_source})" if proxy.daemon_source else "(default)",
-                        _foreground(proxy, start.environment)))
+                        host_of(proxy.kind).foreground(proxy, start.environment)))
     return rows + _keystore_rows(setup)
-
-
-def _foreground(proxy: ProxySetup, environment: dict[str, str]) -> str:
-    if proxy.kind == "nginx":
-        return ("the config's own `daemon` line decides" if proxy.daemon_source
-                else "nginx -g 'daemon off;' (the file is not edited)")
-    if proxy.kind == "haproxy":
-        return "haproxy -db (wins over a `daemon` line; the file is not edited)"
-    if proxy.kind in KINDS and KINDS[proxy.kind].config_env:
-        return f"{KINDS[proxy.kind].label} in the foreground by the lab's start script (the file is not edited)"
-    if "LAB_APACHE_PRELOAD" in environment:
-        return (f"httpd -C '{environment['LAB_APACHE_PRELOAD']}' -DFOREGROUND: the files load no MPM, which the "
-                "official image's httpd of their time had built in (the file is not edited)")
-    return ("apache2 -DFOREGROUND, with -C 'ErrorLogFormat … rid=%{X-Request-ID}i' before the config so each error "
-            "line names its request (an ErrorLogFormat of the customer's own wins)")
 
 
 def _keystore_rows(setup: CustomerSetup) -> list[Mapping]:
     return [Mapping("keystore", f"{prefix}.ssl.key-store={store}",
                     "a lab PKCS12 keystore there, with the customer's alias and password")
-            for prefix, store in tls_connectors(_stub_values(setup))]
+            for prefix, store in tls_connectors(stub_values(setup))]
 
 
 def _rewritten(upstream: Upstream) -> bool:
@@ -465,7 +365,7 @@ def _rewritten(upstream: Upstream) -> bool:
     return upstream.is_ip and not upstream.is_local
 
 
-def _working_copy(item: Placed, proxy: ProxySetup) -> bytes:
+def working_copy(item: Placed, proxy: ProxySetup) -> bytes:
     """The file's bytes; an upstream given as an address is replaced by the lab's name for
     it everywhere in the file (ProxyPass and ProxyPassReverse alike), and nothing else."""
     data = item.file.path.read_bytes()
@@ -474,7 +374,7 @@ def _working_copy(item: Placed, proxy: ProxySetup) -> bytes:
     for upstream, app in {u.host: (u, app) for u, app in everywhere if _rewritten(u)}.values():
         pattern = rf"(?<![0-9A-Za-z.]){re.escape(upstream.host.strip('[]'))}(?![0-9A-Za-z])"
         if upstream.source.file == item.file.relpath or re.search(pattern, text):
-            text, count = re.subn(pattern, _alias(upstream, app), text)
+            text, count = re.subn(pattern, alias(upstream, app), text)
             if count == 0:
                 raise LabError(f"{upstream.source}: the upstream address {upstream.host} is not in the file as "
                                "written, so the lab cannot point it at its Bitbucket")

@@ -1,6 +1,6 @@
 """What the lab believes about a customer's setup, read from the files they sent.
 
-Parsers (``lab.reproduce.nginx``, ``apache``, ``haproxy``, ``properties``) turn a bundle
+Readers (each proxy kind's ``ProxyKind.reader``, ``lab.reproduce.properties``) turn a bundle
 into these plain records; ``lab.reproduce.infer`` combines them into a
 :class:`CustomerSetup`; the runtime maps that onto containers. Nothing here rewrites a
 customer file: every value keeps the file and line it came from (``source``).
@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.proxies import KINDS
+from lab.proxies import READ_KINDS
 
 if TYPE_CHECKING:
     from lab.reproduce.settings import Setting
     from lab.reproduce.variables import Rendered
 
-FILE_KINDS = ("nginx", "apache", "haproxy", *(name for name, kind in KINDS.items() if kind.reader), "properties", "compose", "helm", "env", "server-xml", "certificate",
-              "version", "script", "text")
+FILE_KINDS = (*READ_KINDS, "properties", "compose", "helm", "env", "server-xml", "certificate", "version", "script",
+              "text")
 """How a bundle file is recognised, by content: a proxy config of each kind, a
 ``bitbucket.properties``, Bitbucket's settings elsewhere (a ``docker-compose.yml``, Helm
 values, an env file, a pre-5.0 ``server.xml``: :mod:`lab.reproduce.settings`), PEM

@@ -17,6 +17,7 @@ from lab.progress import SILENT, Progress
 from lab.provision import DropIns
 from lab.reproduce import read_bundle
 from lab.reproduce.labmap import Mapping, Reproduction, case_name, proxy_rows, reproduction
+from lab.reproduce.provisioning import provisioner
 from lab.reproduce.model import CustomerSetup
 from lab.proxies import KINDS
 from lab.releases import DEFAULT_RELEASE, release_for
@@ -66,7 +67,7 @@ def reproduce(paths: Sequence[Path], public_url: str | None = None, certs_dir: P
     plan = reproduction(setup, case_name(list(paths)))
     release, row = _release(setup, proxy_release)
     plan.mapping.append(row)
-    options = LabOptions(_drop_ins(setup), certs_dir=certs_dir, provisioner=plan.provision,
+    options = LabOptions(_drop_ins(setup), certs_dir=certs_dir, provisioner=provisioner(plan),
                          backend_names=plan.backend_names,
                          ssh_base_url_known="plugin.ssh.baseurl" in plan.setup.properties_values,
                          proxy_release=release, browser=browser, leaf_key=plan.leaf_key)
@@ -93,7 +94,7 @@ def rerun_patched(run: ReproducedRun, folder: Path, progress: Progress = SILENT)
     if plan.topology.nodes != run.running.topology.nodes:
         raise LabError("the patch changes the topology itself (other nodes or names): reproduce the patched "
                        f"bundle on its own: python -m lab reproduce {folder}")
-    options = dataclasses.replace(run.running.options, drop_ins=_drop_ins(setup), provisioner=plan.provision,
+    options = dataclasses.replace(run.running.options, drop_ins=_drop_ins(setup), provisioner=provisioner(plan),
                                   backend_names=plan.backend_names, leaf_key=plan.leaf_key)
     progress.step("reloading with the patched files")
     with _customer_paths_in_errors(plan):

@@ -75,57 +75,76 @@ def _tls12_authentications(ciphers: str) -> set[str]:
 
 @dataclass(frozen=True)
 class TlsPlacement:
-    """What the lab put at one customer TLS path, and how to say it in the mapping."""
+    """What the lab puts at one customer TLS path, and how to say it in the mapping — decided
+    from the customer's files alone; :func:`tls_container_files` fills it from the lab's PKI."""
 
     reference: TlsReference
-    file: ContainerFile
+    path: str
     lab: str
+    content: str
+    """What fills it: a role of ``model.TLS_ROLES`` (the lab's own file of that shape), or
+    ``look-alike`` / ``look-alike key`` of :attr:`lookalike`."""
+    lookalike: CustomerCertificate | None = None
+    """The customer's certificate whose look-alike (or its key) goes here."""
+
+    @property
+    def mode(self) -> int:
+        return 0o600 if "key" in self.reference.role else 0o644
 
 
-def tls_files(references: Sequence[TlsReference], certificates: Sequence[CustomerCertificate],
-              tls: TlsFiles, public_host: str) -> list[TlsPlacement]:
+def plan_tls(references: Sequence[TlsReference], certificates: Sequence[CustomerCertificate],
+             public_host: str) -> list[TlsPlacement]:
     """One placement per TLS reference (a path named twice is placed once)."""
     served_roles = {ref.path for ref in references if ref.role in LEAF_ROLES}
     lookalikes = {cert.for_path: cert for cert in certificates if cert.for_path and cert.for_path in served_roles}
-    keys_for = _pair_keys(references, lookalikes)
-    issued: dict[str, tuple[bytes, bytes]] = {}  # customer cert path → (served PEM, key PEM)
     placed: dict[str, TlsPlacement] = {}
     for ref in references:
         if ref.path in placed:
             continue
         customer = lookalikes.get(ref.path)
         if customer is not None:
-            issued[ref.path] = _lookalike(customer, tls)
-        placed[ref.path] = _place(ref, tls, public_host, customer, issued.get(ref.path))
-    for key_path, cert_path in keys_for.items():  # a look-alike's key goes where its pair expects it
-        ref = placed[key_path].reference
-        placed[key_path] = TlsPlacement(ref, ContainerFile(key_path, issued[cert_path][1], 0o600),
-                                        f"the key of the look-alike at {cert_path}")
+            placed[ref.path] = TlsPlacement(ref, _path(ref, public_host),
+                                            f"lab look-alike of {customer.file.relpath}: {_describe(customer)}",
+                                            "look-alike", customer)
+        else:
+            placed[ref.path] = TlsPlacement(ref, _path(ref, public_host), _LAB_FILES[ref.role][1], ref.role)
+    for key_path, cert_path in _pair_keys(references, lookalikes).items():  # a look-alike's key goes where its pair expects it
+        placed[key_path] = TlsPlacement(placed[key_path].reference, key_path, f"the key of the look-alike at {cert_path}",
+                                        "look-alike key", lookalikes[cert_path])
     return list(placed.values())
 
 
-def _place(ref: TlsReference, tls: TlsFiles, public_host: str, customer: CustomerCertificate | None,
-           lookalike: tuple[bytes, bytes] | None) -> TlsPlacement:
-    d = tls.directory
-    if lookalike is not None and customer is not None:
-        served, key = lookalike
-        data = served + key if ref.role.endswith("+key") else served
-        return TlsPlacement(ref, ContainerFile(_path(ref, public_host), data, 0o600 if "key" in ref.role else 0o644),
-                            f"lab look-alike of {customer.file.relpath}: {_describe(customer)}")
-    contents = {
-        "fullchain": ((d / "fullchain.pem").read_bytes(), "lab leaf + intermediate"),
-        "leaf": ((d / "cert.pem").read_bytes(), "lab leaf alone"),
-        "chain": ((d / "chain.pem").read_bytes(), "lab intermediate"),
-        "key": ((d / "privkey.pem").read_bytes(), "lab leaf's key"),
-        "ca": ((d / "ca.pem").read_bytes(), "lab root CA"),
-        "fullchain+key": ((d / "fullchain.pem").read_bytes() + (d / "privkey.pem").read_bytes(),
-                          "lab leaf + intermediate + key in one file"),
-        "leaf+key": ((d / "cert.pem").read_bytes() + (d / "privkey.pem").read_bytes(), "lab leaf + key in one file"),
-        "dhparam": (FFDHE2048, "RFC 7919 ffdhe2048 parameters"),
-    }
-    data, lab = contents[ref.role]
-    mode = 0o600 if "key" in ref.role else 0o644
-    return TlsPlacement(ref, ContainerFile(_path(ref, public_host), data, mode), lab)
+def tls_container_files(placements: Sequence[TlsPlacement], tls: TlsFiles) -> list[ContainerFile]:
+    """The placements' files, from the lab's PKI in ``tls`` (a look-alike is issued once per
+    customer certificate, so its key matches it)."""
+    issued: dict[str, tuple[bytes, bytes]] = {}  # path the customer certificate is for → (served PEM, key PEM)
+    files = []
+    for placement in placements:
+        customer = placement.lookalike
+        if customer is None:
+            data = b"".join(FFDHE2048 if name == "dhparam" else (tls.directory / name).read_bytes()
+                            for name in _LAB_FILES[placement.content][0])
+        else:
+            if str(customer.for_path) not in issued:
+                issued[str(customer.for_path)] = _lookalike(customer, tls)
+            served, key = issued[str(customer.for_path)]
+            data = (key if placement.content == "look-alike key" else
+                    served + key if placement.reference.role.endswith("+key") else served)
+        files.append(ContainerFile(placement.path, data, placement.mode))
+    return files
+
+
+_LAB_FILES: dict[str, tuple[tuple[str, ...], str]] = {
+    "fullchain": (("fullchain.pem",), "lab leaf + intermediate"),
+    "leaf": (("cert.pem",), "lab leaf alone"),
+    "chain": (("chain.pem",), "lab intermediate"),
+    "key": (("privkey.pem",), "lab leaf's key"),
+    "ca": (("ca.pem",), "lab root CA"),
+    "fullchain+key": (("fullchain.pem", "privkey.pem"), "lab leaf + intermediate + key in one file"),
+    "leaf+key": (("cert.pem", "privkey.pem"), "lab leaf + key in one file"),
+    "dhparam": (("dhparam",), "RFC 7919 ffdhe2048 parameters"),
+}
+"""{role: (files of the lab's TLS directory, joined; "dhparam" is :data:`FFDHE2048`), how the mapping says it}."""
 
 
 def _path(ref: TlsReference, public_host: str) -> str:

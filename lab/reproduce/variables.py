@@ -20,10 +20,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lab.errors import LabError
+from lab.proxies import KINDS
 from lab.reproduce.model import BundleFile
 from lab.reproduce.settings import env_values
 
-TEMPLATE_KINDS = ("nginx", "haproxy")
+TEMPLATE_KINDS = tuple(name for name, kind in KINDS.items() if kind.renders_templates)
+"""Kinds whose files may be templates (``ProxyKind.renders_templates``)."""
 _TEMPLATE_VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}|\$([A-Z][A-Z0-9_]*)\b")
 
 

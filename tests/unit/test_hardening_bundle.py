@@ -18,7 +18,7 @@ from lab.errors import LabError
 from lab.hostnames import ascii_host
 from lab.reproduce.bundle import collect_bundle, read_text
 from lab.reproduce.cases import save_case
-from lab.reproduce.nginx import parse_file, parse_nginx
+from lab.proxies.nginx.reader import parse_file, parse_nginx
 
 SITE = """server {
     listen 80;

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab.errors import LabError
-from lab.reproduce.apache import parse_apache, tokenize, unsupported_directives
+from lab.proxies.apache.reader import parse_apache, tokenize, unsupported_directives
 from lab.reproduce.model import ProxySetup
 from tests.unit.reproduceutil import parsed, ports, tls  # noqa: F401
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.reproduce.haproxy import parse_haproxy, split_words
+from lab.proxies.haproxy.reader import parse_haproxy, split_words
 from lab.reproduce.model import ProxySetup
 from tests.unit.reproduceutil import parsed, ports, tls  # noqa: F401
 

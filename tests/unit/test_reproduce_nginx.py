@@ -9,7 +9,7 @@ import pytest
 from lab.errors import LabError
 from lab.reproduce.bundle import collect_bundle
 from lab.reproduce.model import ProxySetup
-from lab.reproduce.nginx import parse_nginx
+from lab.proxies.nginx.reader import parse_nginx
 from lab.reproduce.tree import path_matches
 from tests.unit.reproduceutil import ports, tls  # noqa: F401
 

@@ -10,8 +10,9 @@ import pytest
 from lab.errors import LabError
 from lab.reproduce import read_bundle
 from lab.reproduce.bundle import collect_bundle
-from lab.reproduce.labmap import _generated_properties, proxy_rows, reproduction
-from lab.reproduce.nginx import WRAPPER_SITE
+from lab.reproduce.labmap import proxy_rows, reproduction
+from lab.reproduce.provisioning import generated_properties, provisioner
+from lab.proxies.nginx.reader import WRAPPER_SITE
 
 SITE = """server {
     listen 443 ssl;
@@ -71,7 +72,7 @@ def test_the_environment_wins_over_bitbucket_properties_as_in_spring_boot_and_th
     setup = read_bundle([tmp_path])
 
     rows = [(row.customer, row.lab) for row in reproduction(setup, "t").mapping if row.what == "setting"]
-    generated = _generated_properties(setup).decode()
+    generated = generated_properties(setup).decode()
 
     assert setup.properties_values["server.proxy-name"] == "git.example.org"
     assert setup.properties_values["server.context-path"] == "/stash"  # only the properties give it
@@ -166,7 +167,7 @@ def test_without_any_settings_the_lab_assumes_what_the_proxy_implies_and_says_so
         "server.secure": "true", "server.context-path": "/stash"}
     assert all(customer.startswith("assumed (not in the bundle)") and lab.endswith("confirm with the customer")
                for customer, lab in rows) and len(rows) == 5
-    assert "server.context-path=/stash" in _generated_properties(setup).decode()
+    assert "server.context-path=/stash" in generated_properties(setup).decode()
 
 
 def test_a_bundle_that_names_bitbucket_settings_is_not_given_assumed_ones(tmp_path):
@@ -211,7 +212,7 @@ def test_a_proxy_serving_jira_and_confluence_beside_bitbucket_gets_a_neighbour_n
     assert nodes["neighbour-2"].networks == {"inside": ("confluence-10-0-3-16",)}  # an address, renamed as the mapping says
     assert nodes["neighbour-3"].shares_host_with == "bitbucket"  # Bamboo on Bitbucket's own host, another port
     assert rows[0] == "Jira at /jira: http://jira:8080 (atlassian.conf:7)"
-    assert plan.provision(plan.topology, nodes["neighbour-1"], None).environment["LAB_NEIGHBOUR_APP"] == "Jira"  # type: ignore[arg-type]
+    assert provisioner(plan)(plan.topology, nodes["neighbour-1"], None).environment["LAB_NEIGHBOUR_APP"] == "Jira"  # type: ignore[arg-type]
 
 
 def test_a_unicode_server_name_is_the_public_host_in_the_form_clients_send_and_a_placeholder_is_named(tmp_path):
@@ -407,7 +408,7 @@ def test_a_location_only_snippet_runs_inside_a_server_of_the_lab_s_own_that_list
                                              "server.scheme=https\nserver.secure=true\nserver.context-path=/bitbucket\n"})
     setup = read_bundle([tmp_path])
     plan = reproduction(setup, "t")
-    files = {f.path: f.data.decode() for f in plan.provision(plan.topology, next(
+    files = {f.path: f.data.decode() for f in provisioner(plan)(plan.topology, next(
         n for n in plan.topology.nodes if n.kind == "nginx"), _lab_tls(tmp_path)).files}
 
     assert setup.public_url == "https://git.example.org/bitbucket"

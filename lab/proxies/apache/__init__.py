@@ -32,6 +32,18 @@ KIND = ProxyKind(
     },
     http2_edit=("    SSLEngine on\n", "    SSLEngine on\n    Protocols h2 http/1.1\n"),
     image_variants={"apache-official": "image-official"},
+    reader="lab.proxies.apache.reader:parse_apache",
+    config_words="an Apache config",
+    file_signals=(
+        r"(?i)^\s*</?(?:VirtualHost|IfModule|Directory|Location|LocationMatch|Proxy|Files)\b",
+        r"(?i)^\s*(?:ProxyPass|ProxyPassReverse|ServerName|ServerAlias|LoadModule|SSLEngine"
+        r"|SSLCertificateFile|DocumentRoot|ServerRoot|IncludeOptional|RewriteEngine"
+        r"|ProxyPreserveHost|AllowEncodedSlashes)\s+[^;{}]*$",
+    ),
+    tie_rank=1,
+    main_config_path="/etc/apache2/apache2.conf",
+    host="lab.proxies.apache.host:ApacheHost",
+    editor="lab.proxies.apache.edits:EDITOR",
     log_signatures=(
         signature("AH02040 chain too long", r"AH02040|Certificate Chain too long", APACHE_VERIFY_DEPTH.text,
                   APACHE_VERIFY_DEPTH.cause),

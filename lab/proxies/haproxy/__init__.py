@@ -36,6 +36,18 @@ KIND = ProxyKind(
                   "`http-request return` needs HAProxy 2.2+ with its full syntax in 2.4+"),
     ),
     private_tls_files=("privkey.pem", "haproxy.pem"),
+    reader="lab.proxies.haproxy.reader:parse_haproxy",
+    config_words="an HAProxy config",
+    file_signals=(
+        r"^(?:global|defaults)(?:\s+\S+)?\s*$|^(?:frontend|backend|listen)\s+\S+\s*$",
+        r"^\s+(?:bind|server|mode|default_backend|use_backend|option|timeout|maxconn|balance"
+        r"|http-request|acl|chroot|stats)\s+[^;{}]*$",
+    ),
+    tie_rank=2,
+    renders_templates=True,
+    main_config_path="/etc/haproxy/haproxy.cfg",
+    host="lab.proxies.haproxy.host:HaproxyHost",
+    editor="lab.proxies.haproxy.edits:EDITOR",
     log_signatures=(
         signature("haproxy server timeout", r" s[HD]-- ",
                   "HAProxy's `timeout server` ended the request while Bitbucket was still working (termination state sH/sD): "

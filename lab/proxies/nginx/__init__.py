@@ -29,6 +29,19 @@ KIND = ProxyKind(
                     "buffering says",
     },
     http2_edit=("listen 443 ssl;", "listen 443 ssl http2;"),
+    reader="lab.proxies.nginx.reader:parse_nginx",
+    config_words="an nginx config",
+    file_signals=(
+        r"^\s*(?:(?:server|http|events|stream|types)\s*|(?:upstream|map|geo|location)\s[^{;]*)\{",
+        r"^\s*(?:proxy_pass|listen|server_name|ssl_certificate(?:_key)?|proxy_set_header|server"
+        r"|worker_processes|client_max_body_size|include|return|root|error_log|access_log)"
+        r"\s[^;{}]*;",
+    ),
+    tie_rank=0,
+    renders_templates=True,
+    main_config_path="/etc/nginx/nginx.conf",
+    host="lab.proxies.nginx.host:NginxHost",
+    editor="lab.proxies.nginx.edits:EDITOR",
     openssl_command=("nginx", "-V"),
     openssl_pattern=r"(?:built|running) with OpenSSL ([\w.]+)",
     rejections=(
