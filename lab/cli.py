@@ -271,6 +271,7 @@ def _drop_in_setup(args: argparse.Namespace, topology: Topology) -> Iterator[Cus
     (None without it): LabError before anything starts when there is nothing to patch or the
     lab cannot read it. Their copies live as long as the run."""
     from lab.reproduce import read_bundle
+    from lab.proxies import KINDS
     from lab.reproduce.bundle import PARSED_KINDS
 
     if not getattr(args, "fix", False):
@@ -279,8 +280,9 @@ def _drop_in_setup(args: argparse.Namespace, topology: Topology) -> Iterator[Cus
     if not (args.proxy_config or args.properties):
         raise LabError("--fix patches the files you pass: give --proxy-config and/or --properties")
     kind = topology.proxy.kind if topology.proxy else None
-    if args.proxy_config and kind not in PARSED_KINDS:
-        raise LabError(f"--fix reads the files of {', '.join(PARSED_KINDS)}; {topology.name} runs {kind}")
+    fixable = [name for name in PARSED_KINDS if not (name in KINDS and KINDS[name].translated)]
+    if args.proxy_config and kind not in fixable:
+        raise LabError(f"--fix reads the files of {', '.join(fixable)}; {topology.name} runs {kind}")
     with tempfile.TemporaryDirectory(prefix="lab-fix-in-") as folder:
         yield read_bundle([_drop_in_folder(args, Path(folder))])
 

