@@ -212,7 +212,7 @@ def _servers(static: Tree, trees: list[Tree]) -> Iterator[VirtualServer]:
     for port, source, point in points.values():
         if get(point, "http", "redirections", "entryPoint", "to"):
             yield VirtualServer(source=source, listeners=[Listener(port, False, True, False, source)])
-    services = {name.lower(): (service, tree) for tree in trees
+    services = {name.lower(): (name, service, tree) for tree in trees
                 for name, service in items(get(tree.data, "http", "services"))}
     middlewares = {name.lower(): middleware for tree in trees
                    for name, middleware in items(get(tree.data, "http", "middlewares"))}
@@ -261,14 +261,14 @@ def _prefix(rule: str) -> str:
     return match.group(1).rstrip("/") if match else ""
 
 
-def _upstreams(service: dict, tree: Tree) -> Iterator[Upstream]:
+def _upstreams(name: str, service: dict, tree: Tree) -> Iterator[Upstream]:
+    source = tree.source("http", "services", name, "loadBalancer", "servers")
     for server in get(service, "loadBalancer", "servers") or []:
         url = str(get(server, "url") or "")
         parts = urlsplit(url)
         if parts.hostname:
             scheme = "https" if parts.scheme == "https" else "http"
-            yield Upstream(scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80),
-                           tree.source("http", "services"))
+            yield Upstream(scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80), source)
 
 
 def _tls_files(static: Tree, trees: list[Tree]) -> Iterator[TlsReference]:
