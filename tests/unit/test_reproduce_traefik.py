@@ -244,3 +244,25 @@ def test_one_file_that_is_both_static_and_dynamic_is_read_as_both(tmp_path):
 
     assert setup.server_names == ("bitbucket.lab.test",) and setup.route_prefix == "/bitbucket"
     assert ports(setup.listeners) == {443: "tls+h2", 80: "redirect"}
+
+
+def test_labels_beside_a_file_provider_filename_share_one_directory_holding_a_copy_of_that_file(tmp_path):
+    static = STATIC.replace("  file:\n    directory: /etc/traefik/dynamic",
+                            "  docker:\n    exposedByDefault: false\n  file:\n    filename: /etc/traefik/dynamic.yml")
+    compose = COMPOSE.replace("bitbucket", "jira").replace("7990", "8080")
+    setup = traefik(tmp_path, {"traefik.yml": static, "dynamic.yml": DYNAMIC.replace(
+        DYNAMIC[DYNAMIC.index("    jira:"):DYNAMIC.index("  services:")], ""), "docker-compose.yml": compose})
+    files = dict(setup.generated)
+
+    assert generated(setup, RUN_CONFIG)["providers"] == {"file": {"directory": "/etc/lab/traefik-dynamic"}}
+    assert files["/etc/lab/traefik-dynamic/dynamic.yml"] == (tmp_path / "dynamic.yml").read_bytes()
+    assert "jira" in yaml.safe_load(files["/etc/lab/traefik-dynamic/lab-docker-labels.yml"])["http"]["routers"]
+    assert setup.includes["/etc/traefik/dynamic.yml"] == "dynamic.yml"  # the original stays where it was, too
+    assert [(n.app, n.upstream.port) for n in setup.neighbours] == [("Jira", 8080)]
+
+
+def test_labels_are_not_routed_when_the_static_file_has_no_docker_provider(tmp_path):
+    setup = traefik(tmp_path, {"traefik.yml": STATIC, "dynamic/bitbucket.yml": DYNAMIC,
+                               "docker-compose.yml": COMPOSE.replace("bitbucket", "bamboo")})
+    assert LABELS_FILE not in dict(setup.generated) and "Docker labels" not in rows(setup)
+    assert [n.app for n in setup.neighbours] == ["Jira"]

@@ -3,7 +3,11 @@
 The site file is one YAML file holding Traefik's static configuration (entry points, logs,
 the file provider) and, read back by that file provider, its dynamic configuration
 (routers, services, middlewares, TLS). Traefik takes a static change only by restarting, so
-the lab's reload restarts the process (the container stays)."""
+the lab's reload restarts the process (the container stays).
+
+``reproduce`` reads a customer's Traefik (``reader.py``: a static file or the compose
+``command:`` flags, the file provider's files or Docker labels) and runs its own translation of
+the static configuration, one mapping row per change."""
 
 from __future__ import annotations
 

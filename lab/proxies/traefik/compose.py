@@ -66,8 +66,10 @@ def read_compose(bundle: Sequence[BundleFile]) -> ComposeTraefik:
 
 
 def exposed(compose: ComposeTraefik, static: Tree) -> tuple[Labelled, ...]:
-    """The labelled services Traefik routes to: with ``providers.docker.exposedByDefault=false``,
-    only those labelled ``traefik.enable=true``."""
+    """The labelled services Traefik routes to: none without a Docker provider (Traefik reads no
+    labels then); with ``providers.docker.exposedByDefault=false``, those labelled ``traefik.enable=true``."""
+    if get(static.data, "providers", "docker") is None:
+        return ()
     by_default = str(get(static.data, "providers", "docker", "exposedByDefault")).lower() != "false"
     return tuple(item for item in compose.labelled
                  if by_default or item.enabled)
