@@ -43,13 +43,12 @@ class ComposeTraefik:
 
     flags: Tree | None          # the traefik service's command: as a static configuration
     labelled: tuple[Labelled, ...]
-    file: BundleFile | None
 
 
 def read_compose(bundle: Sequence[BundleFile]) -> ComposeTraefik:
     """The traefik service's flags and every labelled service of the bundle's compose files."""
     variables = env_values(bundle)
-    flags, labelled, found = None, [], None
+    flags, labelled = None, []
     for file in (f for f in bundle if f.kind == "compose"):
         root = yaml.compose(file.path.read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
         for name_node, service in _pairs(_child(root, "services")):
@@ -57,12 +56,11 @@ def read_compose(bundle: Sequence[BundleFile]) -> ComposeTraefik:
             image = str(getattr(_child(service, "image"), "value", "") or "")
             command = _command(file, _child(service, "command"), variables)
             if _TRAEFIK_IMAGE.search(image) and command:
-                flags, found = flags_tree(command, f"command: of service {name} ({file.relpath})"), file
+                flags = flags_tree(command, f"command: of service {name} ({file.relpath})")
             labels = _labels(file, _child(service, "labels"), variables)
             if any(key.lower().startswith(("traefik.http.", "traefik.tcp.")) for key, _, _ in labels):
                 labelled.append(_labelled(name, labels, file))
-                found = found or file
-    return ComposeTraefik(flags, tuple(labelled), found)
+    return ComposeTraefik(flags, tuple(labelled))
 
 
 def exposed(compose: ComposeTraefik, static: Tree) -> tuple[Labelled, ...]:

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from lab.errors import LabError
-from lab.proxies.traefik.compose import ComposeTraefik, exposed, read_compose
+from lab.proxies.traefik.compose import ComposeTraefik, Labelled, exposed, read_compose
 from lab.proxies.traefik.tree import Tree, get, is_dynamic, is_static, items, read_file, words
 from lab.reproduce.frontdoor import BitbucketClues, Route, VirtualServer, concrete_name, front_door
 from lab.reproduce.model import BundleFile, Listener, ProxySetup, Source, TlsReference, Upstream
@@ -52,7 +52,7 @@ def parse_traefik(bundle: Sequence[BundleFile], clues: BitbucketClues = Bitbucke
     if static_file is not None and _names_itself(static, static_file):
         dynamic.insert(0, (static_file, read_file(static_file)))
     labelled = exposed(compose, static)
-    run, rows, includes, generated = run_config(static, static_file, dynamic, labelled, compose)
+    run, rows, includes, generated = run_config(static, static_file, dynamic, labelled)
     trees = [tree for _, tree in dynamic] + [item.tree for item in labelled]
     servers = list(_servers(static, trees))
     door = front_door(servers, clues)
@@ -86,7 +86,7 @@ def _names_itself(static: Tree, file: BundleFile) -> bool:
 
 
 def run_config(static: Tree, static_file: BundleFile | None, dynamic: list[tuple[BundleFile, Tree]],
-               labelled: Sequence, compose: ComposeTraefik
+               labelled: Sequence[Labelled]
                ) -> tuple[bytes, list[tuple[str, str, str]], dict[str, str], list[tuple[str, bytes]]]:
     """(the static file the lab runs, its mapping rows, {path as the config names it: bundle
     relpath} of the customer's files, other files the lab writes)."""
@@ -155,7 +155,7 @@ def _dynamic_for(filename: str, dynamic: list[tuple[BundleFile, Tree]]) -> str:
     return dynamic[0][0].relpath if len(dynamic) == 1 else ""
 
 
-def _labels_yaml(labelled: Sequence) -> bytes:
+def _labels_yaml(labelled: Sequence[Labelled]) -> bytes:
     merged = Tree()
     for item in labelled:
         _merge(merged.data, item.tree.data)
