@@ -270,6 +270,7 @@ def _drop_in_setup(args: argparse.Namespace, topology: Topology) -> Iterator[Cus
     lab cannot read it. Their copies live as long as the run."""
     from lab.fix.dropins import drop_in_bundle
     from lab.provision import DropIns
+    from lab.proxies import KINDS
     from lab.reproduce.bundle import PARSED_KINDS
 
     if not getattr(args, "fix", False):
@@ -278,8 +279,9 @@ def _drop_in_setup(args: argparse.Namespace, topology: Topology) -> Iterator[Cus
     if not (args.proxy_config or args.properties):
         raise LabError("--fix patches the files you pass: give --proxy-config and/or --properties")
     kind = topology.proxy.kind if topology.proxy else None
-    if args.proxy_config and kind not in PARSED_KINDS:
-        raise LabError(f"--fix reads the files of {', '.join(PARSED_KINDS)}; {topology.name} runs {kind}")
+    fixable = [name for name in PARSED_KINDS if not (name in KINDS and KINDS[name].translated)]
+    if args.proxy_config and kind not in fixable:
+        raise LabError(f"--fix reads the files of {', '.join(fixable)}; {topology.name} runs {kind}")
     with tempfile.TemporaryDirectory(prefix="lab-fix-in-") as folder:
         yield drop_in_bundle(DropIns(args.proxy_config, args.properties), Path(folder))
 

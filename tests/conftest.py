@@ -13,7 +13,8 @@ E2E_DIR = Path(__file__).parent / "e2e"
 GO_FRONT_DOORS = ("caddy", "traefik")
 """Proxy kinds written in Go: the topologies and bundles named after them are ``go_front_door``
 in the modules whose checks move git traffic (a rejected config or an export moves none)."""
-GIT_MODULES = ("test_matrix.py", "test_failure_catalog.py", "test_versions.py", "test_reproduce_shapes.py")
+GIT_MODULES = ("test_matrix.py", "test_failure_catalog.py", "test_versions.py", "test_reproduce_shapes.py",
+               "test_cases.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

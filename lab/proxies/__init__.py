@@ -139,7 +139,14 @@ class ProxyKind:
     its files get instructions only."""
     lab_files: str | None = None
     """``module:function`` giving {path: bytes} the lab adds beside the customer's TLS files
-    (``(tls_files) -> dict``): Caddy's metadata of a certificate in its storage."""
+    (``(tls_files, placed) -> dict``, ``placed``: {path: bytes} of the lab's TLS files there):
+    Caddy's metadata of a certificate in its storage, Traefik's ``acme.json``. Mode 0600."""
+    translated: bool = False
+    """``reproduce`` runs the lab's translation of the customer's main config (Traefik's static
+    configuration as one YAML), not the file itself: ``check --fix`` of a drop-in is not offered."""
+    compose_labels: str = ""
+    """A regular expression of lines of a ``docker-compose.yml`` that configure this kind by
+    labels (Traefik's Docker provider): such a compose file makes the bundle this kind's."""
     image_variants: Mapping[str, str] = field(default_factory=dict)
     """{image name: folder of this package} of other images of the kind (the official httpd
     layout), built only when a topology's node names them."""

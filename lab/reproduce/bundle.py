@@ -142,6 +142,11 @@ def proxy_kind(files: Sequence[BundleFile], bundle_name: str) -> str | None:
     for file in files:
         if file.kind in PARSED_KINDS:
             first_of_kind.setdefault(file.kind, file.relpath)
+    for file in (file for file in files if file.kind == "compose" and not first_of_kind):
+        text = file.path.read_text(encoding="utf-8-sig")
+        for name, proxy in ((name, KINDS[name]) for name in READ_KINDS):  # a compose file configuring a proxy by labels (Traefik)
+            if proxy.compose_labels and re.search(proxy.compose_labels, text, re.M):
+                first_of_kind.setdefault(name, file.relpath)
     if len(first_of_kind) > 1:
         (kind_a, file_a), (kind_b, file_b) = list(first_of_kind.items())[:2]
         raise LabError(f"{bundle_name} holds both {PROXY_LABELS[kind_a]} ({file_a}) and "

@@ -316,10 +316,11 @@ def tls_connectors(values: dict[str, str]) -> list[tuple[str, str]]:
             if values.get(f"{prefix}.ssl.enabled", "").strip().lower() == "true"]
 
 
-def lab_files(proxy: ProxySetup) -> dict[str, bytes]:
-    """Files the proxy's kind adds beside the customer's TLS files (``ProxyKind.lab_files``)."""
+def lab_files(proxy: ProxySetup, placed: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
+    """Files the proxy's kind adds beside the customer's TLS files (``ProxyKind.lab_files``),
+    built from ``placed`` (the lab's TLS files by path; None when only their paths are wanted)."""
     kind = KINDS.get(proxy.kind)
-    return resolve(kind.lab_files)(proxy.tls_files) if kind and kind.lab_files else {}
+    return resolve(kind.lab_files)(proxy.tls_files, placed) if kind and kind.lab_files else {}
 
 
 def proxy_rows(plan: Reproduction) -> list[Mapping]:
@@ -334,7 +335,8 @@ def proxy_rows(plan: Reproduction) -> list[Mapping]:
                      f"every {', '.join(u.host for u in proxy.upstreams if _rewritten(u))} replaced by the lab's name "
                      "for it; nothing else changed")
              for item in placed if working_copy(item, proxy) != item.file.path.read_bytes()]
-    if not proxy.main_file:
+    rows += [Mapping(*row) for row in proxy.translations]
+    if not proxy.main_file and not proxy.generated:
         rows.append(Mapping("main config", "(not in the bundle)", f"{start.main_config}: {start.main_reason}"))
     public_host = urllib.parse.urlsplit(setup.public_url).hostname
     rows += [Mapping(*row) for row in host_of(proxy.kind).added_rows(proxy, public_host)]

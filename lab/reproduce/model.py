@@ -150,6 +150,9 @@ class ProxySetup:
     neighbours: tuple[Neighbour, ...] = ()  # the other applications the proxy sends traffic to
     snippets: tuple[str, ...] = ()          # nginx files of bare `location`s, included by a server {} the bundle
                                             # lacks: the lab wraps them in a server {} of its own (shown)
+    generated: tuple[tuple[str, bytes], ...] = ()   # (path, content) the lab writes for what it cannot run as
+                                                    # written (Traefik's static config as the lab runs it)
+    translations: tuple[tuple[str, str, str], ...] = ()  # (what, customer's, lab's) mapping rows of the reader's
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,11 @@ def _proxy_setup(proxy: ProxySetup, plan: ProxyPlan, placements: list[TlsPlaceme
                  public_host: str) -> NodeSetup:
     files = [ContainerFile(item.path, working_copy(item, proxy)) for item in plan.placed]
     files += host_of(proxy.kind).lab_config_files(proxy, plan.placed, plan.start, public_host)
-    files += tls_container_files(placements, tls)
-    files += [ContainerFile(path, data) for path, data in lab_files(proxy).items()]
+    placed_tls = tls_container_files(placements, tls)
+    files += placed_tls
+    files += [ContainerFile(path, data) for path, data in proxy.generated]  # what a translating reader wrote
+    files += [ContainerFile(path, data, 0o600)  # Traefik ignores an ACME storage others can read
+              for path, data in lab_files(proxy, {item.path: item.data for item in placed_tls}).items()]
     environment = dict(plan.start.environment)
     hosts = [*(alias(u) for u in proxy.upstreams if not u.is_local),
              *(alias(n.upstream, n.app) for n in proxy.neighbours if not n.upstream.is_local)]

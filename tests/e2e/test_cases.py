@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.reproduce.bundle import PARSED_KINDS
 from lab.reproduce.cases import verdict
 from tests.e2e.findingsutil import assert_every_fix_rests_on_its_own_evidence, fix_shown
 from lab.reproduce.session import reproduce
@@ -41,7 +42,7 @@ def test_every_case_records_a_description_a_public_url_and_a_proxy_kind():
     for case in CASES:
         record = tomllib.loads((case / "case.toml").read_text())
         assert record["description"] and not record["description"].startswith("TODO"), case.name
-        assert record["proxy"] in ("nginx", "apache", "haproxy", "none"), case.name
+        assert record["proxy"] in (*PARSED_KINDS, "none"), case.name
         if case in REFUSED:  # nothing runs: no URL is inferred and no verdict exists to record
             assert record["refused"].strip(), case.name
             assert not {"public_url", "expected", "causes"} & set(record), case.name
@@ -99,6 +100,10 @@ def _files_served_verbatim(run) -> list[str]:
         else:
             assert inside == original, f"{row.customer} changed on its way to {path}"
         compared.append(row.customer)
+    for path, data in setup.proxy.generated if setup.proxy and not rows else ():
+        # Only the lab's translation runs (Traefik's labels and flags): it is in the container as the mapping shows.
+        assert run.running.containers[node].exec_run(["cat", path]).output == data, path
+        compared.append(path)
     if setup.properties is not None:
         inside = run.running.containers["bitbucket"].exec_run(
             ["cat", "/var/atlassian/application-data/bitbucket/shared/bitbucket.properties"]).output

