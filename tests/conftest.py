@@ -1,7 +1,8 @@
 """Everything under tests/e2e needs Docker and is marked so; unit tests never do. Tests that
-move git traffic through a Go front door (Caddy, Traefik) are marked ``go_front_door``: under
-heavy load about one check round in fifty is cut there (curl 18), a lab-side fault not found yet,
-so the default suite leaves them out (``nox -s tests -- -m go_front_door`` runs them)."""
+move git traffic through a Go front door (Caddy, Traefik) are marked ``go_front_door``: with
+several clones at once about three in a hundred are cut there (Go closes its own connection to
+Bitbucket after the response headers; README, "Known fault"), not found yet, so the default
+suite leaves them out (``nox -s tests -- -m go_front_door`` runs them)."""
 
 from __future__ import annotations
 
