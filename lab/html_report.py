@@ -128,8 +128,7 @@ def _findings_section(found: Sequence[Finding]) -> str:
 def _checks_table(results: Sequence[CheckResult], found: Sequence[Finding] = ()) -> str:
     rows = []
     for result in results:
-        verdict = verdict_text(result)
-        outcome, verdict = result.outcome, result.verdict
+        words, outcome, verdict = verdict_text(result), result.outcome, result.verdict
         spec = REGISTRY.get(result.id)
         details = [f"<div class='proves'>{_e(spec.proves)}</div>" if spec else "",
                    f"<div><b>observed:</b> {_e(verdict.observed)}</div>"]
@@ -145,7 +144,7 @@ def _checks_table(results: Sequence[CheckResult], found: Sequence[Finding] = ())
         details.append(_evidence(result))
         details += [_image(path) for path in verdict.attachments]
         rows.append(f"<tr class='{CSS_CLASSES[outcome]}'><td class='id'><code>{_e(result.id)}</code></td>"
-                    f"<td class='verdict'>{_e(verdict)}</td><td>{''.join(details)}</td>"
+                    f"<td class='verdict'>{_e(words)}</td><td>{''.join(details)}</td>"
                     f"<td class='secs'>{result.seconds:.1f} s</td></tr>")
     return ("<table class='checks'><tr><th>check</th><th>verdict</th><th>what the lab saw</th><th>time</th></tr>"
             + "".join(rows) + "</table>")

@@ -4,7 +4,9 @@ images, and the HTML report's own rendering (picture, verdicts, config, screensh
 from __future__ import annotations
 
 import base64
+import html
 import html.parser
+import re
 from pathlib import Path
 
 import pytest
@@ -90,6 +92,8 @@ def test_the_report_holds_each_verdict_the_fix_the_evidence_the_config_with_line
     text = " ".join(parser.chunks)
     for result in results:
         assert result.id in text and verdict_text(result) in text
+    cells = re.findall(r"<td class='verdict'>(.*?)</td>", page)
+    assert cells == [html.escape(verdict_text(result)) for result in results]  # each row's own verdict, in words
     assert verdict_text(results[2]) == "blocked by tls.chain"
     assert "serve fullchain.pem" in text and "Host: x → 200" in text and "1.22.1" in text
     assert "data:image/png;base64," + base64.b64encode(PNG).decode() in page
