@@ -150,3 +150,17 @@ def test_context_path_and_redirect_loop_findings_set_the_settings_their_hint_nam
     context = "the proxy path and Bitbucket's context path must match: … set server.context-path=/bitbucket and route"
     [(_, _, _, edits)] = planned_edits(findings([failed("routing.context-path", "context-path", context)])[0], setup)
     assert edits == (SetSetting("server.context-path", "/bitbucket"),)
+
+
+def test_a_base_url_in_bitbuckets_database_is_an_instruction_and_never_a_patch(tmp_path):
+    setup = bundle(tmp_path, {"sites-enabled/bitbucket": SITE,
+                              "bitbucket.properties": "setup.baseUrl=http://old-bitbucket:7990\n"})
+    hint = ("Bitbucket's base URL is http://old-bitbucket:7990 but users use https://git.example.org: set it in "
+            "Administration → Server settings (or setup.baseUrl=https://git.example.org); clone URLs, mails and "
+            "links are built from it")
+    before = [failed("baseurl.match", None, hint)]
+
+    fix = verify_fix(setup, before, tmp_path / "out", lambda folder: [])
+
+    assert fix.rounds == 0 and fix.patch == "" and not fix.verified
+    assert fix.instructions == [f"[1] {hint}"]
