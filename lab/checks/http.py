@@ -43,8 +43,7 @@ def reach_status(target: CheckTarget) -> Verdict:
                       loop_hint(location), REDIRECT_LOOP.cause)
     if response.status_code == 200 and '"RUNNING"' in response.text:
         return passed(f"{response.status_code} {response.text.strip()}", expected)
-    return failed(f"{response.status_code} {response.text.strip()[:120]}", expected,
-                  _status_hint(target, response), _status_cause(response))
+    return failed(f"{response.status_code} {response.text.strip()[:120]}", expected, *_status_fix(target, response))
 
 
 @check("routing.context-path", "paths under the context path reach Bitbucket; the rest of the host does not",
@@ -432,19 +431,17 @@ def _context_hint(target: CheckTarget) -> str:
             + hint_for(target.proxy_kind, "context-path").replace("{path}", target.context_path or "/bitbucket") + ")")
 
 
-def _status_cause(response: requests.Response) -> str | None:
-    """The cause :func:`_status_hint` names, where it is one: a neighbour's answer, or a 404
-    from a context path that differs."""
-    if NEIGHBOUR_HEADER in response.headers:
-        return "route-to-neighbour"
-    return CONTEXT_PATH.cause if response.status_code == 404 else None
+def _status_fix(target: CheckTarget, response: requests.Response) -> tuple[str, str | None]:
+    """(fix, cause) for a /status that did not answer RUNNING: a neighbour's answer and a 404
+    (the context path differs) name their cause; the other answers only a fix."""
+    if neighbour := response.headers.get(NEIGHBOUR_HEADER):
+        return neighbour_hint(target, neighbour), "route-to-neighbour"
+    if response.status_code == 404:
+        return _context_hint(target), CONTEXT_PATH.cause
+    return _status_hint(target, response), None
 
 
 def _status_hint(target: CheckTarget, response: requests.Response) -> str:
-    if neighbour := response.headers.get(NEIGHBOUR_HEADER):
-        return neighbour_hint(target, neighbour)
-    if response.status_code == 404:
-        return _context_hint(target)
     if response.status_code in (502, 503, 504):
         return "the proxy cannot reach Bitbucket: check the upstream name, port and scheme in the proxy config"
     if response.status_code == 500 and "json" not in response.headers.get("Content-Type", ""):

@@ -37,7 +37,8 @@ SETTINGS_KINDS = ("compose", "helm", "env", "server-xml")
 _BY_RELAXED = {relaxed_name(key): key for key in KNOWN_KEYS}
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 _RUN_ENV = re.compile(r"(?:-e|--env)[ =](['\"]?)([A-Z][A-Z0-9_]*)=([^'\"\s]*)\1")
-_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_VARIABLE = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}"
+                       r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
 _BITBUCKET_IMAGE = re.compile(r"(?:^|/)(?:bitbucket|bitbucket-server|stash)(?::|$)|atlassian/bitbucket", re.I)
 
 
@@ -119,16 +120,16 @@ def _run_lines(file: BundleFile, bundle: _Bundle) -> list[Setting]:
 
 def _compose(file: BundleFile, bundle: _Bundle) -> list[Setting]:
     """The environment of the compose file's Bitbucket services (their image says so)."""
-    root = _yaml(file)
-    services = _child(root, "services")
+    root = compose_yaml(file)
+    services = child(root, "services")
     settings: list[Setting] = []
-    for name_node, service in _items(services):
-        image = _scalar(_child(service, "image")) or ""
+    for name_node, service in mapping_items(services):
+        image = _scalar(child(service, "image")) or ""
         if not (_BITBUCKET_IMAGE.search(image) or "bitbucket" in str(name_node.value).lower()):
             continue
-        for env_name in _strings(_child(service, "env_file")):
+        for env_name in _strings(child(service, "env_file")):
             settings += _referenced_env_file(bundle, file, env_name, f"env_file of service {name_node.value}")
-        settings += _compose_environment(file, _child(service, "environment"), bundle.variables, str(name_node.value))
+        settings += _compose_environment(file, child(service, "environment"), bundle.variables, str(name_node.value))
     return settings
 
 
@@ -152,7 +153,7 @@ def _compose_environment(file: BundleFile, node: yaml.Node | None, variables: di
 
 
 def _variables_in(value: str) -> list[str]:
-    return [match.group(1) or match.group(3) for match in _VARIABLE.finditer(value)]
+    return [name for match in _VARIABLE.finditer(value) if (name := match.group("braced") or match.group("bare"))]
 
 
 def _referenced_env_file(bundle: _Bundle, compose: BundleFile, name: str, written: str) -> list[Setting]:
@@ -163,12 +164,12 @@ def _referenced_env_file(bundle: _Bundle, compose: BundleFile, name: str, writte
 
 def _helm(file: BundleFile, bundle: _Bundle) -> list[Setting]:
     """What Atlassian's chart derives from its values (statefulset.yaml)."""
-    root = _yaml(file)
-    ingress = _child(root, "ingress")
+    root = compose_yaml(file)
+    ingress = child(root, "ingress")
     settings: list[Setting] = []
-    host = _child(ingress, "host")
+    host = child(ingress, "host")
     if _scalar(host):
-        https_node = _child(ingress, "https")
+        https_node = child(ingress, "https")
         https = (_scalar(https_node) or "true").lower() != "false"
         where = Source(file.relpath, host.start_mark.line + 1)  # type: ignore[union-attr]
         scheme = "https" if https else "http"
@@ -176,12 +177,12 @@ def _helm(file: BundleFile, bundle: _Bundle) -> list[Setting]:
                      Setting("server.proxy-port", "443" if https else "80", where, "ingress.host (+ ingress.https)"),
                      Setting("server.scheme", scheme, where, "ingress.https"),
                      Setting("server.secure", str(https).lower(), where, "ingress.https")]
-    path = _child(ingress, "path")
+    path = child(ingress, "path")
     if _scalar(path) and _scalar(path) != "/":
         settings.append(Setting("server.context-path", str(_scalar(path)).rstrip("/"),
                                 Source(file.relpath, path.start_mark.line + 1), "ingress.path"))  # type: ignore[union-attr]
-    for item in _sequence(_child(_child(root, "bitbucket"), "additionalEnvironmentVariables")):
-        name, value = _scalar(_child(item, "name")), _scalar(_child(item, "value"))
+    for item in sequence(child(child(root, "bitbucket"), "additionalEnvironmentVariables")):
+        name, value = _scalar(child(item, "name")), _scalar(child(item, "value"))
         if name and value is not None and (key := setting_key(name)):
             settings.append(Setting(key, value, Source(file.relpath, item.start_mark.line + 1),
                                     f"{name} in bitbucket.additionalEnvironmentVariables"))
@@ -237,13 +238,16 @@ def env_values(files: Sequence[BundleFile]) -> dict[str, tuple[str, str]]:
 
 
 def interpolate(value: str, variables: dict[str, tuple[str, str]], source: Source) -> str:
-    """``${VAR}``, ``${VAR:-default}``, ``$VAR`` from ``variables``; LabError for one with no value."""
+    """``${VAR}``, ``${VAR:-default}``, ``$VAR`` from ``variables``, ``$$`` a literal ``$`` (as
+    Compose reads them); LabError for a variable with no value."""
     def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(3)
+        if match.group("dollar"):
+            return "$"
+        name = match.group("braced") or match.group("bare")
         if name in variables:
             return variables[name][0]
-        if match.group(2) is not None:
-            return match.group(2)
+        if match.group("default") is not None:
+            return match.group("default")
         raise LabError(f"{source}: ${{{name}}} has no value in the bundle: send the .env beside it, or pass "
                        f"--env {name}=VALUE")
     return _VARIABLE.sub(replace, value)
@@ -257,7 +261,8 @@ def _unquoted(value: str) -> str:
     return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"" else value
 
 
-def _yaml(file: BundleFile) -> yaml.Node | None:
+def compose_yaml(file: BundleFile) -> yaml.Node | None:
+    """The file's YAML node tree; one line (LabError) naming the line when it is not YAML."""
     try:
         return yaml.compose(_text(file), Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
@@ -266,17 +271,20 @@ def _yaml(file: BundleFile) -> yaml.Node | None:
                        f"{getattr(error, 'problem', error)}") from None
 
 
-def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+def child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value under ``key`` of a YAML mapping (None for anything else)."""
     if not isinstance(node, yaml.MappingNode):
         return None
     return next((value for name, value in node.value if name.value == key), None)
 
 
-def _items(node: yaml.Node | None) -> list[tuple[yaml.Node, yaml.Node]]:
+def mapping_items(node: yaml.Node | None) -> list[tuple[yaml.Node, yaml.Node]]:
+    """(key, value) node pairs of a YAML mapping ([] for anything else)."""
     return list(node.value) if isinstance(node, yaml.MappingNode) else []
 
 
-def _sequence(node: yaml.Node | None) -> list[yaml.Node]:
+def sequence(node: yaml.Node | None) -> list[yaml.Node]:
+    """The items of a YAML sequence ([] for anything else)."""
     return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
@@ -287,7 +295,7 @@ def _scalar(node: yaml.Node | None) -> str | None:
 def _strings(node: yaml.Node | None) -> list[str]:
     if isinstance(node, yaml.ScalarNode):
         return [str(node.value)]
-    return [str(item.value) for item in _sequence(node) if isinstance(item, yaml.ScalarNode)]
+    return [str(item.value) for item in sequence(node) if isinstance(item, yaml.ScalarNode)]
 
 
 def _xml_source(file: BundleFile, text: str, element: str, attribute: str) -> Source:

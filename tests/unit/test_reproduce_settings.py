@@ -97,6 +97,14 @@ def test_a_default_in_a_compose_variable_is_used_when_the_bundle_has_no_value(tm
     assert settings_of(tmp_path) == {"server.proxy-name": ("git.example.org", "compose.yaml:5")}
 
 
+def test_a_doubled_dollar_in_compose_is_a_literal_dollar_and_no_variable(tmp_path):
+    write(tmp_path, {"bitbucket.conf": SITE,
+                     "compose.yaml": "services:\n  bitbucket:\n    image: atlassian/bitbucket\n    environment:\n"
+                                     "      SERVER_PROXY_NAME: git$$DOMAIN.example.org\n"})
+
+    assert settings_of(tmp_path) == {"server.proxy-name": ("git$DOMAIN.example.org", "compose.yaml:5")}
+
+
 def test_helm_values_give_what_atlassians_chart_derives_from_the_ingress(tmp_path):
     values = ("bitbucket:\n  additionalEnvironmentVariables:\n    - name: PLUGIN_SSH_BASEURL\n"
               "      value: ssh://git.example.org/\ningress:\n  create: true\n  host: git.example.org\n  path: /bitbucket\n")

@@ -20,7 +20,7 @@ import yaml
 from lab.errors import LabError
 from lab.proxies.traefik.tree import Tree, flags_tree, get, items, labels_tree, words
 from lab.reproduce.model import BundleFile, Source
-from lab.reproduce.settings import env_values, interpolate
+from lab.reproduce.settings import child, compose_yaml, env_values, interpolate, mapping_items, sequence
 
 _TRAEFIK_IMAGE = re.compile(r"(?:^|/)traefik(?::|$)", re.I)
 
@@ -50,14 +50,13 @@ def read_compose(bundle: Sequence[BundleFile]) -> ComposeTraefik:
     variables = env_values(bundle)
     flags, labelled = None, []
     for file in (f for f in bundle if f.kind == "compose"):
-        root = yaml.compose(file.path.read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
-        for name_node, service in _pairs(_child(root, "services")):
+        for name_node, service in mapping_items(child(compose_yaml(file), "services")):
             name = str(name_node.value)
-            image = str(getattr(_child(service, "image"), "value", "") or "")
-            command = _command(file, _child(service, "command"), variables)
+            image = str(getattr(child(service, "image"), "value", "") or "")
+            command = _command(file, child(service, "command"), variables)
             if _TRAEFIK_IMAGE.search(image) and command:
                 flags = flags_tree(command, f"command: of service {name} ({file.relpath})")
-            labels = _labels(file, _child(service, "labels"), variables)
+            labels = _labels(file, child(service, "labels"), variables)
             if any(key.lower().startswith(("traefik.http.", "traefik.tcp.")) for key, _, _ in labels):
                 labelled.append(_labelled(name, labels, file))
     return ComposeTraefik(flags, tuple(labelled))
@@ -129,37 +128,24 @@ def _command(file: BundleFile, node: yaml.Node | None, variables: dict[str, tupl
         return [(interpolate(word, variables, Source(file.relpath, line)), Source(file.relpath, line))
                 for word in str(node.value).split()]
     found = []
-    for item in _sequence(node):
+    for item in _scalars(node):
         source = Source(file.relpath, item.start_mark.line + 1)
         found.append((interpolate(str(item.value), variables, source), source))
     return found
 
 
 def _labels(file: BundleFile, node: yaml.Node | None, variables: dict[str, tuple[str, str]]) -> list[tuple[str, str, Source]]:
-    """(key, value, source) of each label, ``key=value`` list items or a mapping; ``$$`` is ``$``."""
+    """(key, value, source) of each label, ``key=value`` list items or a mapping."""
     pairs: list[tuple[str, str, int]] = []
     if isinstance(node, yaml.MappingNode):
         pairs = [(str(key.value), str(value.value), key.start_mark.line + 1) for key, value in node.value]
-    for item in _sequence(node):
+    for item in _scalars(node):
         key, _, value = str(item.value).partition("=")
         pairs.append((key.strip(), value, item.start_mark.line + 1))
-    found = []
-    for key, value, line in pairs:
-        source = Source(file.relpath, line)
-        escaped = value.replace("$$", "\0")
-        found.append((key, interpolate(escaped, variables, source).replace("\0", "$"), source))
-    return found
+    return [(key, interpolate(value, variables, Source(file.relpath, line)), Source(file.relpath, line))
+            for key, value, line in pairs]
 
 
-def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    return next((value for name, value in node.value if name.value == key), None)
-
-
-def _pairs(node: yaml.Node | None) -> list[tuple[yaml.Node, yaml.Node]]:
-    return list(node.value) if isinstance(node, yaml.MappingNode) else []
-
-
-def _sequence(node: yaml.Node | None) -> list[yaml.Node]:
-    return [item for item in node.value if isinstance(item, yaml.ScalarNode)] if isinstance(node, yaml.SequenceNode) else []
+def _scalars(node: yaml.Node | None) -> list[yaml.ScalarNode]:
+    """The scalar items of a YAML sequence (a list of flags or ``key=value`` labels)."""
+    return [item for item in sequence(node) if isinstance(item, yaml.ScalarNode)]
