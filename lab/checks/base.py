@@ -60,7 +60,8 @@ class CheckTarget:
     ssh_base_url_known: bool = True
     """False: the SSH base URL may be set in Bitbucket's database, which the lab cannot see."""
     proxy_kind: str | None = None
-    """nginx, apache or haproxy: which directives a hint names."""
+    """The front door's kind (``lab.proxies.KINDS``): which directives a hint names, which known
+    faults of its server a check allows for."""
     bitbucket_nodes: tuple[str, ...] = ("bitbucket",)
     stop_node: Callable[[str], Callable[[], None]] | None = None
     """Stops a Bitbucket node and returns what starts it again (``cluster.failover``)."""

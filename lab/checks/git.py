@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, passed
@@ -21,7 +22,7 @@ from lab.checks.pushing import Push, push_new_branch, push_verdict
 from lab.checks.uplink import Hold, held_uplink
 from lab.client import request_id
 from lab.fix.remedies import BODY_LIMIT, PROXY_TIMEOUT
-from lab.proxies import hint_for
+from lab.proxies import KINDS, hint_for
 
 
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
@@ -80,9 +81,11 @@ def git_auth_challenge(target: CheckTarget) -> Verdict:
 @check("git.clone", "real git clones over the public URL with credentials", FRONT_DOOR_TO_BITBUCKET,
        needs=THROUGH_FRONT_DOOR, slow=True)
 def git_clone(target: CheckTarget) -> Verdict:
-    with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
-        result = _clone(target, Path(work) / "repo")
-    return _git_verdict(result, f"git clone {target.git_url(password='***')} succeeds", target)
+    def clone() -> Verdict:
+        with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
+            result = _clone(target, Path(work) / "repo")
+        return _git_verdict(result, f"git clone {target.git_url(password='***')} succeeds", target)
+    return _tried_again_if_cut(target, clone)
 
 
 def _why_no_slow_repo(target: CheckTarget) -> str | None:
@@ -185,23 +188,66 @@ def _latest_body(target: CheckTarget) -> _BodyTiming | None:
     """Bitbucket's record of the latest request body this check sent (by its X-Request-ID):
     the push under way or just ended — git's small auth probe comes before a big push's
     body, and a check that pushes again is judged by its last push, never by an earlier one
-    that stalled. Each node of a cluster keeps its own records: asked until every node has
-    answered."""
+    that stalled."""
+    try:
+        records = [_BodyTiming(float(r["first_byte_at"]), float(r["last_byte_at"]), int(r["bytes"]), r.get("complete"))
+                   for r in _bitbucket_records(target, "body-timings", "requests") if r.get("first_byte_at")]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return max(records, key=lambda record: record.first_byte_at, default=None)
+
+
+def _bitbucket_records(target: CheckTarget, endpoint: str, key: str) -> list[dict[str, object]]:
+    """The stub's diagnostics ``/rest/lab/1.0/<endpoint>`` about this check's requests (by its
+    X-Request-ID), from every node: each node of a cluster keeps its own records, so the
+    proxy is asked until every node has answered."""
     tag, records, nodes_seen = request_id.get(), [], set()
     for _ in range(3 * len(target.bitbucket_nodes)):
-        response = target.users.session().get(target.url(f"/rest/lab/1.0/body-timings?id={tag}"), timeout=15)
+        response = target.users.session().get(target.url(f"/rest/lab/1.0/{endpoint}?id={tag}"), timeout=15)
         node = response.headers.get("X-Lab-Node", "")
         if node not in nodes_seen:
             nodes_seen.add(node)
             try:
-                records += [_BodyTiming(float(r["first_byte_at"]), float(r["last_byte_at"]), int(r["bytes"]),
-                                        r.get("complete")) for r in response.json().get("requests", [])
-                            if r.get("first_byte_at")]
-            except (ValueError, KeyError, TypeError):
-                return None
+                records += list(response.json().get(key, []))
+            except ValueError:
+                return []
         if len(nodes_seen) >= len(target.bitbucket_nodes):
             break
-    return max(records, key=lambda record: record.first_byte_at, default=None)
+    return records
+
+
+CUT_SHORT = re.compile(r"expected 'packfile'|expected flush after ref listing|bytes of body are still expected|"
+                       r"curl 18 |transfer closed with outstanding read data|unexpected disconnect while reading")
+"""What git says when a response it was reading ended early (no HTTP status of its own)."""
+
+
+def _tried_again_if_cut(target: CheckTarget, transfer: Callable[[], Verdict]) -> Verdict:
+    """``transfer()``'s verdict. Through a front door whose server has a known fault that
+    cuts responses Bitbucket gave (its kind's ``cuts_answered_responses``), a transfer git
+    saw cut short while Bitbucket answered every request of it (none with 5xx) is made
+    once more: through, it passes with the fault as its note; cut again, the second
+    failure is judged as itself — a fault that cuts every time is not that race."""
+    fault = KINDS[target.proxy_kind].cuts_answered_responses if target.proxy_kind in KINDS else ""
+    started = time.time()
+    first = transfer()
+    if first.ok or not fault or not CUT_SHORT.search(first.observed) or not _bitbucket_answered(target, started):
+        return first
+    second = transfer()
+    if not second.ok:
+        return second
+    return Verdict(True, f"{second.observed} at try 2 (the first was cut short in the front door although "
+                         f"Bitbucket answered it: {first.observed[:160]})", second.expected, note=fault)
+
+
+def _bitbucket_answered(target: CheckTarget, since: float) -> bool:
+    """Whether Bitbucket answered this check's requests since ``since`` — a POST among them
+    (git's transfer) — and none with a server error: the response git lost was given."""
+    try:
+        answers = [(str(a["method"]), int(str(a["status"]))) for a in _bitbucket_records(target, "answers", "answers")
+                   if float(str(a["at"])) >= since]
+    except (KeyError, TypeError, ValueError):
+        return False
+    return any(method == "POST" for method, _ in answers) and all(status < 500 for _, status in answers)
 
 
 def _why_no_h2(target: CheckTarget) -> str | None:
@@ -256,16 +302,24 @@ def _over(target: CheckTarget, version: str) -> tuple[str | None, str]:
     """What went wrong cloning and pushing with git forced to ``version`` (or None), and the
     push's note (a retried stall); GIT_TRACE_CURL proves which protocol curl really used."""
     forced = ["-c", f"http.version={version}"]
-    with tempfile.TemporaryDirectory(prefix="lab-h2-") as work:
-        clone = target.users.git([*forced, "clone", "--quiet", target.git_url(), str(Path(work) / "repo")],
-                                 trace_curl=True)
-        if clone.returncode != 0:
-            return f"clone: {_last_error(clone.stderr)}", ""
-        used = "HTTP/2" if re.search(r"ALPN[:,] server accepted (to use )?h2|using HTTP/2", clone.stderr) else "HTTP/1.1"
-        if used != version:
-            return f"curl used {used}, not {version}", ""
+    used: list[str] = []
+
+    def clone() -> Verdict:
+        with tempfile.TemporaryDirectory(prefix="lab-h2-") as work:
+            result = target.users.git([*forced, "clone", "--quiet", target.git_url(), str(Path(work) / "repo")],
+                                      trace_curl=True)
+        if result.returncode != 0:
+            return failed(f"clone: {_last_error(result.stderr)}", version)
+        used[:] = ["HTTP/2" if re.search(r"ALPN[:,] server accepted (to use )?h2|using HTTP/2", result.stderr)
+                   else "HTTP/1.1"]
+        return passed("cloned", version)
+    cloned = _tried_again_if_cut(target, clone)
+    if not cloned.ok:
+        return cloned.observed, ""
+    if used != [version]:
+        return f"curl used {used[0]}, not {version}", ""
     pushed = _push(target, large_payload() if version == "HTTP/2" else b"over HTTP/1.1\n", forced)
-    return (None, pushed.note) if pushed.ok else (f"push: {pushed.observed}", "")
+    return (None, pushed.note or cloned.note) if pushed.ok else (f"push: {pushed.observed}", "")
 
 
 def _last_error(stderr: str) -> str:
@@ -278,7 +332,7 @@ def _push(target: CheckTarget, payload: bytes, git_options: list[str] | None = N
     client's HTTP/2 bug, see H2_TAIL_STALL_NOTE) is tried again, up to H2_STALL_TRIES pushes in
     all: one through passes with the note — the topology carried the push; stalled every time,
     it fails naming the bug; another failure on a later try is judged as itself."""
-    pushed, stalls = _push_once(target, payload, git_options), 0
+    pushed, stalls = _tried_again_if_cut(target, lambda: _push_once(target, payload, git_options)), 0
     while not pushed.ok and stalls + 1 < H2_STALL_TRIES and _stalled_on_the_tail(target, len(payload)) is not None:
         stalls += 1
         pushed = _push_once(target, payload, git_options)

@@ -156,6 +156,10 @@ class ProxyKind:
     """A command whose output names the OpenSSL the image links (reports name one, from the
     first kind that has it); its pattern's group 1 is the version."""
     openssl_pattern: str = ""
+    cuts_answered_responses: str = ""
+    """A known fault of the server itself, no config's: it now and then cuts short a response
+    Bitbucket gave whole. Said as the note of a git transfer that went through at its second
+    try (``lab.checks.git``), with its sources and what avoids it; empty: no such fault."""
 
     @property
     def package(self) -> Path:
@@ -173,6 +177,16 @@ class ProxyKind:
     def config_noun(self) -> str:
         """"an nginx config": how a message names one of its files."""
         return self.config_words or f"a {self.label} config"
+
+
+GO_CUT_RESPONSES = (
+    "{label} is written in Go, whose HTTP/1 server closes a request's body as soon as the response starts: when "
+    "Bitbucket answers a request sent with a Content-Length (git's small POSTs) before {label}'s transport has "
+    "read that body once more for stray bytes, the transport drops its connection to Bitbucket and the response "
+    "is cut short (golang/go#40747, golang/go#57786). Measured here: about 1 git transfer in 100 with both cores "
+    "busy, none on an idle machine. {avoid}")
+"""The known fault of the Go front doors (:attr:`ProxyKind.cuts_answered_responses`), filled in
+by each Go kind with its name and what avoids it."""
 
 
 def resolve(reference: str) -> Any:

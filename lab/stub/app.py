@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lab.stub.config import StubSettings
 from lab.stub.connector import absolute_location, implied_base_url
-from lab.stub.exchange import BodyTimings, Exchange, Response
+from lab.stub.exchange import Answers, BodyTimings, Exchange, Response
 from lab.stub.git import GitRepositories
 
 SESSION_COOKIE = "BITBUCKETSESSIONID"
@@ -43,6 +43,7 @@ class BitbucketApp:
                                      settings.repos, settings.slow_repos)
         self._sessions: dict[str, str] = {}
         self.body_timings = BodyTimings()
+        self.answers = Answers()
         self.node_id = socket.gethostname()
         """Which Data Center node answers (``X-Lab-Node``): the container's host name."""
         self._lock = threading.Lock()
@@ -52,6 +53,7 @@ class BitbucketApp:
             "/rest/api/1.0/application-properties": self._application_properties,
             "/rest/lab/1.0/request": self._diagnostics,
             "/rest/lab/1.0/body-timings": self._body_timings,
+            "/rest/lab/1.0/answers": self._answers,
         }
 
     def handle(self, exchange: Exchange) -> Response:
@@ -157,6 +159,11 @@ class BitbucketApp:
         """When the bodies of the requests with ``?id=<X-Request-ID>`` arrived (lab diagnostics)."""
         request_id = urllib.parse.parse_qs(exchange.view.query).get("id", [""])[0]
         return _json(200, {"id": request_id, "requests": self.body_timings.of(request_id)})
+
+    def _answers(self, exchange: Exchange) -> Response:
+        """What Bitbucket answered to the requests with ``?id=<X-Request-ID>`` (lab diagnostics)."""
+        request_id = urllib.parse.parse_qs(exchange.view.query).get("id", [""])[0]
+        return _json(200, {"id": request_id, "answers": self.answers.of(request_id)})
 
     def _diagnostics(self, exchange: Exchange) -> Response:
         """What Bitbucket saw of this request, and the connector limits a check compares with

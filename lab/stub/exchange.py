@@ -161,3 +161,27 @@ class BodyTimings:
     def of(self, request_id: str) -> list[dict[str, object]]:
         with self._lock:
             return [dict(record) for record in self._records.get(request_id, [])]
+
+
+class Answers:
+    """What Bitbucket answered to each request with an X-Request-ID (method, path, status,
+    when): so the lab can tell a response the front door lost from one Bitbucket never gave
+    (``git.clone`` through a front door that cuts responses Bitbucket answered)."""
+
+    def __init__(self, keep: int = 200) -> None:
+        self._records: dict[str, list[dict[str, object]]] = {}
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def answered(self, request_id: str | None, method: str, path: str, status: int) -> None:
+        if not request_id:
+            return
+        record: dict[str, object] = {"method": method, "path": path, "status": status, "at": time.time()}
+        with self._lock:
+            self._records.setdefault(request_id, []).append(record)
+            while len(self._records) > self._keep:
+                self._records.pop(next(iter(self._records)))
+
+    def of(self, request_id: str) -> list[dict[str, object]]:
+        with self._lock:
+            return [dict(record) for record in self._records.get(request_id, [])]

@@ -137,6 +137,8 @@ class StubHandler(BaseHTTPRequestHandler):
             # must not reuse this one (it would race the close and lose the next request).
             response = dataclasses.replace(response, headers=[*response.headers, ("Connection", "close")])
         self._log_exchange(headers, response.status)
+        if not view.raw_path.startswith(f"{settings.context_path}/rest/lab/"):  # the lab asking, not a check's traffic
+            self.server.app.answers.answered(headers.get("x-request-id"), self.command, self.path, response.status)
         self._send(response, exchange.user, bitbucket_headers=not (answer and answer.page))
         if unread and not self.close_connection and not _swallowed(exchange, MAX_SWALLOW_BYTES):
             self.close_connection = True  # more unread than Tomcat swallows: it closes the connection

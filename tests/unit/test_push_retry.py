@@ -15,6 +15,8 @@ from lab.checks.base import CheckTarget, Verdict, failed, passed
 from lab.client import Vantage, request_id
 from tests.unit.stubutil import raw_request, running_stub
 
+TARGET = CheckTarget(public_url="http://bitbucket.lab.test", users=Vantage(socks_port=None, ca_file=None))
+"""Scripted pushes never reach it; its kind (none) has no fault that cuts responses."""
 STALLED = git._BodyTiming(first_byte_at=1.0, last_byte_at=2.0, size=20 << 20, complete=None)
 
 
@@ -41,33 +43,33 @@ REFUSED = (failed("git exited 1: HTTP 413", "push succeeds", "raise client_max_b
 
 def test_a_push_through_at_the_first_try_is_pushed_once_and_has_no_note(monkeypatch):
     pushes = _script(monkeypatch, [THROUGH])
-    verdict = git._push(None, b"x")
+    verdict = git._push(TARGET, b"x")
     assert verdict.ok is True and verdict.note == "" and pushes == [1]
 
 
 def test_a_stalled_push_through_at_the_third_try_passes_naming_the_client_bug(monkeypatch):
     pushes = _script(monkeypatch, [STALL, STALL, THROUGH])
-    verdict = git._push(None, b"x")
+    verdict = git._push(TARGET, b"x")
     assert verdict.ok is True and "at try 3" in verdict.observed and verdict.note == git.H2_TAIL_STALL_NOTE
     assert pushes == [1, 2, 3]
 
 
 def test_a_push_stalled_every_time_fails_after_three_tries_naming_the_client_bug(monkeypatch):
     pushes = _script(monkeypatch, [STALL, STALL, STALL, THROUGH])
-    verdict = git._push(None, b"x")
+    verdict = git._push(TARGET, b"x")
     assert verdict.ok is False and "3 times in a row" in verdict.observed and verdict.fix == git.H2_TAIL_STALL_NOTE
     assert pushes == [1, 2, 3]
 
 
 def test_another_failure_after_a_stall_is_judged_as_itself(monkeypatch):
     pushes = _script(monkeypatch, [STALL, REFUSED])
-    verdict = git._push(None, b"x")
+    verdict = git._push(TARGET, b"x")
     assert verdict == REFUSED[0] and pushes == [1, 2]
 
 
 def test_a_failure_that_is_not_a_stall_is_not_pushed_again(monkeypatch):
     pushes = _script(monkeypatch, [REFUSED, THROUGH])
-    assert git._push(None, b"x") == REFUSED[0] and pushes == [1]
+    assert git._push(TARGET, b"x") == REFUSED[0] and pushes == [1]
 
 
 def _send_cut_short(port: int, tag: str, length: int, sent: int) -> None:

