@@ -97,6 +97,10 @@ class ProxyKind:
     """Its routes and certificates come from a provider a moment after it listens (Traefik's
     file provider: about 0.6 s): readiness waits until the public URL answers with something
     else than a failed handshake or a 404 (bounded), so the first check does not race it."""
+    placeholder_certificate: str = ""
+    """The subject CN of the certificate the server serves before its own are loaded
+    (Traefik's ``TRAEFIK DEFAULT CERT``: an ACME resolver's certificates from ``acme.json``
+    come a moment after the routes). Readiness waits, bounded, while it is served."""
     http2_edit: tuple[str, str] | None = None
     """``--http2``: (text of the recommended TLS site, the same offering h2)."""
     rejections: tuple[Rejection, ...] = ()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -83,7 +84,19 @@ def wait_until_ready(running: RunningTopology) -> None:
         status = functools.partial(probes.status_of, session, running.public_url + "/status")
         # Routes that land ~0.6 s after the listeners are looked for as often as a node's port.
         poll_s = POLL_S if _routes_after_listening(proxy) else UPSTREAM_POLL_S
-        wait(upstream_strategies(proxy, status), time.monotonic() + UPSTREAM_UP_TIMEOUT_S, poll_s)
+        placeholder = _placeholder_probe(running, proxy)
+        wait(upstream_strategies(proxy, status, placeholder), time.monotonic() + UPSTREAM_UP_TIMEOUT_S, poll_s)
+
+
+def _placeholder_probe(running: RunningTopology, proxy: Node) -> Callable[[], bool] | None:
+    """Whether the front door still serves its kind's placeholder certificate; None for a
+    kind without one or a plain-HTTP public URL."""
+    placeholder = KINDS[proxy.kind].placeholder_certificate if proxy.kind in KINDS else ""
+    parts = urllib.parse.urlsplit(running.public_url)
+    if not placeholder or parts.scheme != "https" or parts.hostname is None:
+        return None
+    vantage, host, port = running.vantage("outside"), parts.hostname, parts.port or 443
+    return functools.partial(probes.serves_certificate_named, lambda: vantage.connect(host, port), host, placeholder)
 
 
 def wait_for_node(node: Node, address: str, seen: NodeProbes, deadline: float, release: str,
@@ -116,11 +129,13 @@ def node_strategies(node: Node, seen: NodeProbes, release: str, host_node: Node 
     return strategies
 
 
-def upstream_strategies(proxy: Node, status: Callable[[], int | None]) -> list[Strategy]:
+def upstream_strategies(proxy: Node, status: Callable[[], int | None],
+                        placeholder_served: Callable[[], bool] | None = None) -> list[Strategy]:
     """The public URL answers as it will: its routes live (a kind that applies them after
     it listens), then anything but a health check's 503/504."""
     up = UpstreamUp(status)
-    return [AllOf(RoutesLive(status), up)] if _routes_after_listening(proxy) else [up]
+    routes = RoutesLive(status, placeholder_served=placeholder_served)
+    return [AllOf(routes, up)] if _routes_after_listening(proxy) else [up]
 
 
 def _routes_after_listening(proxy: Node) -> bool:

@@ -5,10 +5,14 @@ themselves never talk to Docker.
 
 from __future__ import annotations
 
+import socket
+import ssl
 import warnings
 from collections.abc import Callable
 
 import requests
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
@@ -80,3 +84,19 @@ def status_of(session: requests.Session, url: str) -> int | None:
             return session.get(url, timeout=5, allow_redirects=False).status_code
         except requests.RequestException:
             return None
+
+
+def serves_certificate_named(connect: Callable[[], socket.socket], server_name: str, common_name: str) -> bool:
+    """Whether the TLS server at ``connect()`` presents, for ``server_name``, a certificate
+    whose subject CN is ``common_name``; False without a handshake (the checks judge that)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with connect() as raw, context.wrap_socket(raw, server_hostname=server_name) as tls:
+            der = tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError):
+        return False
+    if der is None:
+        return False
+    names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return any(name.value == common_name for name in names)

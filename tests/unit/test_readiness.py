@@ -130,6 +130,44 @@ def test_routes_count_as_live_once_the_url_answers_other_than_404_or_a_failed_ha
     assert isinstance(RoutesLive(Answers(status)).check(at(elapsed)), Ready) is ready
 
 
+@pytest.mark.parametrize("placeholder,elapsed,ready", [
+    (True, 0.5, False), (False, 0.5, True), (True, ROUTES_SETTLE_S + 0.1, True)])
+def test_routes_answering_count_as_live_only_once_the_placeholder_certificate_is_gone_or_the_settle_time_passed(
+        placeholder, elapsed, ready):
+    routes = RoutesLive(Answers(200), placeholder_served=Answers(placeholder))
+    assert isinstance(routes.check(at(elapsed)), Ready) is ready
+
+
+def test_the_placeholder_probe_names_the_certificate_a_tls_server_presents_and_says_no_without_a_handshake(tmp_path):
+    import socket
+    import ssl
+    import threading
+
+    import trustme
+
+    from lab.readiness.probes import serves_certificate_named
+    ca = trustme.CA()
+    leaf = ca.issue_cert("placeholder.invalid", common_name="TRAEFIK DEFAULT CERT")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    leaf.configure_cert(context)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(2):
+            connection, _ = listener.accept()
+            try:
+                context.wrap_socket(connection, server_side=True).close()
+            except (OSError, ssl.SSLError):
+                connection.close()
+    threading.Thread(target=serve, daemon=True).start()
+    connect = lambda: socket.create_connection(("127.0.0.1", port), timeout=5)  # noqa: E731
+    assert serves_certificate_named(connect, "bitbucket.lab.test", "TRAEFIK DEFAULT CERT") is True
+    assert serves_certificate_named(connect, "bitbucket.lab.test", "bitbucket.lab.test") is False
+    listener.close()
+    assert serves_certificate_named(connect, "bitbucket.lab.test", "TRAEFIK DEFAULT CERT") is False
+
+
 @pytest.mark.parametrize("status,ready", [(503, False), (504, False), (502, True), (200, True), (404, True), (None, True)])
 def test_the_upstream_counts_as_up_on_any_answer_but_a_health_checks_503_or_504(status, ready):
     assert isinstance(UpstreamUp(Answers(status)).check(at(0.0)), Ready) is ready

@@ -159,4 +159,5 @@ def test_two_check_pushes_of_one_payload_send_different_blobs(http_stub, tmp_pat
     repository = next((tmp_path / "home").rglob("LAB/repo.git"))
     blobs = {DIRECT.git(["--git-dir", str(repository), "rev-parse", f"{push.remote_has}:payload.bin"]).stdout
              for push in (first, second)}
-    assert first.landed and second.landed and len(blobs) == 2 and "" not in blobs
+    refused = [push.refused.stderr for push in (first, second) if push.refused is not None]
+    assert first.landed and second.landed and len(blobs) == 2 and "" not in blobs, refused

@@ -43,6 +43,7 @@ KIND = ProxyKind(
            "i=0; while kill -0 \"$pid\" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done",
     reload_waits_for_workers=False,
     routes_after_listening=True,
+    placeholder_certificate="TRAEFIK DEFAULT CERT",
     version_command=("traefik", "version"),
     version_pattern=r"Version:\s+v?([\w.]+)",
     version_prefix="Traefik/",
