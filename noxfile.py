@@ -32,10 +32,10 @@ def tests(session: nox.Session) -> None:
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
-    session.run("pytest", "-n", "2", "--dist", "loadgroup", "-m", "not exclusive and not versions and not go_front_door",
+    session.run("pytest", "-n", "2", "--dist", "loadgroup", "-m", "not exclusive and not versions",
                 "--junitxml=reports/junit.xml")
     # The proxies of the other Debian releases: their images are built here on first use.
-    session.run("pytest", "-n", "2", "--dist", "loadgroup", "-m", "versions and not go_front_door",
+    session.run("pytest", "-n", "2", "--dist", "loadgroup", "-m", "versions",
                 "--junitxml=reports/junit-versions.xml")
     # `down --all` removes every lab object on the engine: it must not run beside other tests.
     session.run("pytest", "-m", "exclusive", "--junitxml=reports/junit-exclusive.xml")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from lab.proxies import KINDS
 from lab.topology import catalog, load_topology
+
+
+def _known_server_fault(name: str) -> str | None:
+    """The note a check passing at its second try names for this topology's front door."""
+    proxy = load_topology(name).proxy
+    return KINDS[proxy.kind].cuts_answered_responses or None if proxy and proxy.kind in KINDS else None
 
 
 @pytest.mark.parametrize("name", catalog())
@@ -13,7 +20,10 @@ def test_recommended_topology_passes_every_check_that_applies_and_a_real_browser
     results = lab_checks(lab_topology(name, browser=True))
     failures = {id_: f"{r.observed} | fix: {r.hint}" for id_, r in results.items() if r.ok is False}
     assert failures == {}
-    assert {id_: r.hint for id_, r in results.items() if r.ok and r.hint} == {}  # no findings on the recommended
+    # No findings on the recommended. A transfer its own server cut once (a Go front door, README
+    # "Known fault") passes at its second try with that fault as its note: no finding of the config.
+    known = _known_server_fault(name)
+    assert {id_: r.hint for id_, r in results.items() if r.ok and r.hint and r.hint != known} == {}
     not_applicable = {"git.clone-slow", "http2.git"}  # no slow repository; HTTP/2 is off unless --http2
     if not load_topology(name).clustered:
         not_applicable |= {"session.affinity", "cluster.failover"}  # one Bitbucket node
