@@ -309,7 +309,7 @@ def _over(target: CheckTarget, version: str) -> tuple[str | None, str]:
             result = target.users.git([*forced, "clone", "--quiet", target.git_url(), str(Path(work) / "repo")],
                                       trace_curl=True)
         if result.returncode != 0:
-            return failed(f"clone: {_last_error(result.stderr)}", version)
+            return Verdict(False, f"clone: {_last_error(result.stderr)}", version)  # judged by http2_git
         used[:] = ["HTTP/2" if re.search(r"ALPN[:,] server accepted (to use )?h2|using HTTP/2", result.stderr)
                    else "HTTP/1.1"]
         return passed("cloned", version)

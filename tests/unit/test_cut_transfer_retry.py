@@ -9,6 +9,7 @@ when it drops its connection to Bitbucket (golang/go#40747)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab.checks.base import CheckTarget
-from lab.checks.git import git_clone, git_push
+from lab.checks.git import _over, git_clone, git_push
 from lab.client import Vantage, request_id
 from lab.proxies import KINDS
 from tests.unit.stubutil import running_stub
@@ -131,3 +132,14 @@ def test_a_push_cut_once_through_a_go_front_door_passes_at_its_second_try_with_t
     verdict = git_push(front_door(GO_KIND, cuts=1))
     assert verdict.ok is True and "at try 2" in verdict.observed
     assert verdict.note == KINDS[GO_KIND].cuts_answered_responses
+
+
+def test_http2_gits_clone_cut_once_through_a_go_front_door_goes_on_to_its_push_with_the_fault_as_note(front_door):
+    problem, note = _over(front_door(GO_KIND, cuts=1), "HTTP/1.1")
+    assert problem is None and note == KINDS[GO_KIND].cuts_answered_responses
+
+
+def test_http2_gits_clone_refused_names_gits_error_and_is_not_made_again(front_door):
+    target = dataclasses.replace(front_door(GO_KIND, cuts=0), password="not-the-password")
+    problem, note = _over(target, "HTTP/1.1")
+    assert problem is not None and problem.startswith("clone: ") and "Authentication failed" in problem and note == ""
