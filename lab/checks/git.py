@@ -302,22 +302,21 @@ def _over(target: CheckTarget, version: str) -> tuple[str | None, str]:
     """What went wrong cloning and pushing with git forced to ``version`` (or None), and the
     push's note (a retried stall); GIT_TRACE_CURL proves which protocol curl really used."""
     forced = ["-c", f"http.version={version}"]
-    used: list[str] = []
 
     def clone() -> Verdict:
+        """Passed, its observed beginning with the protocol curl really used."""
         with tempfile.TemporaryDirectory(prefix="lab-h2-") as work:
             result = target.users.git([*forced, "clone", "--quiet", target.git_url(), str(Path(work) / "repo")],
                                       trace_curl=True)
         if result.returncode != 0:
             return Verdict(False, f"clone: {_last_error(result.stderr)}", version)  # judged by http2_git
-        used[:] = ["HTTP/2" if re.search(r"ALPN[:,] server accepted (to use )?h2|using HTTP/2", result.stderr)
-                   else "HTTP/1.1"]
-        return passed("cloned", version)
+        h2 = re.search(r"ALPN[:,] server accepted (to use )?h2|using HTTP/2", result.stderr)
+        return passed(f"{'HTTP/2' if h2 else 'HTTP/1.1'} cloned", version)
     cloned = _tried_again_if_cut(target, clone)
     if not cloned.ok:
         return cloned.observed, ""
-    if used != [version]:
-        return f"curl used {used[0]}, not {version}", ""
+    if (used := cloned.observed.split()[0]) != version:
+        return f"curl used {used}, not {version}", ""
     pushed = _push(target, large_payload() if version == "HTTP/2" else b"over HTTP/1.1\n", forced)
     return (None, pushed.note or cloned.note) if pushed.ok else (f"push: {pushed.observed}", "")
 

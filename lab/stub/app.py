@@ -7,6 +7,7 @@ path, as Bitbucket's own code writes them; the connector makes them absolute.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from lab.stub.config import StubSettings
 from lab.stub.connector import absolute_location, implied_base_url
-from lab.stub.exchange import Answers, BodyTimings, Exchange, Response
+from lab.stub.exchange import Answers, BodyTimings, Exchange, RecordsById, Response
 from lab.stub.git import GitRepositories
 
 SESSION_COOKIE = "BITBUCKETSESSIONID"
@@ -52,8 +53,8 @@ class BitbucketApp:
             "/login": self._login_form, "/j_atl_security_check": self._login_post,
             "/rest/api/1.0/application-properties": self._application_properties,
             "/rest/lab/1.0/request": self._diagnostics,
-            "/rest/lab/1.0/body-timings": self._body_timings,
-            "/rest/lab/1.0/answers": self._answers,
+            "/rest/lab/1.0/body-timings": functools.partial(self._records, self.body_timings, "requests"),
+            "/rest/lab/1.0/answers": functools.partial(self._records, self.answers, "answers"),
         }
 
     def handle(self, exchange: Exchange) -> Response:
@@ -155,15 +156,12 @@ class BitbucketApp:
                             b"Authentication required\n")
         return self.repos.serve(exchange, project, slug, tail)
 
-    def _body_timings(self, exchange: Exchange) -> Response:
-        """When the bodies of the requests with ``?id=<X-Request-ID>`` arrived (lab diagnostics)."""
+    @staticmethod
+    def _records(store: RecordsById, key: str, exchange: Exchange) -> Response:
+        """The records ``store`` keeps of the requests with ``?id=<X-Request-ID>`` (lab
+        diagnostics: when their bodies arrived, what Bitbucket answered them), under ``key``."""
         request_id = urllib.parse.parse_qs(exchange.view.query).get("id", [""])[0]
-        return _json(200, {"id": request_id, "requests": self.body_timings.of(request_id)})
-
-    def _answers(self, exchange: Exchange) -> Response:
-        """What Bitbucket answered to the requests with ``?id=<X-Request-ID>`` (lab diagnostics)."""
-        request_id = urllib.parse.parse_qs(exchange.view.query).get("id", [""])[0]
-        return _json(200, {"id": request_id, "answers": self.answers.of(request_id)})
+        return _json(200, {"id": request_id, key: store.of(request_id)})
 
     def _diagnostics(self, exchange: Exchange) -> Response:
         """What Bitbucket saw of this request, and the connector limits a check compares with

@@ -123,14 +123,29 @@ def _iter_chunked(rfile: ByteReader) -> Iterator[bytes]:
         rfile.readline(1024)
 
 
-class BodyTimings:
-    """When each request's body arrived (by X-Request-ID): the first and last byte, and how
-    much — so the lab can tell a proxy that streams a push from one that spools it first."""
+class RecordsById:
+    """Records kept by X-Request-ID, for the lab's diagnostics: the latest ``keep`` ids,
+    each with its records in arrival order; a record added is the same dict later updated."""
 
     def __init__(self, keep: int = 200) -> None:
         self._records: dict[str, list[dict[str, object]]] = {}
         self._keep = keep
         self._lock = threading.Lock()
+
+    def add(self, request_id: str, record: dict[str, object]) -> None:
+        with self._lock:
+            self._records.setdefault(request_id, []).append(record)
+            while len(self._records) > self._keep:
+                self._records.pop(next(iter(self._records)))
+
+    def of(self, request_id: str) -> list[dict[str, object]]:
+        with self._lock:
+            return [dict(record) for record in self._records.get(request_id, [])]
+
+
+class BodyTimings(RecordsById):
+    """When each request's body arrived (by X-Request-ID): the first and last byte, and how
+    much — so the lab can tell a proxy that streams a push from one that spools it first."""
 
     def timed(self, request_id: str | None, path: str, body: Iterator[bytes]) -> Iterator[bytes]:
         """``body``, recording its timing under ``request_id`` as it is read, and whether it
@@ -141,10 +156,7 @@ class BodyTimings:
             return
         record: dict[str, object] = {"path": path, "headers_at": time.time(), "first_byte_at": None,
                                      "last_byte_at": None, "bytes": 0, "complete": None}
-        with self._lock:
-            self._records.setdefault(request_id, []).append(record)
-            while len(self._records) > self._keep:
-                self._records.pop(next(iter(self._records)))
+        self.add(request_id, record)
         try:
             for data in body:
                 now = time.time()
@@ -158,30 +170,12 @@ class BodyTimings:
             return
         record["complete"] = True
 
-    def of(self, request_id: str) -> list[dict[str, object]]:
-        with self._lock:
-            return [dict(record) for record in self._records.get(request_id, [])]
 
-
-class Answers:
+class Answers(RecordsById):
     """What Bitbucket answered to each request with an X-Request-ID (method, path, status,
     when): so the lab can tell a response the front door lost from one Bitbucket never gave
     (``git.clone`` through a front door that cuts responses Bitbucket answered)."""
 
-    def __init__(self, keep: int = 200) -> None:
-        self._records: dict[str, list[dict[str, object]]] = {}
-        self._keep = keep
-        self._lock = threading.Lock()
-
     def answered(self, request_id: str | None, method: str, path: str, status: int) -> None:
-        if not request_id:
-            return
-        record: dict[str, object] = {"method": method, "path": path, "status": status, "at": time.time()}
-        with self._lock:
-            self._records.setdefault(request_id, []).append(record)
-            while len(self._records) > self._keep:
-                self._records.pop(next(iter(self._records)))
-
-    def of(self, request_id: str) -> list[dict[str, object]]:
-        with self._lock:
-            return [dict(record) for record in self._records.get(request_id, [])]
+        if request_id:
+            self.add(request_id, {"method": method, "path": path, "status": status, "at": time.time()})
