@@ -22,6 +22,7 @@ from docker.errors import APIError, NotFound
 
 from lab.checks import CheckResult
 from lab.checks.base import REGISTRY, Evidence
+from lab.checks.explain import is_records_question
 from lab import sent
 from lab.logsigs import explain, is_error_line
 from lab.proxies import KINDS
@@ -149,10 +150,13 @@ def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Lin
     # while checks run side by side.
     # A line tied by its connection or request line must also fall in the check's run: a kept
     # topology's log holds earlier runs' requests too.
+    # The lab's own questions about the check's records carry its id but are not its traffic.
+    proxy_lines = [line for line in proxy_lines if not is_records_question(line.text)]
     own = [line.text for line in proxy_lines if tag in line.text or (in_window(line.at) and run.tied(line.text, tag))]
     meanwhile = [line.text for line in proxy_lines if line.text not in own and in_window(line.at)
                  and (is_error_line(line.text) or _refused_untagged(line.text))]
-    arrived = [_stub_view(line.text) for line in stub_lines if tag in line.text and "LAB-REQUEST" in line.text]
+    arrived = [_stub_view(line.text) for line in stub_lines
+               if tag in line.text and "LAB-REQUEST" in line.text and not is_records_question(line.text)]
     note = "" if arrived else "no request of this check reached Bitbucket: the proxy answered (or refused) it itself"
     if not own:
         note += ("; " if note else "") + "the proxy logged nothing that names this check's requests"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, passed
-from lab.checks.explain import connector_hint
+from lab.checks.explain import RECORDS_PATH, connector_hint
 from lab.checks.probe import early_status_for_body, open_socket
 from lab.checks.pushing import Push, push_new_branch, push_verdict
 from lab.checks.uplink import Hold, held_uplink
@@ -171,7 +171,7 @@ def _held_push(target: CheckTarget) -> Hold | Verdict | None:
 def _receiving_body(target: CheckTarget, tag: str | None) -> bool:
     """Whether a Bitbucket node is reading a request body of this check right now (some
     bytes in, not yet all: git's 4-byte auth probe before a big push has ended by then)."""
-    response = target.users.session().get(target.url(f"/rest/lab/1.0/body-timings?id={tag}"), timeout=5)
+    response = target.users.session().get(target.url(RECORDS_PATH.format(endpoint="body-timings", tag=tag)), timeout=5)
     return any(record.get("first_byte_at") and record.get("complete") is None
                for record in response.json().get("requests", []))
 
@@ -203,7 +203,7 @@ def _bitbucket_records(target: CheckTarget, endpoint: str, key: str) -> list[dic
     proxy is asked until every node has answered."""
     tag, records, nodes_seen = request_id.get(), [], set()
     for _ in range(3 * len(target.bitbucket_nodes)):
-        response = target.users.session().get(target.url(f"/rest/lab/1.0/{endpoint}?id={tag}"), timeout=15)
+        response = target.users.session().get(target.url(RECORDS_PATH.format(endpoint=endpoint, tag=tag)), timeout=15)
         node = response.headers.get("X-Lab-Node", "")
         if node not in nodes_seen:
             nodes_seen.add(node)

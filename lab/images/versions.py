@@ -25,10 +25,11 @@ from lab.sweep import owner_labels
 if TYPE_CHECKING:
     from lab.runtime import RunningTopology
 
-_OPENSSL = next(kind for kind in KINDS.values() if kind.openssl_command)
+_OPENSSL = next((kind for kind in KINDS.values() if kind.openssl_command), None)
+"""The first kind whose image names the OpenSSL it links; None: reports name no OpenSSL."""
 COMMANDS: dict[str, tuple[str, list[str], str]] = {
     **{name: (name, list(kind.version_command), kind.version_pattern) for name, kind in KINDS.items()},
-    "openssl": (_OPENSSL.name, list(_OPENSSL.openssl_command), _OPENSSL.openssl_pattern)}
+    **({"openssl": (_OPENSSL.name, list(_OPENSSL.openssl_command), _OPENSSL.openssl_pattern)} if _OPENSSL else {})}
 """What to run in which image, and where its version is in the output."""
 
 
@@ -84,7 +85,9 @@ def lab_versions(release: str, running_kinds: tuple[str, ...] = (), progress: Pr
     if running_kinds:  # ensure_images(()) would mean every image
         tags.update(ensure_images(running_kinds, progress, release))
     versions = image_versions(tags) if tags else {}
-    names = {**{name: kind.label for name, kind in KINDS.items()}, "openssl": f"OpenSSL ({COMMANDS['openssl'][0]} image)"}
+    names = {name: kind.label for name, kind in KINDS.items()}
+    if _OPENSSL is not None:
+        names["openssl"] = f"OpenSSL ({_OPENSSL.name} image)"
     shown = {names[what]: version for what, version in versions.items()}
     try:
         git = subprocess.run(["git", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()

@@ -22,9 +22,10 @@ CASES = Path(__file__).resolve().parents[1] / "cases"
 TIMEOUT_S = 900
 
 
-def fix_run(case: str, out: Path) -> dict:
-    """``reproduce --fix --fix-out out --json`` of a saved case, as a user runs it."""
-    command = [sys.executable, "-m", "lab", "reproduce", str(CASES / case / "bundle"), "--fix", "--fix-out", str(out),
+def fix_run(case: str | Path, out: Path) -> dict:
+    """``reproduce --fix --fix-out out --json`` of a saved case (or a bundle folder), as a user runs it."""
+    bundle = case if isinstance(case, Path) else CASES / case / "bundle"
+    command = [sys.executable, "-m", "lab", "reproduce", str(bundle), "--fix", "--fix-out", str(out),
                "--json", "--no-keep", "--no-browser"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=dict(os.environ))
     assert result.stdout.strip(), result.stderr[-3000:]
@@ -96,6 +97,22 @@ def test_a_case_whose_causes_are_file_edits_gets_a_minimal_patch_verified_in_the
     assert (out / patch_file).read_text() == fix["patch"]
     assert (CASES / case / "bundle").exists()  # the customer's own files are untouched: the patch is of a copy
     assert reproduced_verdicts(out / "bundle", tmp_path) == fix["after"]
+
+
+def test_a_caddyfile_body_limit_beside_the_bitbucket_site_is_lifted_and_the_jira_site_left_alone(tmp_path):
+    from tests.e2e.test_reproduce_shapes import CADDYFILE
+
+    jira_limit = "\trequest_body {\n\t\tmax_size 5MB\n\t}\n\treverse_proxy jira"
+    caddyfile = CADDYFILE.format(limit="\trequest_body {\n\t\tmax_size 1MB\n\t}\n").replace(
+        "\treverse_proxy jira", jira_limit)
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "Caddyfile").write_text(caddyfile)
+
+    fix = fix_run(tmp_path / "bundle", tmp_path / "fix")["fix"]
+
+    assert changed_lines(fix["patch"]) == ["-\t\tmax_size 1MB", "+\t\tmax_size 0"]
+    assert (fix["before"]["git.push-large"], fix["after"]["git.push-large"]) == ("fail", "pass")
+    assert "max_size 5MB" in (tmp_path / "fix" / "bundle" / "Caddyfile").read_text()  # Jira's limit is Jira's
 
 
 def test_a_leaf_only_certificate_gets_the_instruction_to_send_the_chain_and_no_patch(tmp_path):
@@ -176,6 +193,9 @@ CATALOG_PATCHED = {  # the failure catalog's variants whose causes are all file 
     "bitbucket allowing 64 kb of headers behind nginx at its default 8k buffers": ["+    large_client_header_buffers 4 64k;"],
     "nginx spooling pushes into its default body limit fails them": [
         "-    client_max_body_size 1m;", "+    client_max_body_size 0;"],
+    "caddy request_body max_size answers a big push with 413": ["-\t\tmax_size 1MB", "+\t\tmax_size 0"],
+    "caddy response_header_timeout cuts a slow clone": [
+        "-\t\t\t\tresponse_header_timeout 1s", "+\t\t\t\tresponse_header_timeout 10m"],
 }
 CATALOG_INSTRUCTED = {  # the rest: why the lab prints an instruction and no patch
     "leaf served without its intermediate": "a certificate the customer must get (no full chain in the drop-ins)",
@@ -201,13 +221,14 @@ CATALOG_INSTRUCTED = {  # the rest: why the lab prints an instruction and no pat
     "ssh frontend idle timeout shorter than bitbucket's silence cuts ssh pushes": "the SSH frontend is not the anchor",
     "cluster without affinity logs users out": "an upstream-block edit: no edit kind for it yet",
     "cluster without health checks keeps sending users to a dead node": "server-line options: no edit kind for it yet",
-    "caddy request_body max_size answers a big push with 413": "Caddyfile edits are not made yet",
-    "caddy handle_path strips the context path before bitbucket sees it": "Caddyfile edits are not made yet",
-    "caddy response_header_timeout cuts a slow clone": "Caddyfile edits are not made yet",
-    "traefik sanitizePath at its default merges // before bitbucket sees it": "Traefik files are not read yet",
-    "traefik buffering middleware answers a big push with 413": "Traefik files are not read yet",
-    "traefik stripPrefix strips the context path before bitbucket sees it": "Traefik files are not read yet",
-    "traefik responseHeaderTimeout cuts a slow clone": "Traefik files are not read yet",
+    "caddy handle_path strips the context path before bitbucket sees it": "a route block to rename (`handle_path` → "
+                                                                          "`handle`): no edit kind for it yet",
+    **dict.fromkeys([
+        "traefik sanitizePath at its default merges // before bitbucket sees it",
+        "traefik buffering middleware answers a big push with 413",
+        "traefik stripPrefix strips the context path before bitbucket sees it",
+        "traefik responseHeaderTimeout cuts a slow clone"],
+        "the lab runs its translation of Traefik's files, not the files: --fix is not offered"),
 }
 
 

@@ -234,3 +234,27 @@ def test_the_logs_replace_a_failed_checks_fix_and_cause_and_leave_a_passed_check
     assert (failed_after.verdict.fix, failed_after.verdict.cause, failed_after.evidence) == ("the log's fix", "log:x",
                                                                                              logged)
     assert (passed_after.verdict.note, passed_after.verdict.fix, passed_after.evidence) == ("a note", "", logged)
+
+
+def test_the_labs_own_question_about_a_checks_records_is_not_evidence_that_its_request_reached_bitbucket():
+    # Caddy refused the push with 413; the check then asked Bitbucket for its body timings, with its own id.
+    question = f"/bitbucket/rest/lab/1.0/body-timings?id={PUSH_LARGE}"
+    proxy = [_Line(at(1), f'10.0.0.3 "POST /bitbucket/scm/LAB/repo.git/git-receive-pack HTTP/1.1" 413 0 '
+                          f'rid={PUSH_LARGE} upstream=- ustatus=- rt=0.1 conn=41'),
+             _Line(at(2), f'10.0.0.3 "GET {question} HTTP/1.1" 200 40 rid={PUSH_LARGE} upstream=10.0.0.5:7990 '
+                          'ustatus=200 rt=0.0 conn=43')]
+    stub = [_Line(at(2), "LAB-REQUEST " + json.dumps({"method": "GET", "uri": question, "version": "HTTP/1.1",
+                                                       "host": "bitbucket.lab.test", "status": 200, "rid": PUSH_LARGE}))]
+    push = CheckResult("git.push-large", failed("413", "pushed", "the proxy refuses large bodies"), seconds=3,
+                       started=at(0), request_id=PUSH_LARGE)
+
+    after = _with_evidence(push, "nginx", proxy, stub, run=_Run((PUSH_LARGE,), {}))
+
+    assert after.evidence.bitbucket == ()
+    assert "no request of this check reached Bitbucket" in after.evidence.note
+    assert [line for line in after.evidence.proxy if "rest/lab" in line] == [] and len(after.evidence.proxy) == 1
+    # negative control: the push itself, had it reached Bitbucket, is evidence that it did
+    reached = stub + [_Line(at(1), "LAB-REQUEST " + json.dumps({
+        "method": "POST", "uri": "/bitbucket/scm/LAB/repo.git/git-receive-pack", "version": "HTTP/1.1",
+        "host": "bitbucket.lab.test", "status": 200, "rid": PUSH_LARGE}))]
+    assert len(_with_evidence(push, "nginx", proxy, reached, run=_Run((PUSH_LARGE,), {})).evidence.bitbucket) == 1

@@ -191,3 +191,58 @@ def test_an_nginx_directive_sharing_its_line_with_another_is_changed_and_the_oth
     result = apply_edits(site, "nginx", [SetDirective("ssl_protocols", "TLSv1.2 TLSv1.3", "server")], Anchor(5))
     assert result.text == site.replace("ssl_protocols TLSv1 TLSv1.2;", "ssl_protocols TLSv1.2 TLSv1.3;")
     assert result.outcomes[0].status is Status.APPLIED
+
+
+CADDYFILE = """git.example.org {
+\trequest_body {
+\t\tmax_size 1MB
+\t}
+\thandle /bitbucket* {
+\t\treverse_proxy bitbucket:7990 {
+\t\t\ttransport http {
+\t\t\t\tdial_timeout 5s
+\t\t\t}
+\t\t}
+\t}
+}
+
+wiki.example.org {
+\trequest_body {
+\t\tmax_size 5MB
+\t}
+\treverse_proxy confluence:8090
+}
+"""
+
+
+def test_a_caddy_body_limit_beside_the_route_is_lifted_in_place():
+    result = apply_edits(CADDYFILE, "caddy", [SetDirective("max_size", "0", "request_body")], Anchor(6))
+    assert result.outcomes[0].status is Status.APPLIED
+    assert changed_lines(CADDYFILE, result.text) == ["-\t\tmax_size 1MB", "+\t\tmax_size 0"]
+
+
+def test_a_caddy_timeout_goes_into_the_routes_own_transport_block_indented_as_its_siblings():
+    result = apply_edits(CADDYFILE, "caddy", [SetDirective("response_header_timeout", "10m", "transport")], Anchor(6))
+    assert changed_lines(CADDYFILE, result.text) == ["+\t\t\t\tresponse_header_timeout 10m"]
+    lines = result.text.splitlines()
+    assert lines.index("\t\t\t\tresponse_header_timeout 10m") == lines.index("\t\t\t\tdial_timeout 5s") + 1
+
+
+def test_a_caddy_site_without_a_body_limit_of_its_own_is_not_applicable_and_another_sites_limit_is_left_alone():
+    site = CADDYFILE.replace("\trequest_body {\n\t\tmax_size 1MB\n\t}\n", "", 1)
+    result = apply_edits(site, "caddy", [SetDirective("max_size", "0", "request_body")], Anchor(3))
+    assert result.outcomes[0].status is Status.NOT_APPLICABLE and result.text == site
+    assert "no `request_body` block governs" in result.outcomes[0].reason
+
+
+def test_a_caddy_route_without_a_transport_block_gets_no_timeout_invented():
+    site = CADDYFILE.replace("\t\treverse_proxy bitbucket:7990 {\n\t\t\ttransport http {\n\t\t\t\tdial_timeout 5s\n"
+                             "\t\t\t}\n\t\t}\n", "\t\treverse_proxy bitbucket:7990\n")
+    result = apply_edits(site, "caddy", [SetDirective("response_header_timeout", "10m", "transport")], Anchor(6))
+    assert result.outcomes[0].status is Status.NOT_APPLICABLE and result.text == site
+
+
+def test_a_caddyfile_with_a_brace_left_open_is_not_edited():
+    broken = CADDYFILE.rsplit("}", 1)[0]
+    result = apply_edits(broken, "caddy", [SetDirective("max_size", "0", "request_body")], Anchor(6))
+    assert result.outcomes[0].status is Status.NOT_APPLICABLE and "never closed" in result.outcomes[0].reason

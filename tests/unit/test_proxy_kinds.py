@@ -3,8 +3,11 @@ needs (issue 27): a new kind that forgets a part fails here, not in a topology r
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,52 @@ def test_a_proxy_a_debian_release_does_not_package_is_refused_in_one_line_before
 
     with pytest.raises(LabError, match=r"^Caddy is not packaged in Debian bullseye: choose --proxy-version bookworm"):
         ensure_images(("caddy",), release="bullseye")
+
+
+def _lab_without(kind: str, root: Path, keep_topology: str | None = None) -> list[str]:
+    """A copy of the lab under ``root`` with ``kind``'s package and the catalog topologies that
+    run it taken away (but ``keep_topology``); the names of the topologies taken away."""
+    shutil.copytree(LAB, root / "lab", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.rmtree(root / "lab" / "proxies" / kind)
+    gone = [name for name in catalog() if any(node.kind == kind for node in load_topology(name).nodes)]
+    for name in gone:
+        if name != keep_topology:
+            (root / "lab" / "topologies" / f"{name}.toml").unlink()
+    return gone
+
+
+def _run_copy(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Python with the copy under ``root`` as its ``lab``; no Docker engine to reach, should a
+    command get that far."""
+    env = {**os.environ, "PYTHONPATH": str(root), "DOCKER_HOST": f"unix://{root}/no-docker.sock"}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=root, timeout=120)
+
+
+_IMPORT_ALL = ("import importlib, pkgutil, lab\n"
+               "print(lab.__file__)\n"
+               "for info in pkgutil.walk_packages(lab.__path__, 'lab.'):\n"
+               "    if info.name != 'lab.__main__':\n"
+               "        importlib.import_module(info.name)\n"
+               "from lab.topology import catalog, load_topology\n"
+               "print(*[load_topology(name).name for name in catalog()])\n")
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_a_kind_taken_away_with_its_topologies_leaves_every_other_module_importing_and_the_catalog_listing(
+        name, tmp_path):
+    # The seam, measured: a kind is its package and its catalog files, nothing else (issue 27).
+    gone = _lab_without(name, tmp_path)
+    imported = _run_copy(tmp_path, "-c", _IMPORT_ALL)
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    assert imported.stdout.startswith(str(tmp_path / "lab"))  # the copy was imported, not this checkout
+    assert gone and not set(gone) & set(imported.stdout.split()) and "direct-https" in imported.stdout.split()
+    listed = _run_copy(tmp_path, "-m", "lab", "list")
+    assert listed.returncode == 0 and "direct-https" in listed.stdout, listed.stderr[-2000:]
+
+
+def test_a_topology_whose_kind_was_taken_away_is_refused_in_one_line(tmp_path):
+    # Negative control of the test above: without the kind's package its topology cannot load.
+    kept = _lab_without("caddy", tmp_path, keep_topology="caddy-https")
+    checked = _run_copy(tmp_path, "-m", "lab", "check", "--topology", "caddy-https", "--no-browser")
+    assert kept == ["caddy-https"] and checked.returncode == 2
+    assert checked.stderr.strip() == "error: topology caddy-https: node proxy has unknown kind 'caddy'"

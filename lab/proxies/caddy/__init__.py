@@ -35,14 +35,15 @@ KIND = ProxyKind(
     main_config_path="/etc/caddy/Caddyfile",
     config_env="LAB_CADDY_CONF",
     lab_files="lab.proxies.caddy.reader:storage_meta",
+    editor="lab.proxies.caddy.edits:EDITOR",
     cuts_answered_responses=GO_CUT_RESPONSES.format(
         label="Caddy", avoid="Caddy 2.7 and later avoid it with `servers { enable_full_duplex }` in the global "
         "options (measured with Debian forky's 2.11.4: 0 cut in 600 clones, 2 in 600 without it); Debian "
         "bookworm's and trixie's 2.6.2 has no such option."),
     log_signatures=(
         signature("caddy body limit", r'"status":\s*413|http: request body too large',
-                  "Caddy refused the request body: remove `request_body { max_size … }` (Caddy sets no limit of "
-                  "its own)", BODY_LIMIT.cause),
+                  "Caddy refused the request body: remove `request_body { max_size … }`, or make it `max_size 0` "
+                  "(Caddy sets no limit of its own)", BODY_LIMIT.cause),
         signature("caddy read timeout", r'"status":\s*504|timeout awaiting response headers',
                   "Caddy stopped waiting for Bitbucket: raise or remove `transport http { response_header_timeout … "
                   "read_timeout … }` in `reverse_proxy` — Bitbucket may think for minutes before a big clone "

@@ -77,12 +77,12 @@ def read_caddyfile(text: str, relpath: str) -> list[Block]:
 def _lines(text: str, relpath: str) -> Iterator[tuple[list[str], Source]]:
     for number, raw in enumerate(text.splitlines(), 1):
         line = _ENV.sub(lambda m: m.group(2) if m.group(2) is not None else m.group(0), raw)
-        words = _words(line)
+        words = split_words(line)
         if words:
             yield words, Source(relpath, number)
 
 
-def _words(line: str) -> list[str]:
+def split_words(line: str) -> list[str]:
     """Whitespace-separated tokens; double quotes and backticks group; `#` after a space starts a comment."""
     words, current, quote, started = [], "", "", False
     for char in line:
