@@ -24,7 +24,7 @@ from lab.checks import CheckResult
 from lab.checks.base import REGISTRY, Evidence
 from lab.checks.explain import is_records_question
 from lab import sent
-from lab.logsigs import explain, is_error_line
+from lab.logsigs import explain, gist, is_error_line
 from lab.proxies import KINDS
 from lab.runtime import RunningTopology
 
@@ -165,7 +165,7 @@ def _with_evidence(result: CheckResult, kind: str | None, proxy_lines: list[_Lin
     hint, cause, shown = result.verdict.fix, result.verdict.cause, own[-MAX_LINES:]
     if kind is not None and (found := explain(own, kind)):  # a hint only from lines that are this check's
         signature, line = found
-        hint, cause = f"{signature.fix} (the proxy logged: {line.strip()[:200]})", f"log:{signature.name}"
+        hint, cause = f"{signature.fix} (the proxy logged: {gist(line)[:200]})", f"log:{signature.name}"
         shown = shown if line in shown else [line, *shown[1:]]  # the line the fix quotes is always shown
     evidence = Evidence(tuple(shown), tuple(arrived[-MAX_LINES:]),
                         note if kind is not None else ("" if arrived else "no request of this check reached Bitbucket"),

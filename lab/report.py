@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from lab.checks import HOPS, REGISTRY, CheckResult
 from lab.checks.base import Evidence, Outcome
 from lab.findings import Finding, findings
-from lab.logsigs import is_error_line
+from lab.logsigs import gist, is_error_line
 from lab.topology import Topology
 
 MARKS = {Outcome.PASS: "✔", Outcome.PASS_WITH_NOTE: "✔", Outcome.FAIL: "✘", Outcome.LAB_FAULT: "✘",
@@ -67,8 +67,8 @@ def _finding_reference(result: CheckResult, found: Sequence[Finding]) -> str:
 def _evidence_lines(evidence: Evidence | None, most: int = 3) -> list[str]:
     if evidence is None:
         return []
-    proxy = [f"proxy: {line}" for line in evidence.proxy if is_error_line(line)][-2:]
-    proxy = proxy or [f"proxy: {line}" for line in evidence.proxy][-1:]
+    proxy = [f"proxy: {gist(line)}" for line in evidence.proxy if is_error_line(line)][-2:]
+    proxy = proxy or [f"proxy: {gist(line)}" for line in evidence.proxy][-1:]
     bitbucket = [f"bitbucket: {line}" for line in evidence.bitbucket][-1:]
     note = [evidence.note] if evidence.note else []
     return (proxy + (bitbucket or note))[:most]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lab.findings import findings
+from lab.logsigs import gist
 
 
 def fix_shown(result, results) -> str:
@@ -12,11 +13,11 @@ def fix_shown(result, results) -> str:
 
 
 def assert_every_fix_rests_on_its_own_evidence(results) -> None:
-    """Issue 24: a fix taken from a log line quotes a line tied to that very check, and a
-    finding's fix is that of a check it lists."""
+    """Issue 24: a fix taken from a log line quotes a line tied to that very check (a JSON line
+    as :func:`lab.logsigs.gist` quotes it), and a finding's fix is that of a check it lists."""
     for result in results:
         if result.ok is False and (result.verdict.cause or "").startswith("log:"):
             quoted = result.hint.split("(the proxy logged: ", 1)[1].rstrip(")")
-            assert any(quoted in line for line in result.evidence.proxy), (result.id, quoted, result.evidence)
+            assert any(quoted in gist(line) for line in result.evidence.proxy), (result.id, quoted, result.evidence)
     for finding in findings(results):
         assert finding.fix == next(r.hint for r in results if r.id == finding.checks[0])

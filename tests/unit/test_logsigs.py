@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from lab.logsigs import SIGNATURES, explain
+from lab.logsigs import SIGNATURES, explain, gist
 
 MEASURED = {  # lines as the real proxies wrote them in the lab's failure catalog
     ("apache", "AH02040 chain too long"): "[ssl:error] [pid 9] AH02040: Certificate Verification: Certificate Chain "
@@ -41,3 +43,24 @@ def test_every_signature_has_a_fix_and_a_measured_example_or_a_pattern_of_its_ow
     names = [signature.name for signature in SIGNATURES]
     assert len(names) == len(set(names))
     assert all(signature.fix for signature in SIGNATURES)
+
+
+CADDY_413 = json.dumps({  # the shape of Caddy 2.6.2's access line for a push it refused (measured, shortened)
+    "level": "error", "ts": 1796620112.6565707, "logger": "http.log.access", "msg": "handled request",
+    "request": {"remote_ip": "10.213.158.147", "remote_port": "46980", "proto": "HTTP/2.0", "method": "POST",
+                "host": "git.initech.example", "uri": "/scm/LAB/repo.git/git-receive-pack",
+                "headers": {"X-Request-Id": ["lab-git.push-large-a765467a"], "User-Agent": ["git/2.39.5"]}},
+    "bytes_read": 0, "user_id": "", "duration": 0.0012, "size": 0, "status": 413, "resp_headers": {"Server": ["Caddy"]}})
+
+
+def test_a_json_log_line_is_quoted_with_its_status_and_request_first_so_a_cut_quote_still_tells_them():
+    quoted = gist(CADDY_413)
+    assert quoted[:120].startswith("status=413 request.method=POST request.uri=/scm/LAB/repo.git/git-receive-pack")
+    assert 'msg="handled request"' in quoted and "X-Request-Id" not in quoted  # headers (lists) are left out
+    assert CADDY_413[:200].find('"status"') == -1  # what the plain cut showed: no status at all
+
+
+def test_a_line_that_is_not_a_json_object_is_quoted_as_it_is():
+    access = '10.0.0.3 "POST /x HTTP/1.1" 413 0 rid=lab-x'
+    assert gist(f"  {access}\n") == access
+    assert gist("[1, 2]") == "[1, 2]" and gist("{not json") == "{not json"
