@@ -22,7 +22,7 @@ from docker.errors import APIError, NotFound
 
 from lab.checks import CheckResult
 from lab.checks.base import REGISTRY, Evidence
-from lab.checks.explain import is_records_question
+from lab.checks.records import is_records_question
 from lab import sent
 from lab.logsigs import explain, gist, is_error_line
 from lab.proxies import KINDS

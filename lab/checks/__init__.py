@@ -9,7 +9,7 @@ a note, fail, lab fault, not applicable, or blocked by another check's failure).
 checks; :data:`CHECK_IDS` is its order.
 """
 
-from lab.checks import frontdoor, tls, http, git, ssh, cluster, browser  # noqa: F401,I001  (registration order is report order)
+from lab.checks import frontdoor, tls, http, git, http2, ssh, cluster, browser  # noqa: F401,I001  (registration order is report order)
 from lab.checks.base import HOPS, REGISTRY, CheckResult, CheckSpec, CheckTarget
 from lab.checks.runner import run_checks
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 
 import requests
@@ -10,16 +9,6 @@ import requests
 from lab.checks.base import CheckTarget, Verdict, failed
 
 DIAGNOSTICS_PATH = "/rest/lab/1.0/request"
-RECORDS_PATH = "/rest/lab/1.0/{endpoint}?id={tag}"
-"""The lab asking Bitbucket what it recorded about one check's requests (``body-timings``,
-``answers``). It carries the check's id but is the lab's own bookkeeping, not the check's
-traffic: evidence leaves it out (:func:`is_records_question`)."""
-_RECORDS_QUESTION = re.compile(r"/rest/lab/1\.0/[\w-]+\?id=")
-
-
-def is_records_question(text: str) -> bool:
-    """Whether a log line is about the lab's question :data:`RECORDS_PATH`."""
-    return _RECORDS_QUESTION.search(text) is not None
 
 
 def bitbucket_view(target: CheckTarget) -> dict[str, object] | None:

@@ -1,5 +1,7 @@
-"""Real git over the public URL: the auth challenge, clone, push, a large push, and a
-clone of a deliberately slow repository (the stub's ``lab.slow-repos`` knob)."""
+"""Real git over the public URL: the auth challenge, clone, push, a large push, a push held
+to see whether the proxy streams it, and a clone of a deliberately slow repository (the
+stub's ``lab.slow-repos`` knob). When a transfer goes again: :mod:`lab.checks.retries`;
+git over HTTP/2: :mod:`lab.checks.http2`."""
 
 from __future__ import annotations
 
@@ -8,21 +10,20 @@ import functools
 import os
 import re
 import secrets
-import ssl
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, not_applicable, passed
-from lab.checks.explain import RECORDS_PATH, connector_hint
-from lab.checks.probe import early_status_for_body, open_socket
+from lab.checks.base import FRONT_DOOR_TO_BITBUCKET, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, passed
+from lab.checks.explain import connector_hint
+from lab.checks.probe import early_status_for_body
 from lab.checks.pushing import Push, push_new_branch, push_verdict
+from lab.checks.records import latest_body, receiving_body
+from lab.checks.retries import tail_stall_now, tried_again_if_cut, tried_again_if_tail_stalled
 from lab.checks.uplink import Hold, held_uplink
 from lab.client import request_id
 from lab.fix.remedies import BODY_LIMIT, PROXY_TIMEOUT
-from lab.proxies import KINDS, hint_for
+from lab.proxies import hint_for
 
 
 LARGE_PUSH_BYTES = 20 * 1024 * 1024
@@ -85,7 +86,7 @@ def git_clone(target: CheckTarget) -> Verdict:
         with tempfile.TemporaryDirectory(prefix="lab-clone-") as work:
             result = _clone(target, Path(work) / "repo")
         return _git_verdict(result, f"git clone {target.git_url(password='***')} succeeds", target)
-    return _tried_again_if_cut(target, clone)
+    return tried_again_if_cut(target, clone)
 
 
 def _why_no_slow_repo(target: CheckTarget) -> str | None:
@@ -105,13 +106,13 @@ def git_clone_slow(target: CheckTarget) -> Verdict:
 
 @check("git.push", "real git pushes a commit over the public URL", FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, slow=True)
 def git_push(target: CheckTarget) -> Verdict:
-    return _push(target, b"hello from the lab\n")
+    return push_payload(target, b"hello from the lab\n")
 
 
 @check("git.push-large", "a push of 20 MB of incompressible data goes through", FRONT_DOOR_TO_BITBUCKET,
        needs=THROUGH_FRONT_DOOR, slow=True)
 def git_push_large(target: CheckTarget) -> Verdict:
-    return _push(target, large_payload())
+    return push_payload(target, large_payload())
 
 
 @functools.cache
@@ -157,222 +158,22 @@ def _held_push(target: CheckTarget) -> Hold | Verdict | None:
     the failed push's verdict, or None when Bitbucket's records cannot be read."""
     assert target.users.socks_port is not None
     tag = request_id.get()
-    hold = Hold(HELD_AT, HOLD_S, lambda: _receiving_body(target, tag))
+    hold = Hold(HELD_AT, HOLD_S, lambda: receiving_body(target, tag))
     with held_uplink(target.users.socks_port, hold) as port:
         relayed = dataclasses.replace(target, users=dataclasses.replace(target.users, socks_port=port))
         # HTTP/1.1 chunked is what proxies spool or stream; HTTP/2 has its own check (http2.git).
-        pushed = _push(relayed, large_payload()[:STREAMED_PAYLOAD],
+        pushed = push_payload(relayed, large_payload()[:STREAMED_PAYLOAD],
                        ["-c", "http.postBuffer=65536", "-c", "http.version=HTTP/1.1"])
     if not pushed.ok:
         return pushed
-    return hold if _latest_body(target) is not None else None
+    return hold if latest_body(target) is not None else None
 
 
-def _receiving_body(target: CheckTarget, tag: str | None) -> bool:
-    """Whether a Bitbucket node is reading a request body of this check right now (some
-    bytes in, not yet all: git's 4-byte auth probe before a big push has ended by then)."""
-    response = target.users.session().get(target.url(RECORDS_PATH.format(endpoint="body-timings", tag=tag)), timeout=5)
-    return any(record.get("first_byte_at") and record.get("complete") is None
-               for record in response.json().get("requests", []))
-
-
-@dataclasses.dataclass(frozen=True)
-class _BodyTiming:
-    first_byte_at: float
-    last_byte_at: float
-    size: int
-    complete: bool | None  # None: the stub does not know yet (still reading)
-
-
-def _latest_body(target: CheckTarget) -> _BodyTiming | None:
-    """Bitbucket's record of the latest request body this check sent (by its X-Request-ID):
-    the push under way or just ended — git's small auth probe comes before a big push's
-    body, and a check that pushes again is judged by its last push, never by an earlier one
-    that stalled."""
-    try:
-        records = [_BodyTiming(float(r["first_byte_at"]), float(r["last_byte_at"]), int(r["bytes"]), r.get("complete"))
-                   for r in _bitbucket_records(target, "body-timings", "requests") if r.get("first_byte_at")]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return max(records, key=lambda record: record.first_byte_at, default=None)
-
-
-def _bitbucket_records(target: CheckTarget, endpoint: str, key: str) -> list[dict[str, object]]:
-    """The stub's diagnostics ``/rest/lab/1.0/<endpoint>`` about this check's requests (by its
-    X-Request-ID), from every node: each node of a cluster keeps its own records, so the
-    proxy is asked until every node has answered."""
-    tag, records, nodes_seen = request_id.get(), [], set()
-    for _ in range(3 * len(target.bitbucket_nodes)):
-        response = target.users.session().get(target.url(RECORDS_PATH.format(endpoint=endpoint, tag=tag)), timeout=15)
-        node = response.headers.get("X-Lab-Node", "")
-        if node not in nodes_seen:
-            nodes_seen.add(node)
-            try:
-                records += list(response.json().get(key, []))
-            except ValueError:
-                return []
-        if len(nodes_seen) >= len(target.bitbucket_nodes):
-            break
-    return records
-
-
-CUT_SHORT = re.compile(r"expected 'packfile'|expected flush after ref listing|bytes of body are still expected|"
-                       r"curl 18 |transfer closed with outstanding read data|unexpected disconnect while reading")
-"""What git says when a response it was reading ended early (no HTTP status of its own)."""
-
-
-def _tried_again_if_cut(target: CheckTarget, transfer: Callable[[], Verdict]) -> Verdict:
-    """``transfer()``'s verdict. Through a front door whose server has a known fault that
-    cuts responses Bitbucket gave (its kind's ``cuts_answered_responses``), a transfer git
-    saw cut short while Bitbucket answered every request of it (none with 5xx) is made
-    once more: through, it passes with the fault as its note; cut again, the second
-    failure is judged as itself — a fault that cuts every time is not that race."""
-    fault = KINDS[target.proxy_kind].cuts_answered_responses if target.proxy_kind in KINDS else ""
-    started = time.time()
-    first = transfer()
-    if first.ok or not fault or not CUT_SHORT.search(first.observed) or not _bitbucket_answered(target, started):
-        return first
-    second = transfer()
-    if not second.ok:
-        return second
-    return Verdict(True, f"{second.observed} at try 2 (the first was cut short in the front door although "
-                         f"Bitbucket answered it: {first.observed[:160]})", second.expected, note=fault)
-
-
-def _bitbucket_answered(target: CheckTarget, since: float) -> bool:
-    """Whether Bitbucket answered this check's requests since ``since`` — a POST among them
-    (git's transfer) — and none with a server error: the response git lost was given."""
-    try:
-        answers = [(str(a["method"]), int(str(a["status"]))) for a in _bitbucket_records(target, "answers", "answers")
-                   if float(str(a["at"])) >= since]
-    except (KeyError, TypeError, ValueError):
-        return False
-    return any(method == "POST" for method, _ in answers) and all(status < 500 for _, status in answers)
-
-
-def _why_no_h2(target: CheckTarget) -> str | None:
-    if not target.https:
-        return "the public URL is not https (git speaks HTTP/2 over TLS only)"
-    return None
-
-
-@check("http2.git", "where the front door offers HTTP/2, git clones and pushes over HTTP/2 and over HTTP/1.1",
-       FRONT_DOOR_TO_BITBUCKET, needs=THROUGH_FRONT_DOOR, applies=_why_no_h2, slow=True)
-def http2_git(target: CheckTarget) -> Verdict:
-    if negotiated_protocol(target) != "h2":
-        return not_applicable("the front door does not offer HTTP/2 (ALPN: http/1.1 only)")
-    expected = "clone and a 20 MB push succeed with git forced to HTTP/2, and with HTTP/1.1"
-    outcomes = {version: _over(target, version) for version in ("HTTP/2", "HTTP/1.1")}
-    broken = {version: problem for version, (problem, _) in outcomes.items() if problem}
-    if not broken:
-        note = next((note for _, note in outcomes.values() if note), "")
-        return Verdict(True, "HTTP/2 (negotiated h2) and HTTP/1.1 both clone and push", expected, note=note)
-    observed = "; ".join(f"over {version}: {problem}" for version, problem in broken.items())
-    if H2_TAIL_STALL in broken.get("HTTP/2", "") and set(broken) == {"HTTP/2"}:
-        return failed(observed, expected, H2_TAIL_STALL_NOTE)
-    if set(broken) == {"HTTP/2"}:
-        return failed(observed, expected, "git breaks only over HTTP/2: fix the proxy's HTTP/2 (or turn it off: "
-                      "nginx without `http2`, Apache `Protocols http/1.1`, HAProxy `alpn http/1.1`), or have "
-                      "clients run `git config --global http.version HTTP/1.1`", GIT_CAUSES["HTTP/2 stream"])
-    return failed(observed, expected, "git fails over HTTP/1.1 as well: see git.clone and git.push")
-
-
-H2_WINDOW_BYTES = 65536
-H2_TAIL_STALL = "stalled on its last bytes (Bitbucket got all but the end of the body)"
-H2_TAIL_STALL_NOTE = (
-    "an HTTP/2 push stalled with Bitbucket waiting for its last bytes and the client still sending: libcurl before "
-    "8.2 can stall the end of an HTTP/2 upload when the connection pushes back (curl PR #11342; Debian bookworm has "
-    "7.88) — seen through HAProxy, whose flow control pushes back more than nginx or Apache. Users on such git "
-    "builds: upgrade git/libcurl, or `git config --global http.version HTTP/1.1`")
-"""Measured here: about one 20 MB push in twenty, four at a time, through HAProxy 2.6 and 3.0
-with ``alpn h2,http/1.1``; the stub had every byte but the last 2 KB, curl's trace never
-said the upload was complete; the same client never stalled through nginx or Apache."""
-
-
-def negotiated_protocol(target: CheckTarget) -> str | None:
-    """The protocol the front door picks when offered h2 and http/1.1 (ALPN)."""
-    context = ssl.create_default_context(cafile=str(target.users.ca_file)) if target.users.ca_file \
-        else ssl.create_default_context()
-    context.set_alpn_protocols(["h2", "http/1.1"])
-    with open_socket(target, context) as sock:
-        return sock.selected_alpn_protocol() if isinstance(sock, ssl.SSLSocket) else None
-
-
-def _over(target: CheckTarget, version: str) -> tuple[str | None, str]:
-    """What went wrong cloning and pushing with git forced to ``version`` (or None), and the
-    push's note (a retried stall); GIT_TRACE_CURL proves which protocol curl really used."""
-    forced = ["-c", f"http.version={version}"]
-
-    def clone() -> Verdict:
-        """Passed, its observed beginning with the protocol curl really used."""
-        with tempfile.TemporaryDirectory(prefix="lab-h2-") as work:
-            result = target.users.git([*forced, "clone", "--quiet", target.git_url(), str(Path(work) / "repo")],
-                                      trace_curl=True)
-        if result.returncode != 0:
-            return Verdict(False, f"clone: {_last_error(result.stderr)}", version)  # judged by http2_git
-        h2 = re.search(r"ALPN[:,] server accepted (to use )?h2|using HTTP/2", result.stderr)
-        return passed(f"{'HTTP/2' if h2 else 'HTTP/1.1'} cloned", version)
-    cloned = _tried_again_if_cut(target, clone)
-    if not cloned.ok:
-        return cloned.observed, ""
-    if (used := cloned.observed.split()[0]) != version:
-        return f"curl used {used}, not {version}", ""
-    pushed = _push(target, large_payload() if version == "HTTP/2" else b"over HTTP/1.1\n", forced)
-    return (None, pushed.note or cloned.note) if pushed.ok else (f"push: {pushed.observed}", "")
-
-
-def _last_error(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.startswith(("fatal:", "error:"))]
-    return (lines[-1] if lines else stderr.strip().splitlines()[-1] if stderr.strip() else "failed")[:200]
-
-
-def _push(target: CheckTarget, payload: bytes, git_options: list[str] | None = None) -> Verdict:
-    """Push ``payload`` on a new branch. A push whose last bytes never reached Bitbucket (the
-    client's HTTP/2 bug, see H2_TAIL_STALL_NOTE) is tried again, up to H2_STALL_TRIES pushes in
-    all: one through passes with the note — the topology carried the push; stalled every time,
-    it fails naming the bug; another failure on a later try is judged as itself."""
-    pushed, stalls = _tried_again_if_cut(target, lambda: _push_once(target, payload, git_options)), 0
-    while not pushed.ok and stalls + 1 < H2_STALL_TRIES and _stalled_on_the_tail(target, len(payload)) is not None:
-        stalls += 1
-        pushed = _push_once(target, payload, git_options)
-    if stalls == 0:
-        return pushed
-    if pushed.ok:
-        return Verdict(True, f"{pushed.observed} at try {stalls + 1} (the earlier {H2_TAIL_STALL})", pushed.expected,
-                       note=H2_TAIL_STALL_NOTE)
-    if _stalled_on_the_tail(target, len(payload)) is None:
-        return pushed
-    return failed(f"{pushed.observed} — {H2_TAIL_STALL}, {stalls + 1} times in a row", pushed.expected,
-                  H2_TAIL_STALL_NOTE)
-
-
-H2_STALL_TRIES = 3
-"""Pushes a check makes while each stalls on its tail. Measured here: about one 20 MB push in
-twenty stalls through HAProxy, and two in a row happened in a CI run (HAProxy, HTTP/2, both
-cores busy): three in a row says the client or the proxy stalls as a rule, not by chance."""
-
-
-def _stalled_on_the_tail(target: CheckTarget, size: int) -> _BodyTiming | None:
-    """Bitbucket's record of a push body it got all but the last window (64 KB) of and never
-    its end: it still waits for it (the proxy keeps the request open) or saw the connection
-    close; None when the push is not stalled so."""
-    timing = _latest_body(target)
-    stalled = timing is not None and timing.complete is not True and timing.size >= size - H2_WINDOW_BYTES
-    return timing if stalled else None
-
-
-TAIL_QUIET_S = 2.0
-"""A push stalled on its tail with nothing more for this long would sit out git's whole
-timeout: it is ended and tried again (measured: a healthy push's bytes never pause that
-long here, even under load)."""
-
-
-def _tail_stall_now(target: CheckTarget, size: int) -> str | None:
-    """Why a running push of ``size`` bytes will not finish: stalled on its tail; else None."""
-    timing = _stalled_on_the_tail(target, size)
-    if timing is None or time.time() - timing.last_byte_at < TAIL_QUIET_S:
-        return None
-    return f"ended by the lab: Bitbucket had {timing.size} of {size} bytes and nothing more for {TAIL_QUIET_S:.0f} s"
+def push_payload(target: CheckTarget, payload: bytes, git_options: list[str] | None = None) -> Verdict:
+    """Push ``payload`` on a new branch; a try cut or stalled by a known fault that is not the
+    topology's goes again (:mod:`lab.checks.retries`)."""
+    return tried_again_if_tail_stalled(target, len(payload), lambda: tried_again_if_cut(
+        target, lambda: _push_once(target, payload, git_options)))
 
 
 def _push_once(target: CheckTarget, payload: bytes, git_options: list[str] | None = None) -> Verdict:
@@ -380,7 +181,7 @@ def _push_once(target: CheckTarget, payload: bytes, git_options: list[str] | Non
     size = f"{len(payload) / 1024 / 1024:.0f} MB" if len(payload) > 1 << 20 else f"{len(payload)} bytes"
     expected = f"git push of {size} to {branch} succeeds and the remote then holds the pushed commit"
     outcome = push_new_branch(Push(target.users, target.git_url(), payload, branch, tuple(git_options or ()),
-                                   stalled=lambda: _tail_stall_now(target, len(payload))))
+                                   stalled=lambda: tail_stall_now(target, len(payload))))
     return push_verdict(outcome, expected, f"pushed {size} to {branch}",
                         lambda refused: _push_verdict(refused, expected, target, len(payload)),
                         "the push did not land: check the proxy routes POST …/git-receive-pack")

@@ -163,7 +163,7 @@ class ProxyKind:
     cuts_answered_responses: str = ""
     """A known fault of the server itself, no config's: it now and then cuts short a response
     Bitbucket gave whole. Said as the note of a git transfer that went through at its second
-    try (``lab.checks.git``), with its sources and what avoids it; empty: no such fault."""
+    try (``lab.checks.retries``), with its sources and what avoids it; empty: no such fault."""
 
     @property
     def package(self) -> Path:

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 import pytest
 
 from lab.checks.base import CheckTarget
-from lab.checks.git import _over, git_clone, git_push
+from lab.checks.git import git_clone, git_push
+from lab.checks.http2 import _over
 from lab.client import Vantage, request_id
 from lab.proxies import KINDS
 from tests.unit.stubutil import running_stub

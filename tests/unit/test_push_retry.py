@@ -10,14 +10,14 @@ import socket
 
 import pytest
 
-from lab.checks import git
+from lab.checks import git, records, retries
 from lab.checks.base import CheckTarget, Verdict, failed, passed
 from lab.client import Vantage, request_id
 from tests.unit.stubutil import raw_request, running_stub
 
 TARGET = CheckTarget(public_url="http://bitbucket.lab.test", users=Vantage(socks_port=None, ca_file=None))
 """Scripted pushes never reach it; its kind (none) has no fault that cuts responses."""
-STALLED = git._BodyTiming(first_byte_at=1.0, last_byte_at=2.0, size=20 << 20, complete=None)
+STALLED = records.BodyTiming(first_byte_at=1.0, last_byte_at=2.0, size=20 << 20, complete=None)
 
 
 def _script(monkeypatch: pytest.MonkeyPatch, outcomes: list[tuple[Verdict, bool]]) -> list[int]:
@@ -32,7 +32,7 @@ def _script(monkeypatch: pytest.MonkeyPatch, outcomes: list[tuple[Verdict, bool]
         return STALLED if outcomes[len(pushes) - 1][1] else None
 
     monkeypatch.setattr(git, "_push_once", push_once)
-    monkeypatch.setattr(git, "_stalled_on_the_tail", stalled)
+    monkeypatch.setattr(retries, "stalled_on_the_tail", stalled)
     return pushes
 
 
@@ -43,33 +43,33 @@ REFUSED = (failed("git exited 1: HTTP 413", "push succeeds", "raise client_max_b
 
 def test_a_push_through_at_the_first_try_is_pushed_once_and_has_no_note(monkeypatch):
     pushes = _script(monkeypatch, [THROUGH])
-    verdict = git._push(TARGET, b"x")
+    verdict = git.push_payload(TARGET, b"x")
     assert verdict.ok is True and verdict.note == "" and pushes == [1]
 
 
 def test_a_stalled_push_through_at_the_third_try_passes_naming_the_client_bug(monkeypatch):
     pushes = _script(monkeypatch, [STALL, STALL, THROUGH])
-    verdict = git._push(TARGET, b"x")
-    assert verdict.ok is True and "at try 3" in verdict.observed and verdict.note == git.H2_TAIL_STALL_NOTE
+    verdict = git.push_payload(TARGET, b"x")
+    assert verdict.ok is True and "at try 3" in verdict.observed and verdict.note == retries.H2_TAIL_STALL_NOTE
     assert pushes == [1, 2, 3]
 
 
 def test_a_push_stalled_every_time_fails_after_three_tries_naming_the_client_bug(monkeypatch):
     pushes = _script(monkeypatch, [STALL, STALL, STALL, THROUGH])
-    verdict = git._push(TARGET, b"x")
-    assert verdict.ok is False and "3 times in a row" in verdict.observed and verdict.fix == git.H2_TAIL_STALL_NOTE
+    verdict = git.push_payload(TARGET, b"x")
+    assert verdict.ok is False and "3 times in a row" in verdict.observed and verdict.fix == retries.H2_TAIL_STALL_NOTE
     assert pushes == [1, 2, 3]
 
 
 def test_another_failure_after_a_stall_is_judged_as_itself(monkeypatch):
     pushes = _script(monkeypatch, [STALL, REFUSED])
-    verdict = git._push(TARGET, b"x")
+    verdict = git.push_payload(TARGET, b"x")
     assert verdict == REFUSED[0] and pushes == [1, 2]
 
 
 def test_a_failure_that_is_not_a_stall_is_not_pushed_again(monkeypatch):
     pushes = _script(monkeypatch, [REFUSED, THROUGH])
-    assert git._push(TARGET, b"x") == REFUSED[0] and pushes == [1]
+    assert git.push_payload(TARGET, b"x") == REFUSED[0] and pushes == [1]
 
 
 def _send_cut_short(port: int, tag: str, length: int, sent: int) -> None:
@@ -92,9 +92,9 @@ def test_a_push_is_judged_stalled_by_its_own_body_not_by_an_earlier_push_that_st
         token = request_id.set(tag)
         try:
             _send_cut_short(port, tag, 60_000, 59_000)
-            assert git._stalled_on_the_tail(target, 60_000) is not None  # the one push so far stalled
+            assert retries.stalled_on_the_tail(target, 60_000) is not None  # the one push so far stalled
             raw_request(port, "/bitbucket/j_atl_security_check", {"Host": f"127.0.0.1:{port}", "X-Request-ID": tag},
                         "POST", body=b"j_username=admin")  # the next one arrived whole (or was refused whole)
-            assert git._stalled_on_the_tail(target, 60_000) is None
+            assert retries.stalled_on_the_tail(target, 60_000) is None
         finally:
             request_id.reset(token)
