@@ -51,11 +51,16 @@ def latest_body(target: CheckTarget) -> BodyTiming | None:
     body, and a check that pushes again is judged by its last push, never by an earlier one
     that stalled."""
     try:
-        records = [BodyTiming(float(r["first_byte_at"]), float(r["last_byte_at"]), int(r["bytes"]), r.get("complete"))
+        records = [BodyTiming(float(str(r["first_byte_at"])), float(str(r["last_byte_at"])), int(str(r["bytes"])),
+                              _known_bool(r.get("complete")))
                    for r in bitbucket_records(target, "body-timings", "requests") if r.get("first_byte_at")]
     except (ValueError, KeyError, TypeError):
         return None
     return max(records, key=lambda record: record.first_byte_at, default=None)
+
+
+def _known_bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def bitbucket_answered(target: CheckTarget, since: float) -> bool:

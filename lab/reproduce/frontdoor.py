@@ -181,7 +181,7 @@ def bitbucket_route(routes: Sequence[Route], clues: BitbucketClues = BitbucketCl
         given = [route for route in candidates.values() if _is_given(route, clues.given)]
         if not given:
             raise LabError(f"--bitbucket-upstream {clues.given[0]}:{clues.given[1]} is none of the proxy's upstreams: "
-                           + _listed(candidates.values()))
+                           + _listed(list(candidates.values())))
         return given[0]
     rules = (
         lambda route: clues.port is not None and any(u.port == clues.port for u in route.upstreams),

@@ -316,7 +316,7 @@ def tls_connectors(values: dict[str, str]) -> list[tuple[str, str]]:
             if values.get(f"{prefix}.ssl.enabled", "").strip().lower() == "true"]
 
 
-def lab_files(proxy: ProxySetup, placed: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
+def lab_files(proxy: ProxySetup, placed: dict[str, bytes] | None = None) -> dict[str, bytes]:
     """Files the proxy's kind adds beside the customer's TLS files (``ProxyKind.lab_files``),
     built from ``placed`` (the lab's TLS files by path; None when only their paths are wanted)."""
     kind = KINDS.get(proxy.kind)

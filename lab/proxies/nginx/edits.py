@@ -18,7 +18,7 @@ SCOPES = {"location": ("location", "if", "limit_except"), "server": ("server",),
 def blocks(lines: Lines) -> Block:
     """nginx's blocks and directives by line: words up to ``;`` or ``{``, ``}`` closes; quotes and comments respected."""
     top = Block("", (), 0, len(lines))
-    current, words, start = top, [], 0
+    current, words, start = top, list[str](), 0
     for number in range(1, len(lines) + 1):
         for token in _tokens(lines.content(number)):
             if token in (";", "{"):
