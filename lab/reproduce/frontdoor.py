@@ -103,20 +103,21 @@ def front_door(servers: Sequence[VirtualServer], clues: BitbucketClues = Bitbuck
     redirectors = [s for s in servers if s.only_redirects and s not in carriers
                    and (not s.names or names & {name for name, _ in s.names})]
     door = _assemble(carriers + redirectors, route)
-    return dataclasses.replace(door, neighbours=neighbours(routes, chosen))
+    return dataclasses.replace(door, neighbours=neighbours(ordered, chosen))
 
 
-def neighbours(routes: Sequence[Route], bitbucket: Route) -> tuple[Neighbour, ...]:
+def neighbours(servers: Sequence[VirtualServer], bitbucket: Route) -> tuple[Neighbour, ...]:
     """The applications of every route that does not lead where Bitbucket's does, one per
     upstream host and port (Jira at /jira and at /secure is one neighbour)."""
     found: dict[tuple[str, int], Neighbour] = {}
     bitbucket_at = {(u.host, u.port) for u in bitbucket.upstreams}
-    for route in routes:
-        if route.target == bitbucket.target:
-            continue
-        for upstream in route.upstreams:
-            if (upstream.host, upstream.port) not in bitbucket_at:
-                found.setdefault((upstream.host, upstream.port), Neighbour(_app(route, upstream), upstream, route.prefix))
+    for server in servers:
+        site = " ".join(name for name, _ in server.names)
+        for route in (route for route in server.routes if route.target != bitbucket.target):
+            for upstream in route.upstreams:
+                if (upstream.host, upstream.port) not in bitbucket_at:
+                    found.setdefault((upstream.host, upstream.port),
+                                     Neighbour(_app(route, upstream, site), upstream, route.prefix))
     return tuple(found.values())
 
 
@@ -125,16 +126,20 @@ _APPS = (("jira", "Jira"), ("confluence", "Confluence"), ("wiki", "Confluence"),
 _APP_PORTS = {8080: "Jira", 8090: "Confluence", 8085: "Bamboo", 8095: "Crowd", 8060: "Fisheye"}
 
 
-def _app(route: Route, upstream: Upstream) -> str:
-    """What the application probably is: by its route's words, else by its host's name (an
-    ``artifactory`` host is Artifactory), else by Atlassian's default ports, else its host."""
-    words = f"{route.prefix} {route.target} {upstream.host}".lower()
-    named = next((app for word, app in _APPS if word in words), None)
+def _app(route: Route, upstream: Upstream, site: str = "") -> str:
+    """What the application probably is: by its route's words, else by the names of the site
+    that serves it (``jira.example.com``), else by its host's name (an ``artifactory`` host is
+    Artifactory), else by Atlassian's default ports, else its host."""
+    named = _named(f"{route.prefix} {route.target} {upstream.host}") or _named(site)
     if named:
         return named
     if not upstream.is_ip and not upstream.is_local:
         return upstream.host.split(".", 1)[0]
     return _APP_PORTS.get(upstream.port, upstream.host)
+
+
+def _named(words: str) -> str | None:
+    return next((app for word, app in _APPS if word in words.lower()), None)
 
 
 def _assemble(servers: list[VirtualServer], route: Route | None) -> FrontDoor:

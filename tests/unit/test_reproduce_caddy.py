@@ -83,3 +83,15 @@ def test_a_bundle_of_a_caddyfile_infers_its_public_url_and_assumes_bitbucket_set
     assert setup.proxy is not None and setup.proxy.kind == "caddy"
     assert setup.public_url == "https://git.initech.example"
     assert ("server.scheme", "https") in [(key, value) for key, value, _ in setup.assumed]
+
+
+def test_a_neighbour_behind_a_placeholder_host_is_named_by_its_sites_name_not_the_placeholder(tmp_path):
+    # Caddy's own Jira example (tests/cases/caddyserver-examples-caddy-jira-v2-bitbucket): `yourip` is the placeholder.
+    setup = caddy(tmp_path, "jira.example.com {\n    reverse_proxy yourip:8080\n}\n\n"
+                            "wiki.example.com {\n    reverse_proxy yourip:9000\n}\n\n"
+                            "bitbucket.example.com {\n    reverse_proxy yourip:7990\n}\n")
+    assert [(n.app, n.upstream.port) for n in setup.neighbours] == [("Jira", 8080), ("Confluence", 9000)]
+    # negative control: a site whose name says nothing keeps the upstream's name
+    plain = caddy(tmp_path, "apps.example.com {\n    reverse_proxy nexus:8081\n}\n\n"
+                            "bitbucket.example.com {\n    reverse_proxy yourip:7990\n}\n")
+    assert [n.app for n in plain.neighbours] == ["nexus"]
