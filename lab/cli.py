@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.errors import LabError
-from lab.outputs import validate_output_paths, writing
+from lab.outputs import AUTO_REPORT, validate_output_paths, writing
 from lab.pki import TLS_VARIANTS
 from lab.progress import Progress
 from lab.releases import DEFAULT_RELEASE, RELEASES
@@ -33,8 +33,6 @@ if TYPE_CHECKING:  # the CLI imports Docker-facing modules only when a command n
     from lab.topology import Topology
 
 DEFAULT_TOPOLOGY = "nginx-https"
-AUTO_REPORT = "auto"
-"""``--report`` without a path: ``reports/<topology>-<time>.html``."""
 STOP_REPORT_AFTER_S = 30
 """After Ctrl-C, if taking the topology down has not ended in this time, every thread's
 stack goes to stderr (the lab's own hang report); the process keeps ending."""

@@ -44,8 +44,8 @@ shows them: Caddy's ``status``, ``request.method``, ``request.uri``; Traefik's
 
 def gist(text: str) -> str:
     """A JSON log line as ``key=value`` with its telling fields first (:data:`TELLING_FIELDS`),
-    so a quote cut to a terminal's width still shows the status and the request; its lists and
-    objects' lists (headers) are left out. Any other line as it is."""
+    so a quote cut to a terminal's width still shows the status and the request; lists (the
+    headers) are left out. Any other line as it is."""
     record = _json_record(text)
     if record is None:
         return text.strip()

@@ -33,6 +33,9 @@ from pathlib import Path
 
 from lab.errors import LabError
 
+AUTO_REPORT = "auto"
+"""``--report`` given without a path: ``reports/<topology>-<time>.html``."""
+
 REPORT_MARKERS = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
                   "svg.topology .node{")
 """Every HTML report starts with the first and its style holds the second (lab/html_report.py);
@@ -193,16 +196,12 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def _report_option(args: argparse.Namespace) -> Path | None:
-    from lab.cli import AUTO_REPORT
-
     chosen = getattr(args, "report", None)
     return Path(chosen) if chosen is not None and chosen != AUTO_REPORT else None
 
 
 def _auto_report(args: argparse.Namespace) -> bool:
     """Whether a report goes to ``reports/<topology>-<time>.html`` (as lab.cli._report_path decides)."""
-    from lab.cli import AUTO_REPORT
-
     if not hasattr(args, "report"):
         return False
     return args.report == AUTO_REPORT or sys.stdout.isatty()
