@@ -15,6 +15,7 @@ import requests
 
 from lab.checks.base import CLUSTER, THROUGH_FRONT_DOOR, CheckTarget, Verdict, check, failed, passed
 from lab.checks.http import BROWSER_HEADERS, TIMEOUT_S, form_action
+from lab.fix.remedies import SESSION_AFFINITY
 from lab.proxies import hint_for
 
 NODE_HEADER = "X-Lab-Node"
@@ -35,9 +36,9 @@ def _why_nodes_cannot_stop(target: CheckTarget) -> str | None:
        "stay logged in", CLUSTER, needs=THROUGH_FRONT_DOOR, applies=_why_not_clustered)
 def session_affinity(target: CheckTarget) -> Verdict:
     expected = f"{FOLLOW_UPS} requests after login: one node, logged in every time"
-    session = _logged_in(target)
-    if isinstance(session, str):
-        return failed(session, expected, _affinity_hint(target))
+    session = _logged_in(target, expected)
+    if isinstance(session, Verdict):
+        return session
     answers = [_dashboard(session, target) for _ in range(FOLLOW_UPS)]
     nodes = [node for node, _ in answers]
     logged_out = sum(1 for _, logged_in in answers if not logged_in)
@@ -45,7 +46,8 @@ def session_affinity(target: CheckTarget) -> Verdict:
     if len(set(nodes)) == 1 and not logged_out:
         return passed(f"all {FOLLOW_UPS} on {nodes[0]}, logged in", expected)
     return failed(observed, expected, "requests of one session alternate between nodes, and each node knows only "
-                  "its own sessions: give the load balancer session affinity — " + _affinity_hint(target))
+                  "its own sessions: give the load balancer session affinity — " + _affinity_hint(target),
+                  SESSION_AFFINITY.cause)
 
 
 @check("cluster.failover", "with the node serving users stopped, the public URL keeps answering /status "
@@ -75,19 +77,21 @@ def cluster_failover(target: CheckTarget) -> Verdict:
                   "the load balancer keeps sending users to the dead node: " + hint_for(target.proxy_kind, "failover"))
 
 
-def _logged_in(target: CheckTarget) -> requests.Session | str:
-    """A browser-like session after the login form; or what went wrong."""
+def _logged_in(target: CheckTarget, expected: str) -> requests.Session | Verdict:
+    """A browser-like session after the login form; or the failure: a login that landed logged
+    out on another node is affinity's (the node that issued the cookie is not the one that read it)."""
     session = target.users.session()
     session.headers.update(BROWSER_HEADERS)
     form_page = session.get(target.url("/dashboard"), timeout=TIMEOUT_S)
     action = form_action(form_page.text)
     if form_page.status_code != 200 or action is None:
-        return f"{form_page.url} → {form_page.status_code}, no login form"
+        return failed(f"{form_page.url} → {form_page.status_code}, no login form", expected, _affinity_hint(target))
     landed = session.post(urllib.parse.urljoin(form_page.url, action), timeout=TIMEOUT_S,
                           data={"j_username": target.username, "j_password": target.password, "next": "/dashboard"})
     if "Logged in as" not in landed.text:
-        return f"the login POST landed on {landed.url} ({_node_of(landed)}) logged out: the session cookie was " \
-               "issued by one node and the redirect after login went to another"
+        return failed(f"the login POST landed on {landed.url} ({_node_of(landed)}) logged out: the session cookie was "
+                      "issued by one node and the redirect after login went to another", expected,
+                      _affinity_hint(target), SESSION_AFFINITY.cause)
     return session
 
 

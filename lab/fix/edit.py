@@ -137,7 +137,7 @@ def _insert(lines: Lines, editor: ConfigEditor, edit: SetDirective, block: Block
         pairs = [(child.first, child.first + 1) for child in block.children] + [(block.first, block.first + 1)]
         after = block.first
         indent = indentation(lines.content(block.first)) + indent_unit(lines, [p for p in pairs if p[1] <= len(lines)])
-    line = f"{indent}{edit.directive} {edit.value}{editor.terminator}"
+    line = f"{indent}{' '.join(filter(None, (edit.directive, edit.value)))}{editor.terminator}"
     return (lines.insert_after(after, [line]).text,
             Outcome(edit, Status.APPLIED, f"line {after + 1} added: {line.strip()}", after + 1))
 

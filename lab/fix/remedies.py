@@ -89,6 +89,11 @@ REDIRECT_LOOP = Remedy(
 HEADER_LIMIT = Remedy(
     "proxy-header-limit",
     "the proxy refuses request headers Bitbucket accepts: raise its header limit to what Bitbucket accepts")
+SESSION_AFFINITY = Remedy(
+    "session-affinity",
+    "requests of one session alternate between Bitbucket nodes, and each node knows only its own sessions: give the "
+    "load balancer session affinity (nginx `ip_hash;` in the upstream, Caddy `lb_policy cookie`, HAProxy a `cookie` "
+    "per server, Apache `stickysession=` with a `route=` per member)")
 LEGACY_TLS = Remedy(
     "tls-legacy-protocols",
     "must be off: nginx `ssl_protocols TLSv1.2 TLSv1.3;`, Apache `SSLProtocol -all +TLSv1.2 +TLSv1.3`, HAProxy "
@@ -96,7 +101,7 @@ LEGACY_TLS = Remedy(
 
 REMEDIES: dict[str, Remedy] = {remedy.cause: remedy for remedy in (
     BODY_LIMIT, PROXY_TIMEOUT, PATH_REWRITTEN, ENCODED_SLASH_REFUSED, APACHE_VERIFY_DEPTH, CHAIN_INCOMPLETE, CONNECTOR,
-    CONTEXT_PATH, REDIRECT_LOOP, HEADER_LIMIT, LEGACY_TLS)}
+    CONTEXT_PATH, REDIRECT_LOOP, HEADER_LIMIT, SESSION_AFFINITY, LEGACY_TLS)}
 
 _SETTING = re.compile(r"\b(server\.[a-z.-]+)=(\(empty\)|[^\s,;()]+)")
 

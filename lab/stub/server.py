@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,11 +62,32 @@ class ConnectorServer(ThreadingHTTPServer):
         finally:
             self.open_connections.discard(request)
 
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        report = request_error_report(sys.exc_info()[1], client_address)
+        if report:
+            sys.stderr.write(report + "\n")
+            sys.stderr.flush()
+
     def drop_connections(self) -> None:
         """Close every open connection, kept-alive ones included, as a dying JVM's do."""
         for connection in list(self.open_connections):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+
+
+QUIET_ERRORS = (ConnectionError, TimeoutError, ssl.SSLError)
+"""A client that went away or spoke bad TLS mid-request: Tomcat logs nothing for it, nor does the stub."""
+
+
+def request_error_report(error: BaseException | None, client_address: tuple[str, int]) -> str:
+    """One ``LAB-STUB-ERROR`` line (its traceback joined with `` | ``) for an exception a request
+    thread raised — the stub's own fault, and the client saw its connection reset; "" for a
+    client gone (:data:`QUIET_ERRORS`). One line, so a log reader or a failing test's captured
+    stderr has all of it, not socketserver's header without its traceback."""
+    if error is None or isinstance(error, QUIET_ERRORS):
+        return ""
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__)).strip().replace("\n", " | ")
+    return f"LAB-STUB-ERROR request from {client_address[0]}:{client_address[1]}: {trace}"
 
 
 class _CountingReader:

@@ -193,6 +193,7 @@ CATALOG_PATCHED = {  # the failure catalog's variants whose causes are all file 
     "bitbucket allowing 64 kb of headers behind nginx at its default 8k buffers": ["+    large_client_header_buffers 4 64k;"],
     "nginx spooling pushes into its default body limit fails them": [
         "-    client_max_body_size 1m;", "+    client_max_body_size 0;"],
+    "cluster without affinity logs users out": ["+    ip_hash;"],
     "caddy request_body max_size answers a big push with 413": ["-\t\tmax_size 1MB", "+\t\tmax_size 0"],
     "caddy response_header_timeout cuts a slow clone": [
         "-\t\t\t\tresponse_header_timeout 1s", "+\t\t\t\tresponse_header_timeout 10m"],
@@ -219,7 +220,6 @@ CATALOG_INSTRUCTED = {  # the rest: why the lab prints an instruction and no pat
     "mod_auth_basic in front of bitbucket": "an authentication block the customer added to remove",
     "ssh on 22 at the load balancer while plugin.ssh.baseurl says 7999": "which port users get is a choice",
     "ssh frontend idle timeout shorter than bitbucket's silence cuts ssh pushes": "the SSH frontend is not the anchor",
-    "cluster without affinity logs users out": "an upstream-block edit: no edit kind for it yet",
     "cluster without health checks keeps sending users to a dead node": "server-line options: no edit kind for it yet",
     "caddy handle_path strips the context path before bitbucket sees it": "a route block to rename (`handle_path` → "
                                                                           "`handle`): no edit kind for it yet",

@@ -246,3 +246,46 @@ def test_a_caddyfile_with_a_brace_left_open_is_not_edited():
     broken = CADDYFILE.rsplit("}", 1)[0]
     result = apply_edits(broken, "caddy", [SetDirective("max_size", "0", "request_body")], Anchor(6))
     assert result.outcomes[0].status is Status.NOT_APPLICABLE and "never closed" in result.outcomes[0].reason
+
+
+NGINX_CLUSTER = """upstream jira {
+    server jira-1:8080;
+}
+upstream bitbucket {
+    server bitbucket-1:7990 max_fails=1;
+    server bitbucket-2:7990 max_fails=1;
+}
+server {
+    listen 443 ssl;
+    location / {
+        proxy_pass http://bitbucket;
+    }
+}
+"""
+
+
+def test_nginx_affinity_goes_into_the_upstream_group_the_routes_proxy_pass_names():
+    result = apply_edits(NGINX_CLUSTER, "nginx", [SetDirective("ip_hash", "", "upstream")], Anchor(11))
+    assert changed_lines(NGINX_CLUSTER, result.text) == ["+    ip_hash;"]
+    lines = result.text.splitlines()
+    assert lines.index("    ip_hash;") == lines.index("upstream bitbucket {") + 3  # after its servers, not Jira's
+    again = apply_edits(result.text, "nginx", [SetDirective("ip_hash", "", "upstream")], Anchor(12))
+    assert again.outcomes[0].status is Status.SATISFIED and again.text == result.text
+
+
+def test_nginx_affinity_is_left_for_a_human_when_the_upstream_balances_otherwise_or_there_is_no_group():
+    least = NGINX_CLUSTER.replace("upstream bitbucket {\n", "upstream bitbucket {\n    least_conn;\n")
+    refused = apply_edits(least, "nginx", [SetDirective("ip_hash", "", "upstream")], Anchor(12))
+    assert refused.outcomes[0].status is Status.NOT_APPLICABLE and "least_conn" in refused.outcomes[0].reason
+    direct = NGINX_CLUSTER.replace("http://bitbucket;", "http://bitbucket-1:7990;")
+    alone = apply_edits(direct, "nginx", [SetDirective("ip_hash", "", "upstream")], Anchor(11))
+    assert alone.outcomes[0].status is Status.NOT_APPLICABLE and alone.text == direct
+
+
+def test_caddy_affinity_is_a_cookie_policy_in_the_routes_own_block_and_a_one_line_route_is_left_alone():
+    site = "git.example.org {\n\treverse_proxy bitbucket-1:7990 bitbucket-2:7990 {\n\t\tlb_policy round_robin\n\t}\n}\n"
+    result = apply_edits(site, "caddy", [SetDirective("lb_policy", "cookie", "reverse_proxy")], Anchor(2))
+    assert changed_lines(site, result.text) == ["-\t\tlb_policy round_robin", "+\t\tlb_policy cookie"]
+    one_line = "git.example.org {\n\treverse_proxy bitbucket-1:7990 bitbucket-2:7990\n}\n"
+    alone = apply_edits(one_line, "caddy", [SetDirective("lb_policy", "cookie", "reverse_proxy")], Anchor(2))
+    assert alone.outcomes[0].status is Status.NOT_APPLICABLE and "give it a block by hand" in alone.outcomes[0].reason

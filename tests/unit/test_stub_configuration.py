@@ -176,3 +176,16 @@ def test_the_stub_still_answers_a_signal_after_a_flood_of_them_arrived_while_it_
     finally:
         loop.kill()
         loop.wait(timeout=10)
+
+
+def test_an_exception_in_a_stub_request_thread_is_one_line_with_its_traceback_and_a_client_gone_is_quiet():
+    from lab.stub.server import request_error_report
+
+    try:
+        {}["missing"]
+    except KeyError as error:
+        report = request_error_report(error, ("127.0.0.1", 52926))
+    assert report.startswith("LAB-STUB-ERROR request from 127.0.0.1:52926: Traceback")
+    assert "\n" not in report and "KeyError: 'missing'" in report and "test_stub_configuration.py" in report
+    assert request_error_report(ConnectionResetError(104, "reset"), ("127.0.0.1", 1)) == ""  # negative control
+    assert request_error_report(BrokenPipeError(32, "pipe"), ("127.0.0.1", 1)) == ""

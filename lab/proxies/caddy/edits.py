@@ -2,8 +2,8 @@
 closed by a ``}`` line, one directive per line, and Caddy's edit for each cause of
 :mod:`lab.fix.remedies`.
 
-The anchor is the ``reverse_proxy`` line that routes Bitbucket. The scopes Caddy's edits use
-are blocks *beside* that route rather than around it: the ``request_body`` of the site (or of
+The anchor is the ``reverse_proxy`` line that routes Bitbucket; ``reverse_proxy`` is its own
+block (``lb_policy``), and the other scopes Caddy's edits use are blocks *beside* that route: the ``request_body`` of the site (or of
 the ``handle`` around the route), the ``transport http`` inside ``reverse_proxy``. A scope
 with no such block is "not applicable" — Caddy sets neither a body limit nor a response
 timeout of its own, so there is nothing to raise.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from lab.fix.lines import Lines
 from lab.fix.model import SetDirective
-from lab.fix.remedies import BODY_LIMIT, PROXY_TIMEOUT
+from lab.fix.remedies import BODY_LIMIT, PROXY_TIMEOUT, SESSION_AFFINITY
 from lab.fix.syntax import Block, ConfigEditor, chain
 from lab.proxies.caddy.reader import split_words
 
@@ -56,8 +56,9 @@ def governing(top: Block, anchor: int, scope: str) -> list[Block]:
 def scope_block(governing: list[Block], scope: str) -> Block:
     found = next((block for block in governing if block.name == scope), None)
     if found is None:
-        raise ValueError(f"no `{scope}` block governs the reverse_proxy that routes Bitbucket: Caddy sets no such "
-                         "limit of its own, so the cause is elsewhere")
+        why = ("Caddy sets no such limit of its own, so the cause is elsewhere" if scope in BESIDE_THE_ROUTE
+               else "the route is one line: give it a block by hand")
+        raise ValueError(f"no `{scope}` block governs the reverse_proxy that routes Bitbucket: {why}")
     return found
 
 
@@ -68,5 +69,6 @@ EDITOR = ConfigEditor(
     edits={
         BODY_LIMIT.cause: (SetDirective("max_size", "0", "request_body"),),
         PROXY_TIMEOUT.cause: (SetDirective("response_header_timeout", "10m", "transport"),),
+        SESSION_AFFINITY.cause: (SetDirective("lb_policy", "cookie", "reverse_proxy"),),
     },
 )

@@ -8,11 +8,15 @@ import re
 
 from lab.fix.lines import Lines
 from lab.fix.model import Outcome, SetDirective, Status, StripUriPart
-from lab.fix.remedies import BODY_LIMIT, FROM_HINT, HEADER_LIMIT, LEGACY_TLS, PATH_REWRITTEN, PROXY_TIMEOUT
+from lab.fix.remedies import (BODY_LIMIT, FROM_HINT, HEADER_LIMIT, LEGACY_TLS, PATH_REWRITTEN, PROXY_TIMEOUT,
+                              SESSION_AFFINITY)
 from lab.fix.syntax import Block, ConfigEditor, chain
 
 SCOPES = {"location": ("location", "if", "limit_except"), "server": ("server",), "http": ("http", "")}
-"""The blocks each scope means (``http``: the file's top level too, a site file included in it)."""
+"""The blocks each scope means (``http``: the file's top level too, a site file included in it);
+``upstream``: the ``upstream`` block the anchor's ``proxy_pass`` names (:func:`governing`)."""
+BALANCING = ("ip_hash", "hash", "least_conn", "least_time", "random", "sticky")
+"""An upstream's load-balancing method: one per upstream, nginx refuses a second."""
 
 
 def blocks(lines: Lines) -> Block:
@@ -59,6 +63,35 @@ def _tokens(line: str) -> list[str]:
     return tokens
 
 
+def governing(top: Block, anchor: int, scope: str) -> list[Block]:
+    """The blocks holding the anchor, innermost first; for the ``upstream`` scope, the upstream
+    group its location's ``proxy_pass`` names (``proxy_pass http://bitbucket;`` →
+    ``upstream bitbucket {…}``), found anywhere in the file."""
+    held = chain(top, anchor)
+    if scope != "upstream":
+        return held
+    name = _proxy_pass_host(held)
+    groups = [block for block in _all_blocks(top) if block.name == "upstream" and block.args[:1] == (name,)]
+    if not groups:
+        raise ValueError(f"proxy_pass names {name or 'no host'}, not an upstream group of this file")
+    others = [d[0] for d in groups[0].directives if d[0] in BALANCING and d[0] != "ip_hash"]
+    if others:
+        raise ValueError(f"upstream {name} balances with `{others[0]}`: give it affinity by hand (nginx allows one "
+                         "method per upstream)")
+    return groups
+
+
+def _proxy_pass_host(held: list[Block]) -> str:
+    location = next((block for block in held if block.name == "location"), None)
+    passes = [d for d in location.directives if d[0] == "proxy_pass"] if location else []
+    match = re.fullmatch(r"https?://([^/:$]+)(?::\d+)?(/.*)?", passes[0][1][0]) if passes and passes[0][1] else None
+    return match.group(1) if match else ""
+
+
+def _all_blocks(block: Block) -> list[Block]:
+    return [block] + [inner for child in block.children for inner in _all_blocks(child)]
+
+
 def scope_block(governing: list[Block], scope: str) -> Block:
     names = SCOPES.get(scope, (scope,))
     found = next((block for block in governing if block.name in names), None)
@@ -97,6 +130,7 @@ def strip_uri_part(text: str, edit: StripUriPart, anchor: int) -> tuple[str, Out
 EDITOR = ConfigEditor(
     blocks=blocks,
     scope_block=scope_block,
+    governing=governing,
     terminator=";",
     special={StripUriPart: strip_uri_part},
     certificate_scope="server",
@@ -107,5 +141,6 @@ EDITOR = ConfigEditor(
         PATH_REWRITTEN.cause: (StripUriPart(),),
         HEADER_LIMIT.cause: (SetDirective("large_client_header_buffers", FROM_HINT, "server"),),
         LEGACY_TLS.cause: (SetDirective("ssl_protocols", FROM_HINT, "server"),),
+        SESSION_AFFINITY.cause: (SetDirective("ip_hash", "", "upstream"),),
     },
 )
