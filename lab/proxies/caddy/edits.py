@@ -2,11 +2,11 @@
 closed by a ``}`` line, one directive per line, and Caddy's edit for each cause of
 :mod:`lab.fix.remedies`.
 
-The anchor is the ``reverse_proxy`` line that routes Bitbucket; ``reverse_proxy`` is its own
-block (``lb_policy``), and the other scopes Caddy's edits use are blocks *beside* that route: the ``request_body`` of the site (or of
-the ``handle`` around the route), the ``transport http`` inside ``reverse_proxy``. A scope
-with no such block is "not applicable" — Caddy sets neither a body limit nor a response
-timeout of its own, so there is nothing to raise.
+The anchor is the ``reverse_proxy`` line that routes Bitbucket, and its block is a scope
+(``lb_policy``). The other scopes are blocks *beside* that route rather than around it: the
+``request_body`` of the site (or of the ``handle`` around the route), the ``transport http``
+inside ``reverse_proxy``. A scope with no such block is "not applicable" — Caddy sets neither
+a body limit nor a response timeout of its own, so there is nothing to raise.
 """
 
 from __future__ import annotations
