@@ -54,6 +54,15 @@ def enclosing(top: Block, anchor: int, scope: str) -> list[Block]:
     return chain(top, anchor)
 
 
+def nearest_named(governing: list[Block], names: tuple[str, ...], missing: str) -> Block:
+    """The first of ``governing`` (innermost first) whose name is one of ``names``: the block a
+    scope means. ValueError(``missing``) when none is, so the edit is "not applicable"."""
+    found = next((block for block in governing if block.name in names), None)
+    if found is None:
+        raise ValueError(missing)
+    return found
+
+
 SpecialEdit = Callable[[str, Any, int], tuple[str, Outcome]]
 """An edit only one kind knows: (text, edit, anchor line) → (new text, outcome); raises
 ValueError for a shape it cannot change safely."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from lab.fix.lines import Lines
 from lab.fix.model import SetDirective
 from lab.fix.remedies import BODY_LIMIT, PROXY_TIMEOUT, SESSION_AFFINITY
-from lab.fix.syntax import Block, ConfigEditor, chain
+from lab.fix.syntax import Block, ConfigEditor, chain, nearest_named
 from lab.proxies.caddy.reader import split_words
 
 BESIDE_THE_ROUTE = ("request_body", "transport")
@@ -54,12 +54,10 @@ def governing(top: Block, anchor: int, scope: str) -> list[Block]:
 
 
 def scope_block(governing: list[Block], scope: str) -> Block:
-    found = next((block for block in governing if block.name == scope), None)
-    if found is None:
-        why = ("Caddy sets no such limit of its own, so the cause is elsewhere" if scope in BESIDE_THE_ROUTE
-               else "the route is one line: give it a block by hand")
-        raise ValueError(f"no `{scope}` block governs the reverse_proxy that routes Bitbucket: {why}")
-    return found
+    why = ("Caddy sets no such limit of its own, so the cause is elsewhere" if scope in BESIDE_THE_ROUTE
+           else "the route is one line: give it a block by hand")
+    return nearest_named(governing, (scope,),
+                         f"no `{scope}` block governs the reverse_proxy that routes Bitbucket: {why}")
 
 
 EDITOR = ConfigEditor(

@@ -10,7 +10,7 @@ import re
 from lab.fix.lines import Lines
 from lab.fix.model import SetDirective
 from lab.fix.remedies import PROXY_TIMEOUT
-from lab.fix.syntax import Block, ConfigEditor
+from lab.fix.syntax import Block, ConfigEditor, nearest_named
 
 _SECTION = re.compile(r"^\s*(global|defaults|frontend|backend|listen|peers|resolvers|userlist|cache|program|"
                       r"http-errors|ring|mailers)\b(.*)$")
@@ -52,10 +52,7 @@ def governing(top: Block, anchor: int, scope: str) -> list[Block]:
 
 def scope_block(sections: list[Block], scope: str) -> Block:
     wanted = {"backend": ("backend", "listen"), "frontend": ("frontend", "listen")}.get(scope, (scope,))
-    found = next((block for block in sections if block.name in wanted), None)
-    if found is None:
-        raise ValueError(f"no {scope} section governs the line that routes Bitbucket")
-    return found
+    return nearest_named(sections, wanted, f"no {scope} section governs the line that routes Bitbucket")
 
 
 EDITOR = ConfigEditor(

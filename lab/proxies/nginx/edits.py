@@ -10,7 +10,7 @@ from lab.fix.lines import Lines
 from lab.fix.model import Outcome, SetDirective, Status, StripUriPart
 from lab.fix.remedies import (BODY_LIMIT, FROM_HINT, HEADER_LIMIT, LEGACY_TLS, PATH_REWRITTEN, PROXY_TIMEOUT,
                               SESSION_AFFINITY)
-from lab.fix.syntax import Block, ConfigEditor, chain
+from lab.fix.syntax import Block, ConfigEditor, chain, nearest_named
 
 SCOPES = {"location": ("location", "if", "limit_except"), "server": ("server",), "http": ("http", "")}
 """The blocks each scope means (``http``: the file's top level too, a site file included in it);
@@ -94,12 +94,9 @@ def _all_blocks(block: Block) -> list[Block]:
 
 def scope_block(governing: list[Block], scope: str) -> Block:
     names = SCOPES.get(scope, (scope,))
-    found = next((block for block in governing if block.name in names), None)
-    if found is None and scope == "http":  # a site file is included inside http {}: its server is the place
-        found = next((block for block in governing if block.name == "server"), None)
-    if found is None:
-        raise ValueError(f"no {scope} block holds the line that routes Bitbucket")
-    return found
+    if scope == "http" and not any(block.name in names for block in governing):
+        names = ("server",)  # a site file is included inside http {}: its server is the place
+    return nearest_named(governing, names, f"no {scope} block holds the line that routes Bitbucket")
 
 
 def strip_uri_part(text: str, edit: StripUriPart, anchor: int) -> tuple[str, Outcome]:
